@@ -1,0 +1,42 @@
+# Một cửa — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+PY := .venv/bin/python
+STACK := deploy/local/stack.sh
+SERVICES := deploy/local/services.sh
+
+.PHONY: run test stop install infra lint typecheck clean status
+
+## make run: install, start Kafka, PostgreSQL and the five services, load the demo catalog,
+## print the URLs, and keep running until Ctrl-C (or `make stop` from another terminal).
+run: install infra
+	@bash deploy/local/run.sh
+
+## make test: the same set-up, then the whole suite; stops what it started.
+test: install
+	@bash deploy/local/test.sh
+
+stop:
+	@$(SERVICES) stop || true
+	@$(STACK) stop
+
+status:
+	@$(STACK) status; $(SERVICES) status
+
+install: .venv/.installed
+
+.venv/.installed: pyproject.toml
+	@command -v python3.11 >/dev/null || command -v python3 >/dev/null
+	@test -d .venv || (command -v python3.11 >/dev/null && python3.11 -m venv .venv || python3 -m venv .venv)
+	@.venv/bin/pip install -q --upgrade pip >/dev/null
+	@.venv/bin/pip install -q -e '.[dev]'
+	@touch $@
+
+infra:
+	@$(STACK) start
+
+lint: install
+	@.venv/bin/ruff check shared services tests
+	@.venv/bin/mypy shared services
+
+clean: stop
+	rm -rf .local .venv

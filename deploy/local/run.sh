@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# `make run`: the infrastructure is up (make infra); start the services, load the demo
+# catalog, print the URLs, and stop everything on Ctrl-C.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+stop_all() { trap - INT TERM EXIT; echo; deploy/local/services.sh stop || true; deploy/local/stack.sh stop || true; }
+trap stop_all INT TERM EXIT
+deploy/local/services.sh start
+echo
+echo "Một cửa is running:"
+deploy/local/services.sh urls
+deploy/local/stack.sh env | sed 's/^/  /'
+echo
+echo "Logs: .local/run/*.log. Ctrl-C (or 'make stop' elsewhere) stops everything."
+# Stay in the foreground while the services live.
+while deploy/local/services.sh status | grep -q running; do sleep 2; done

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# `make test`: start the real Kafka and PostgreSQL unless the environment names others,
+# run the whole suite, and stop what this script started.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+started=""
+if [[ -z "${MOTCUA_TEST_KAFKA_BOOTSTRAP:-}" || -z "${MOTCUA_TEST_DATABASE_URL:-}" ]]; then
+  if ! deploy/local/stack.sh status | grep -q "kafka: running" || ! deploy/local/stack.sh status | grep -q "postgresql: running"; then
+    started=yes
+  fi
+  deploy/local/stack.sh start
+fi
+cleanup() { [[ -n "$started" ]] && deploy/local/stack.sh stop || true; }
+trap cleanup EXIT
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"

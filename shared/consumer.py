@@ -1,0 +1,312 @@
+"""The consumer loop every service uses (SPEC §2: idempotent consumers, poison messages).
+
+For each batch from ``getmany``:
+
+1. decode and validate every message; one that fails goes to ``<topic>.dlq`` with the
+   reason in headers (undecodable, invalid envelope, unknown type or major version,
+   schema violation);
+2. in one PostgreSQL transaction, insert ``(consumer, event_id)`` into the inbox and apply
+   the handler to the events whose row was new (a redelivery finds its row and is skipped);
+3. after that commit, commit the Kafka offsets of the batch.
+
+A crash between 2 and 3 redelivers the batch; the inbox turns it into a no-op. If the batch
+transaction fails because of a handler error, each message is retried in a transaction of
+its own and the one that still fails is dead-lettered with the error; if it fails because
+PostgreSQL is unreachable, the batch is sought back and retried after a pause, so nothing is
+skipped. A rebalance waits for the in-flight batch to commit before giving partitions up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from shared.db import check_schema_name
+from shared.events import Envelope, EventData, PoisonMessage, dlq_topic, from_kafka
+from shared.observability import CONSUMED, CONSUMER_LAG, DEAD_LETTERS, DUPLICATES
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[asyncpg.Connection, Envelope[EventData]], Awaitable[None]]
+BatchHandler = Callable[[asyncpg.Connection, Sequence[Envelope[EventData]]], Awaitable[None]]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors after which the same batch should simply be retried later."""
+    return isinstance(
+        exc,
+        (
+            OSError,
+            ConnectionError,
+            TimeoutError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+            asyncpg.CannotConnectNowError,
+            asyncpg.TooManyConnectionsError,
+            asyncpg.SerializationError,
+            asyncpg.DeadlockDetectedError,
+            asyncpg.AdminShutdownError,
+            asyncpg.QueryCanceledError,
+        ),
+    )
+
+
+@dataclass
+class _Decoded:
+    record: Any
+    envelope: Envelope[EventData]
+
+
+class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, lock: asyncio.Lock) -> None:
+        self.lock = lock
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        # The in-flight batch finishes and commits its offsets before partitions move.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(30):
+                async with self.lock:
+                    pass
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
+
+
+class EventConsumer:
+    """One consumer group member applying events to one service schema exactly once."""
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        schema: str,
+        name: str,
+        topics: Sequence[str],
+        bootstrap: str,
+        handler: Handler | None = None,
+        batch_handler: BatchHandler | None = None,
+        group_id: str | None = None,
+        batch_size: int = 500,
+        dlq_producer: AIOKafkaProducer | None = None,
+        event_types: frozenset[str] | None = None,
+    ) -> None:
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("give exactly one of handler and batch_handler")
+        self.pool = pool
+        self.schema = check_schema_name(schema)
+        self.name = name
+        self.topics = list(topics)
+        self.bootstrap = bootstrap
+        self.handler = handler
+        self.batch_handler = batch_handler
+        self.group_id = group_id or name
+        self.batch_size = batch_size
+        self.event_types = event_types
+        self._dlq_producer = dlq_producer
+        self._own_dlq_producer = dlq_producer is None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._lock = asyncio.Lock()
+        self._stopping = False
+        self.processed = 0
+        self.started = asyncio.Event()
+
+    # ------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            client_id=self.name,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=self.batch_size,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        await self._consumer.start()
+        self._consumer.subscribe(self.topics, listener=_WaitForBatch(self._lock))
+        if self._dlq_producer is None:
+            self._dlq_producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+                                                  client_id=f"{self.name}-dlq")
+            await self._dlq_producer.start()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        async with self._lock:
+            if self._consumer is not None:
+                await self._consumer.stop()
+                self._consumer = None
+        if self._own_dlq_producer and self._dlq_producer is not None:
+            await self._dlq_producer.stop()
+            self._dlq_producer = None
+
+    async def run(self) -> None:
+        """Consume until :meth:`stop`; survives broker and database outages."""
+        if self._consumer is None:
+            await self.start()
+        assert self._consumer is not None
+        backoff = 0.2
+        while not self._stopping:
+            try:
+                await self.poll_once(timeout_ms=200)
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except (KafkaError, *_TRANSIENT) as exc:
+                if self._stopping:
+                    return
+                log.warning("consumer %s: %r; retrying in %.1fs", self.name, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    # ------------------------------------------------------------- one batch
+    async def poll_once(self, timeout_ms: int = 1000, *, commit_offsets: bool = True) -> int:
+        """Fetch one batch and apply it; returns the number of messages seen."""
+        if self._consumer is None:
+            await self.start()
+        assert self._consumer is not None
+        batch = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_size)
+        self.started.set()
+        if not batch:
+            return 0
+        async with self._lock:
+            if self._consumer is None:
+                return 0
+            await self.process_batch(batch, commit_offsets=commit_offsets)
+        return sum(len(r) for r in batch.values())
+
+    async def process_batch(self, batch: dict[TopicPartition, list[Any]],
+                            *, commit_offsets: bool = True) -> None:
+        assert self._consumer is not None
+        decoded: list[_Decoded] = []
+        poison: list[tuple[Any, str, str]] = []
+        for records in batch.values():
+            for rec in records:
+                try:
+                    env = from_kafka(rec.headers, rec.value)
+                except PoisonMessage as p:
+                    poison.append((rec, p.reason, p.detail))
+                    continue
+                if self.event_types is None or env.type in self.event_types:
+                    decoded.append(_Decoded(rec, env))
+        try:
+            await self._apply_in_one_transaction(decoded)
+        except Exception as exc:
+            if is_transient(exc):
+                self._seek_back(batch)
+                raise
+            log.warning("consumer %s: batch failed (%r); isolating the message", self.name, exc)
+            for item in decoded:
+                try:
+                    await self._apply_in_one_transaction([item])
+                except Exception as one_exc:
+                    if is_transient(one_exc):
+                        self._seek_back(batch)
+                        raise
+                    poison.append((item.record, "handler-error", repr(one_exc)[:1000]))
+        for rec, reason, detail in poison:
+            await self._dead_letter(rec, reason, detail)
+        if commit_offsets:
+            await self.commit(batch)
+        self._observe_lag(batch)
+
+    async def commit(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        assert self._consumer is not None
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The partitions moved to another member; it will redeliver, the inbox absorbs it.
+            log.warning("consumer %s: offset commit refused after rebalance: %r", self.name, exc)
+
+    async def _apply_in_one_transaction(self, items: Sequence[_Decoded]) -> None:
+        if not items:
+            return
+        async with self.pool.acquire() as conn, conn.transaction():
+            new_ids = {
+                r["event_id"]
+                for r in await conn.fetch(
+                    f"""INSERT INTO {self.schema}.inbox (consumer, event_id, event_type)
+                        SELECT $1, e.id, e.t FROM unnest($2::uuid[], $3::text[]) AS e(id, t)
+                        ON CONFLICT DO NOTHING RETURNING event_id""",
+                    self.name,
+                    [i.envelope.id for i in items],
+                    [i.envelope.type for i in items],
+                )
+            }
+            fresh: list[Envelope[EventData]] = []
+            for item in items:
+                env = item.envelope
+                if env.id in new_ids:
+                    new_ids.discard(env.id)  # a duplicate inside the same batch is skipped too
+                    fresh.append(env)
+                    CONSUMED.labels(self.name, item.record.topic).inc()
+                else:
+                    DUPLICATES.labels(self.name, item.record.topic).inc()
+            if self.batch_handler is not None:
+                await self.batch_handler(conn, fresh)
+            else:
+                assert self.handler is not None
+                for env in fresh:
+                    await self.handler(conn, env)
+        self.processed += len(items)
+
+    def _seek_back(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        assert self._consumer is not None
+        for tp, records in batch.items():
+            if records:
+                with contextlib.suppress(IllegalStateError):
+                    self._consumer.seek(tp, records[0].offset)
+
+    async def _dead_letter(self, rec: Any, reason: str, detail: str) -> None:
+        assert self._dlq_producer is not None
+        headers = list(rec.headers or ()) + [
+            ("dlq_reason", reason.encode()),
+            ("dlq_error", detail.encode()[:4000]),
+            ("dlq_consumer", self.name.encode()),
+            ("dlq_source_topic", rec.topic.encode()),
+            ("dlq_source_partition", str(rec.partition).encode()),
+            ("dlq_source_offset", str(rec.offset).encode()),
+        ]
+        await self._dlq_producer.send_and_wait(dlq_topic(rec.topic), rec.value, key=rec.key,
+                                               headers=headers)
+        with contextlib.suppress(Exception):
+            await self.pool.execute(
+                f"""INSERT INTO {self.schema}.dead_letters
+                    (consumer, topic, kafka_partition, kafka_offset, reason, detail)
+                    VALUES ($1, $2, $3, $4, $5, $6)""",
+                self.name, rec.topic, rec.partition, rec.offset, reason, detail[:4000],
+            )
+        DEAD_LETTERS.labels(self.name, rec.topic, reason).inc()
+        log.warning("dead-lettered a message",
+                    extra={"consumer": self.name, "topic": rec.topic, "partition": rec.partition,
+                           "offset": rec.offset, "reason": reason})
+
+    def _observe_lag(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        assert self._consumer is not None
+        for tp, records in batch.items():
+            if not records:
+                continue
+            high = self._consumer.highwater(tp)
+            if high is not None:
+                CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(
+                    max(0, high - records[-1].offset - 1))
+
+
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.AdminShutdownError,
+)

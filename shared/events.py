@@ -1,0 +1,377 @@
+"""The event contract of SPEC §3: topic names, one pydantic model per event type, and the
+CloudEvents 1.0 envelope in Kafka binary mode (attributes in ``ce_*`` headers, the JSON
+``data`` as the message value, the dossier code as the key).
+
+The binary-mode mapping is a dozen lines; it is written here rather than taken from the
+``cloudevents`` SDK so that the data is validated straight into these models, with no
+intermediate event type.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+SPEC_VERSION = "1.0"
+SCHEMA_VERSION = "1.0"  # major.minor; a consumer refuses an unknown major version
+CONTENT_TYPE = "application/json"
+
+INTAKE_TOPIC = "intake.dossier-events.v1"
+PROCESSING_TOPIC = "processing.dossier-events.v1"
+POSTAL_TOPIC = "postal.shipment-events.v1"
+FEEDBACK_TOPIC = "feedback.rating-events.v1"
+METRICS_TOPIC = "metrics.unit-snapshots.v1"
+ALL_DOSSIER_TOPICS = (INTAKE_TOPIC, PROCESSING_TOPIC, POSTAL_TOPIC, FEEDBACK_TOPIC)
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+Channel = Literal["counter", "online", "postal"]
+ReturnMethod = Literal["counter", "online", "postal"]
+Direction = Literal["inbound", "outbound"]
+Rating = Literal["very_satisfied", "satisfied", "unsatisfied"]
+DossierCode = Annotated[str, Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9.\-_]+$")]
+
+
+class EventData(BaseModel):
+    """Base of every event's ``data``. Unknown fields from a newer minor version are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    event_type: ClassVar[str]
+    topic: ClassVar[str]
+
+    dossier_code: DossierCode
+
+    @property
+    def key(self) -> str:
+        return self.dossier_code
+
+
+class MaskedApplicant(BaseModel):
+    """The only form of an applicant that may leave the intake service."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["citizen", "organization"] = "citizen"
+    name: str = Field(max_length=200, description="e.g. 'Nguyễn V. A.'")
+    id_number: str = Field(max_length=32, description="e.g. '********1234'")
+    phone: str | None = Field(default=None, max_length=32)
+
+
+# ------------------------------------------------------------------ intake
+class DossierReceived(EventData):
+    event_type = "dossier.received"
+    topic = INTAKE_TOPIC
+    unit_code: str
+    procedure_code: str
+    channel: Channel
+    received_at: AwareDatetime
+    counted_from: AwareDatetime
+    due_at: AwareDatetime
+    processing_days: int = Field(ge=0)
+    return_method: ReturnMethod
+    applicant: MaskedApplicant
+    rulebook: str
+    external_ref: str | None = None
+
+
+class SupplementReceived(EventData):
+    event_type = "dossier.supplement_received"
+    topic = INTAKE_TOPIC
+    received_at: AwareDatetime
+
+
+class Withdrawn(EventData):
+    event_type = "dossier.withdrawn"
+    topic = INTAKE_TOPIC
+    at: AwareDatetime
+    reason: str | None = None
+
+
+# ------------------------------------------------------------------ processing
+class SupplementRequested(EventData):
+    event_type = "dossier.supplement_requested"
+    topic = PROCESSING_TOPIC
+    requested_at: AwareDatetime
+    reason: str
+    requested_by: str
+
+
+class Transferred(EventData):
+    event_type = "dossier.transferred"
+    topic = PROCESSING_TOPIC
+    from_unit: str
+    to_unit: str
+    at: AwareDatetime
+
+
+class PaymentRequested(EventData):
+    event_type = "dossier.payment_requested"
+    topic = PROCESSING_TOPIC
+    amount: Decimal = Field(ge=0)
+    at: AwareDatetime
+
+
+class Paid(EventData):
+    event_type = "dossier.paid"
+    topic = PROCESSING_TOPIC
+    amount: Decimal = Field(ge=0)
+    at: AwareDatetime
+
+
+class ApologyIssued(EventData):
+    event_type = "dossier.apology_issued"
+    topic = PROCESSING_TOPIC
+    issued_at: AwareDatetime
+    reason: str
+    original_due_at: AwareDatetime
+    new_due_at: AwareDatetime
+    timely: bool = Field(description="issued no later than the apology deadline")
+
+
+class DueSoon(EventData):
+    event_type = "dossier.due_soon"
+    topic = PROCESSING_TOPIC
+    due_at: AwareDatetime
+    at: AwareDatetime
+
+
+class Overdue(EventData):
+    event_type = "dossier.overdue"
+    topic = PROCESSING_TOPIC
+    due_at: AwareDatetime
+    at: AwareDatetime
+
+
+class Resolved(EventData):
+    event_type = "dossier.resolved"
+    topic = PROCESSING_TOPIC
+    resolved_at: AwareDatetime
+    outcome: Literal["approved"] = "approved"
+    result_ref: str | None = None
+    return_method: ReturnMethod | None = None
+
+
+class Rejected(EventData):
+    event_type = "dossier.rejected"
+    topic = PROCESSING_TOPIC
+    at: AwareDatetime
+    reason: str
+
+
+class Stopped(EventData):
+    event_type = "dossier.stopped"
+    topic = PROCESSING_TOPIC
+    at: AwareDatetime
+    reason: str
+
+
+class ResultReturned(EventData):
+    """Emitted by processing (desk, online) or postal (handover to the courier)."""
+
+    event_type = "dossier.result_returned"
+    topic = PROCESSING_TOPIC
+    returned_at: AwareDatetime
+    method: ReturnMethod
+
+
+class PostalResultReturned(ResultReturned):
+    topic = POSTAL_TOPIC
+
+
+# ------------------------------------------------------------------ postal
+class _ShipmentEvent(EventData):
+    topic = POSTAL_TOPIC
+    shipment_id: str
+    direction: Direction
+    at: AwareDatetime
+
+
+class ShipmentCreated(_ShipmentEvent):
+    event_type = "postal.shipment_created"
+
+
+class PickedUp(_ShipmentEvent):
+    event_type = "postal.picked_up"
+
+
+class Delivered(_ShipmentEvent):
+    event_type = "postal.delivered"
+
+
+class DeliveryFailed(_ShipmentEvent):
+    event_type = "postal.delivery_failed"
+    attempt: int = Field(ge=1)
+    reason: str | None = None
+    returned_to_desk: bool = False
+
+
+# ------------------------------------------------------------------ feedback
+class SipasScores(BaseModel):
+    """The five SIPAS factors, 1–5 each."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    access: int = Field(ge=1, le=5)
+    procedure: int = Field(ge=1, le=5)
+    civil_servant: int = Field(ge=1, le=5)
+    result: int = Field(ge=1, le=5)
+    feedback_handling: int = Field(ge=1, le=5)
+
+
+class CriteriaScores(BaseModel):
+    """Optional detail of a rating: the nine Decree 61 indicators (0–2) and SIPAS."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    decree61: Annotated[list[Annotated[int, Field(ge=0, le=2)]], Field(min_length=9, max_length=9)] | None = None
+    sipas: SipasScores | None = None
+
+
+class FeedbackSubmitted(EventData):
+    event_type = "feedback.submitted"
+    topic = FEEDBACK_TOPIC
+    unit_code: str
+    rating: Rating
+    criteria: CriteriaScores | None = None
+    comment: str | None = Field(default=None, max_length=2000, description="masked")
+    at: AwareDatetime
+
+
+EVENT_MODELS: tuple[type[EventData], ...] = (
+    DossierReceived,
+    SupplementReceived,
+    Withdrawn,
+    SupplementRequested,
+    Transferred,
+    PaymentRequested,
+    Paid,
+    ApologyIssued,
+    DueSoon,
+    Overdue,
+    Resolved,
+    Rejected,
+    Stopped,
+    ResultReturned,
+    ShipmentCreated,
+    PickedUp,
+    Delivered,
+    DeliveryFailed,
+    FeedbackSubmitted,
+)
+# The same type may travel on more than one topic (result_returned: processing or postal).
+_BY_TYPE: dict[str, type[EventData]] = {m.event_type: m for m in EVENT_MODELS}
+
+
+def model_for(event_type: str) -> type[EventData] | None:
+    return _BY_TYPE.get(event_type)
+
+
+E = TypeVar("E", bound=EventData)
+
+
+@dataclass(frozen=True)
+class Envelope(Generic[E]):
+    """A CloudEvent whose ``data`` is one of the models above."""
+
+    data: E
+    source: str
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    schemaversion: str = SCHEMA_VERSION
+
+    @property
+    def type(self) -> str:
+        return self.data.event_type
+
+    @property
+    def subject(self) -> str:
+        return self.data.dossier_code
+
+    @property
+    def key(self) -> str:
+        return self.data.key
+
+
+class PoisonMessage(Exception):
+    """A message that cannot be turned into a valid event; it belongs on the dead-letter topic."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def encode_data(data: EventData) -> bytes:
+    return orjson.dumps(data.model_dump(mode="json"))
+
+
+def to_headers(env: Envelope[Any]) -> list[tuple[str, bytes]]:
+    return [
+        ("ce_specversion", SPEC_VERSION.encode()),
+        ("ce_id", str(env.id).encode()),
+        ("ce_type", env.type.encode()),
+        ("ce_source", env.source.encode()),
+        ("ce_time", env.time.astimezone(UTC).isoformat().replace("+00:00", "Z").encode()),
+        ("ce_subject", env.subject.encode()),
+        ("ce_schemaversion", env.schemaversion.encode()),
+        ("content-type", CONTENT_TYPE.encode()),
+    ]
+
+
+def to_kafka(env: Envelope[Any]) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) for a producer."""
+    return env.key.encode(), encode_data(env.data), to_headers(env)
+
+
+def from_kafka(headers: Sequence[tuple[str, bytes]], value: bytes | None) -> Envelope[EventData]:
+    """Decode and validate a message; raises :class:`PoisonMessage` with the reason."""
+    attrs: dict[str, str] = {}
+    try:
+        for name, raw in headers:
+            if name.startswith("ce_") or name == "content-type":
+                attrs[name] = raw.decode()
+    except UnicodeDecodeError as exc:
+        raise PoisonMessage("undecodable", f"header is not UTF-8: {exc}") from exc
+    for required in ("ce_id", "ce_type", "ce_source", "ce_specversion", "ce_time"):
+        if required not in attrs:
+            raise PoisonMessage("invalid-envelope", f"missing header {required}")
+    if attrs["ce_specversion"] != SPEC_VERSION:
+        raise PoisonMessage("invalid-envelope", f"unsupported specversion {attrs['ce_specversion']}")
+    version = attrs.get("ce_schemaversion", SCHEMA_VERSION)
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise PoisonMessage("unknown-version", f"schema version {version} of {attrs['ce_type']}")
+    model = model_for(attrs["ce_type"])
+    if model is None:
+        raise PoisonMessage("unknown-type", f"event type {attrs['ce_type']!r}")
+    try:
+        event_id = uuid.UUID(attrs["ce_id"])
+        time = datetime.fromisoformat(attrs["ce_time"].replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise PoisonMessage("invalid-envelope", str(exc)) from exc
+    if time.tzinfo is None:
+        raise PoisonMessage("invalid-envelope", "ce_time has no timezone")
+    if value is None:
+        raise PoisonMessage("undecodable", "empty value")
+    try:
+        payload = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise PoisonMessage("undecodable", f"value is not JSON: {exc}") from exc
+    try:
+        data = model.model_validate(payload)
+    except ValidationError as exc:
+        errors = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        raise PoisonMessage("schema-violation", errors) from exc
+    subject = attrs.get("ce_subject")
+    if subject is not None and subject != data.dossier_code:
+        raise PoisonMessage("invalid-envelope", "ce_subject differs from data.dossier_code")
+    return Envelope(data=data, source=attrs["ce_source"], id=event_id, time=time,
+                    schemaversion=version)

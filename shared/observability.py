@@ -1,0 +1,21 @@
+"""Prometheus instruments shared by every service (one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+OUTBOX_PENDING = Gauge("motcua_outbox_pending", "Outbox rows not yet published", ["schema"])
+OUTBOX_PUBLISHED = Counter("motcua_outbox_published_total", "Outbox rows published", ["schema"])
+OUTBOX_OLDEST_AGE = Gauge("motcua_outbox_oldest_pending_seconds",
+                          "Age of the oldest unpublished outbox row", ["schema"])
+CONSUMED = Counter("motcua_events_consumed_total", "Events whose effect was applied",
+                   ["consumer", "topic"])
+DUPLICATES = Counter("motcua_events_duplicate_total", "Redelivered events skipped by the inbox",
+                     ["consumer", "topic"])
+DEAD_LETTERS = Counter("motcua_dead_letters_total", "Messages sent to a dead-letter topic",
+                       ["consumer", "topic", "reason"])
+CONSUMER_LAG = Gauge("motcua_consumer_lag", "Messages behind the partition's high watermark",
+                     ["consumer", "topic", "partition"])
+HTTP_REQUESTS = Counter("motcua_http_requests_total", "HTTP requests", ["method", "route", "status"])
+HTTP_LATENCY = Histogram("motcua_http_request_seconds", "HTTP request latency", ["method", "route"],
+                         buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5))

@@ -1,0 +1,275 @@
+"""The composition every service shares: one FastAPI app with its PostgreSQL pool,
+migrations, outbox relay, consumers, ``/healthz``, ``/readyz``, ``/metrics`` and problem
+details. A service passes its routers, its SQL folder and its consumers; nothing here is
+written again per service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.consumer import BatchHandler, EventConsumer, Handler
+from shared.db import create_pool, ping
+from shared.kafka import ensure_topics, kafka_reachable, make_producer
+from shared.logging import configure_logging
+from shared.migrations import migrate_service
+from shared.observability import HTTP_LATENCY, HTTP_REQUESTS
+from shared.events import Envelope
+from shared.outbox import OutboxRelay, write_events
+from shared.problems import install_problem_handlers, problem_response
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    name: str
+    topics: Sequence[str]
+    handler: Handler | None = None
+    batch_handler: BatchHandler | None = None
+    event_types: frozenset[str] | None = None
+
+
+@dataclass
+class Runtime:
+    """What a running service holds; reachable from routes as ``request.app.state.runtime``."""
+
+    settings: ServiceSettings
+    pool: asyncpg.Pool
+    producer: AIOKafkaProducer
+    relay: OutboxRelay
+    consumers: list[EventConsumer] = field(default_factory=list)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+    _kafka_ok_at: float = 0.0
+
+    @property
+    def schema(self) -> str:
+        return self.settings.db_schema
+
+    async def emit(self, conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
+        """Write events to this service's outbox inside the caller's transaction."""
+        await write_events(conn, self.schema, events, topic_prefix=self.settings.topic_prefix)
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self.tasks.append(task)
+        return task
+
+    async def kafka_ok(self) -> bool:
+        now = time.monotonic()
+        if now - self._kafka_ok_at < 2.0:
+            return True
+        ok = await kafka_reachable(self.settings.kafka_bootstrap)
+        if ok:
+            self._kafka_ok_at = now
+        return ok
+
+
+StartHook = Callable[[Runtime], Awaitable[None]]
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str = "",
+    routers: Sequence[APIRouter] = (),
+    sql_dir: Path | None = None,
+    produces: Sequence[str] = (),
+    consumers: Callable[[Runtime], Sequence[ConsumerSpec]] | None = None,
+    on_start: Sequence[StartHook] = (),
+    on_stop: Sequence[StartHook] = (),
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.service_name, settings.log_level)
+        pool = await create_pool(settings.database_url, settings.db_schema,
+                                 min_size=settings.database_pool_min,
+                                 max_size=settings.database_pool_max)
+        await migrate_service(pool, settings.db_schema, sql_dir)
+        specs = list(consumers(_partial_runtime(settings, pool)) if consumers else [])
+        prefix = settings.topic_prefix
+        topics = {prefix + t for t in produces} | {prefix + t for s in specs for t in s.topics}
+        await ensure_topics(settings.kafka_bootstrap, topics,
+                            partitions=settings.topic_partitions,
+                            replication=settings.topic_replication)
+        producer = make_producer(settings.kafka_bootstrap, client_id=f"{settings.service_name}-outbox")
+        await producer.start()
+        relay = OutboxRelay(pool, settings.db_schema, producer,
+                            batch_size=settings.outbox_batch_size,
+                            poll_interval_s=settings.outbox_poll_interval_s,
+                            retention_hours=settings.outbox_retention_hours)
+        runtime = Runtime(settings=settings, pool=pool, producer=producer, relay=relay)
+        app.state.runtime = runtime
+        runtime.spawn(relay.run(), "outbox-relay")
+        for spec in specs:
+            consumer = EventConsumer(
+                pool=pool, schema=settings.db_schema, name=spec.name,
+                topics=[prefix + t for t in spec.topics],
+                bootstrap=settings.kafka_bootstrap, handler=spec.handler,
+                batch_handler=spec.batch_handler, batch_size=settings.consumer_batch_size,
+                event_types=spec.event_types,
+            )
+            await consumer.start()
+            runtime.consumers.append(consumer)
+            runtime.spawn(consumer.run(), f"consumer-{spec.name}")
+        for hook in on_start:
+            await hook(runtime)
+        log.info("service started", extra={"port": settings.port})
+        try:
+            yield
+        finally:
+            # Graceful order: stop taking events, run stop hooks, flush the outbox, close.
+            for consumer in runtime.consumers:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+            for hook in on_stop:
+                with contextlib.suppress(Exception):
+                    await hook(runtime)
+            relay.stop()
+            for task in runtime.tasks:
+                if task.get_name() == "outbox-relay":
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(task, timeout=10)
+            for task in runtime.tasks:
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            await pool.close()
+            log.info("service stopped")
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimitAndMetrics, max_body=settings.max_body_bytes)
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def _partial_runtime(settings: ServiceSettings, pool: asyncpg.Pool) -> Any:
+    """What consumer factories may use before the relay exists."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(settings=settings, pool=pool)
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Readiness: PostgreSQL and Kafka reachable",
+                responses={503: {"description": "a dependency is unreachable"}})
+    async def readyz(request: Request) -> JSONResponse:
+        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        if runtime is None:
+            return problem_response(503, "Service Unavailable", "starting")
+        db_ok, kafka_ok = await asyncio.gather(ping(runtime.pool), runtime.kafka_ok())
+        checks = {"postgres": "ok" if db_ok else "unreachable",
+                  "kafka": "ok" if kafka_ok else "unreachable"}
+        if db_ok and kafka_ok:
+            return JSONResponse({"status": "ready", "checks": checks})
+        return problem_response(503, "Service Unavailable", "a dependency is unreachable",
+                                checks=checks)
+
+    @router.get("/metrics", summary="Prometheus text exposition", include_in_schema=True)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+class BodyLimitAndMetrics:
+    """Refuses bodies over the limit with 413 (problem details) and records request metrics."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            await problem_response(413, "Content Too Large",
+                                   f"request bodies are limited to {self.max_body} bytes")(
+                scope, receive, send)
+            return
+        received = 0
+        too_large = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    too_large = True
+                    raise _BodyTooLarge
+            return message
+
+        status = 500
+        started = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_wrapper)
+        except _BodyTooLarge:
+            if too_large:
+                status = 413
+                await problem_response(413, "Content Too Large",
+                                       f"request bodies are limited to {self.max_body} bytes")(
+                    scope, receive, send)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
+            HTTP_LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def run_service(app_path: str, settings: ServiceSettings) -> None:
+    """``python -m services.<name>.main``: run under uvicorn (uvloop and httptools if present)."""
+    import uvicorn
+
+    configure_logging(settings.service_name, settings.log_level)
+    uvicorn.run(app_path, host=settings.host, port=settings.port, factory=True,
+                log_config=None, access_log=False, timeout_graceful_shutdown=20)

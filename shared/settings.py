@@ -1,0 +1,79 @@
+"""Service settings read from the environment with pydantic-settings.
+
+Each service subclasses :class:`ServiceSettings` with its own prefix (``INTAKE_``,
+``PROCESSING_`` ...). Every field also falls back to a project-wide ``MOTCUA_`` variable,
+so one ``MOTCUA_DATABASE_URL`` can serve a single-machine install while a multi-host one
+sets ``INTAKE_DATABASE_URL`` etc. per service.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "postgresql://motcua:motcua@127.0.0.1:55432/motcua"
+DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:19092"
+
+
+class _ProjectWideFallback(PydanticBaseSettingsSource):
+    """Reads ``MOTCUA_<FIELD>`` for fields the service-prefixed variables left unset."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        value = os.environ.get(f"MOTCUA_{field_name.upper()}")
+        return value, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in self.settings_cls.model_fields:
+            value = os.environ.get(f"MOTCUA_{name.upper()}")
+            if value is not None:
+                values[name] = value
+        return values
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has. Subclasses set ``service_name`` and the env prefix."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+    service_name: ClassVar[str] = "service"
+
+    database_url: str = DEFAULT_DATABASE_URL
+    database_pool_min: int = 2
+    database_pool_max: int = 10
+    kafka_bootstrap: str = DEFAULT_KAFKA_BOOTSTRAP
+    topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$",
+                              description="prepended to every topic name, e.g. 'staging.'")
+    topic_partitions: int = Field(default=6, ge=1)
+    topic_replication: int = Field(default=1, ge=1)
+    outbox_poll_interval_s: float = Field(default=0.5, gt=0)
+    outbox_batch_size: int = Field(default=500, ge=1)
+    outbox_retention_hours: float = Field(default=24.0, ge=0)
+    consumer_batch_size: int = Field(default=500, ge=1)
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+
+    @property
+    def db_schema(self) -> str:
+        return self.service_name
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            _ProjectWideFallback(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )

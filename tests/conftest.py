@@ -1,0 +1,85 @@
+"""Fixtures for the real components.
+
+Where Kafka and PostgreSQL come from, in this order:
+1. ``MOTCUA_TEST_KAFKA_BOOTSTRAP`` and ``MOTCUA_TEST_DATABASE_URL``, if both are set;
+2. testcontainers (official Apache Kafka and PostgreSQL images) when a Docker engine answers;
+3. the locally started broker and cluster of ``deploy/local/stack.sh`` (started if needed).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from shared.settings import DEFAULT_DATABASE_URL, DEFAULT_KAFKA_BOOTSTRAP
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Infra:
+    kafka_bootstrap: str
+    database_url: str
+    origin: str
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    kafka = os.environ.get("MOTCUA_TEST_KAFKA_BOOTSTRAP")
+    db = os.environ.get("MOTCUA_TEST_DATABASE_URL")
+    if kafka and db:
+        yield Infra(kafka, db, "environment")
+        return
+    if _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+        from testcontainers.postgres import PostgresContainer
+
+        with KafkaContainer("apache/kafka:4.1.1").with_kraft() as k, \
+                PostgresContainer("postgres:16", driver=None) as p:
+            yield Infra(k.get_bootstrap_server(), p.get_connection_url(), "testcontainers")
+        return
+    subprocess.run([str(ROOT / "deploy/local/stack.sh"), "start"], check=True)
+    yield Infra(DEFAULT_KAFKA_BOOTSTRAP, DEFAULT_DATABASE_URL, "local")
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix for schema and topic names of one test."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+async def schema_factory(infra: Infra) -> AsyncIterator[object]:
+    """Creates throwaway schemas and drops them after the test."""
+    created: list[str] = []
+
+    def make(prefix: str) -> str:
+        name = f"t_{prefix}_{uuid.uuid4().hex[:8]}"
+        created.append(name)
+        return name
+
+    yield make
+    conn = await asyncpg.connect(infra.database_url)
+    try:
+        for name in created:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+    finally:
+        await conn.close()

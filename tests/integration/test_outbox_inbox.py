@@ -1,0 +1,246 @@
+"""The delivery guarantees of SPEC §2 through real Kafka and PostgreSQL.
+
+A "producer service" schema writes state and events through its outbox; a "consumer
+service" schema applies them with the shared consumer loop. Effects are counted in a table
+without a unique constraint, so a double application would show as two rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from shared.consumer import EventConsumer
+from shared.db import create_pool
+from shared.events import (
+    INTAKE_TOPIC,
+    Envelope,
+    EventData,
+    MaskedApplicant,
+    SupplementReceived,
+    dlq_topic,
+    to_kafka,
+)
+from shared.events import DossierReceived as Received
+from shared.kafka import ensure_topics, make_producer
+from shared.migrations import migrate_service
+from shared.outbox import OutboxRelay, write_events
+from tests.conftest import Infra
+from tests.support.kafka import read_all
+
+pytestmark = pytest.mark.integration
+NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+
+
+def received(code: str) -> Envelope[Received]:
+    return Envelope(
+        source="intake",
+        data=Received(
+            dossier_code=code, unit_code="H56.01", procedure_code="1.001", channel="counter",
+            received_at=NOW, counted_from=NOW, due_at=NOW, processing_days=3,
+            return_method="counter", rulebook="test",
+            applicant=MaskedApplicant(name="N. V. A.", id_number="*********123"),
+        ),
+    )
+
+
+class Services:
+    """Two schemas on the real database, topics with a per-test prefix on the real broker."""
+
+    def __init__(self, infra: Infra, producer_schema: str, consumer_schema: str, prefix: str):
+        self.infra = infra
+        self.a = producer_schema
+        self.b = consumer_schema
+        self.prefix = prefix
+        self.topic = prefix + INTAKE_TOPIC
+        self.pool_a: asyncpg.Pool
+        self.pool_b: asyncpg.Pool
+        self.producers: list[AIOKafkaProducer] = []
+
+    async def start(self) -> None:
+        await ensure_topics(self.infra.kafka_bootstrap, [self.topic], partitions=3)
+        self.pool_a = await create_pool(self.infra.database_url, self.a, max_size=45)
+        self.pool_b = await create_pool(self.infra.database_url, self.b)
+        await migrate_service(self.pool_a, self.a, None)
+        await migrate_service(self.pool_b, self.b, None)
+        await self.pool_a.execute("CREATE TABLE dossiers (code text PRIMARY KEY, note text)")
+        await self.pool_b.execute("CREATE TABLE effects (event_id uuid, dossier_code text)")
+
+    async def stop(self) -> None:
+        for p in self.producers:
+            await p.stop()
+        await self.pool_a.close()
+        await self.pool_b.close()
+
+    async def file(self, code: str) -> Envelope[Received]:
+        """A state change and its event in one transaction."""
+        env = received(code)
+        async with self.pool_a.acquire() as conn, conn.transaction():
+            await conn.execute("INSERT INTO dossiers (code) VALUES ($1)", code)
+            await write_events(conn, self.a, [env], topic_prefix=self.prefix)
+        return env
+
+    async def relay(self) -> OutboxRelay:
+        """A relay with a producer of its own, as after a process restart."""
+        producer = make_producer(self.infra.kafka_bootstrap, client_id="test-relay")
+        await producer.start()
+        self.producers.append(producer)
+        return OutboxRelay(self.pool_a, self.a, producer)
+
+    def consumer(self, group: str, handler: Callable[..., object] | None = None) -> EventConsumer:
+        async def count_effect(conn: asyncpg.Connection, env: Envelope[EventData]) -> None:
+            await conn.execute("INSERT INTO effects VALUES ($1, $2)", env.id, env.data.dossier_code)
+
+        return EventConsumer(pool=self.pool_b, schema=self.b, name="test-consumer",
+                             group_id=group, topics=[self.topic],
+                             bootstrap=self.infra.kafka_bootstrap,
+                             handler=handler or count_effect)  # type: ignore[arg-type]
+
+    async def effects(self) -> dict[str, int]:
+        rows = await self.pool_b.fetch(
+            "SELECT event_id::text AS id, count(*) AS n FROM effects GROUP BY event_id")
+        return {r["id"]: r["n"] for r in rows}
+
+
+@pytest.fixture
+async def services(infra: Infra, schema_factory: Callable[[str], str],
+                   unique: str) -> AsyncIterator[Services]:
+    s = Services(infra, schema_factory("producer"), schema_factory("consumer"), f"t{unique}.")
+    await s.start()
+    yield s
+    await s.stop()
+
+
+async def poll_until(consumer: EventConsumer, seen: int, *, commit_offsets: bool = True,
+                     timeout_s: float = 30) -> int:
+    total = 0
+    async with asyncio.timeout(timeout_s):
+        while total < seen:
+            total += await consumer.poll_once(500, commit_offsets=commit_offsets)
+    return total
+
+
+async def test_effect_applied_once_despite_republish_and_redelivery(services: Services,
+                                                                    unique: str) -> None:
+    envs = [await services.file(f"H56.01-261123-{i:04d}") for i in range(1, 4)]
+
+    # (a) The relay publishes, then dies before marking the rows sent ...
+    first = await services.relay()
+    rows = await first.fetch_pending()
+    assert [r.id for r in rows] == sorted(r.id for r in rows) and len(rows) == 3
+    await first.publish(rows)
+    # ... so the relay that replaces it publishes the same three events again.
+    second = await services.relay()
+    assert await second.relay_once() == 3
+    assert await second.fetch_pending() == []
+    on_topic = await read_all(services.infra.kafka_bootstrap, services.topic, expect=6)
+    assert len(on_topic) == 6
+    assert sorted(dict(r.headers)["ce_id"].decode() for r in on_topic) == sorted(
+        2 * [str(e.id) for e in envs])
+
+    # (b) The consumer commits its database transaction but dies before committing offsets.
+    group = f"g-{unique}"
+    crashed = services.consumer(group)
+    assert await poll_until(crashed, 6, commit_offsets=False) == 6
+    await crashed.stop()
+    assert await services.effects() == {str(e.id): 1 for e in envs}
+
+    # Its replacement in the same group is handed all six messages again.
+    replacement = services.consumer(group)
+    assert await poll_until(replacement, 6) == 6
+    await replacement.stop()
+    assert await services.effects() == {str(e.id): 1 for e in envs}
+
+    # Offsets were committed this time: a third member gets nothing more.
+    third = services.consumer(group)
+    assert await third.poll_once(2000) == 0
+    await third.stop()
+
+
+async def test_relay_publishes_in_commit_order_under_concurrent_writers(services: Services) -> None:
+    code = "H56.01-261123-0099"
+    await services.file(code)
+    commit_order: list[str] = []
+    rng = random.Random(7)
+
+    async def writer(i: int) -> None:
+        env = Envelope(source="intake", data=SupplementReceived(dossier_code=code, received_at=NOW))
+        async with services.pool_a.acquire() as conn:
+            async with conn.transaction():
+                # State changes overlap freely; the outbox write comes last and the
+                # transaction stays open a little after it.
+                await conn.execute("UPDATE dossiers SET note = $1 WHERE code = $2", str(i), f"x{i}")
+                await asyncio.sleep(rng.uniform(0, 0.02))
+                await write_events(conn, services.a, [env], topic_prefix=services.prefix)
+                await asyncio.sleep(rng.uniform(0, 0.01))
+            commit_order.append(str(env.id))
+
+    # Each writer changes a row of its own, so no row lock serialises the transactions;
+    # their events still share one key, hence one partition whose order we can read back.
+    async def independent_writer(i: int) -> None:
+        await services.pool_a.execute("INSERT INTO dossiers (code) VALUES ($1)", f"x{i}")
+        await writer(i)
+
+    await asyncio.gather(*(independent_writer(i) for i in range(40)))
+    relay = await services.relay()
+    await relay.drain()
+    records = await read_all(services.infra.kafka_bootstrap, services.topic, expect=41)
+    published = [dict(r.headers)["ce_id"].decode() for r in records
+                 if dict(r.headers)["ce_type"] == b"dossier.supplement_received"]
+    assert published == commit_order
+
+
+async def test_poison_messages_go_to_the_dead_letter_topic_and_the_consumer_moves_on(
+        services: Services, unique: str) -> None:
+    bootstrap = services.infra.kafka_bootstrap
+    good = received("H56.01-261123-0500")
+    key, value, headers = to_kafka(good)
+    bad_version = [(k, b"2.0" if k == "ce_schemaversion" else v) for k, v in headers]
+    bad_schema = Envelope(source="intake", data=received("H56.01-261123-0501").data)
+    _, bad_schema_value, bad_schema_headers = to_kafka(bad_schema)
+    broken_value = bad_schema_value.replace(b'"channel":"counter"', b'"channel":"fax"')
+    raising = received("H56.01-261123-0502")
+    _, raising_value, raising_headers = to_kafka(raising)
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        # All on one key, so one partition, in this order; the good one comes last.
+        await producer.send_and_wait(services.topic, b"\xff\x00 not json", key=key)
+        await producer.send_and_wait(services.topic, b"{not json", key=key, headers=headers)
+        await producer.send_and_wait(services.topic, broken_value, key=key,
+                                     headers=bad_schema_headers)
+        await producer.send_and_wait(services.topic, value, key=key, headers=bad_version)
+        await producer.send_and_wait(services.topic, raising_value, key=key,
+                                     headers=raising_headers)
+        await producer.send_and_wait(services.topic, value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+    async def handler(conn: asyncpg.Connection, env: Envelope[EventData]) -> None:
+        if env.id == raising.id:
+            raise ValueError("the handler cannot apply this event")
+        await conn.execute("INSERT INTO effects VALUES ($1, $2)", env.id, env.data.dossier_code)
+
+    consumer = services.consumer(f"g-{unique}", handler)
+    await poll_until(consumer, 6)
+    await consumer.stop()
+    assert await services.effects() == {str(good.id): 1}
+
+    dead = await read_all(bootstrap, dlq_topic(services.topic), expect=5)
+    reasons = [dict(r.headers)["dlq_reason"].decode() for r in dead]
+    assert reasons == ["invalid-envelope", "undecodable", "schema-violation", "unknown-version",
+                       "handler-error"]
+    for r in dead:
+        h = dict(r.headers)
+        assert h["dlq_error"] and h["dlq_source_topic"].decode() == services.topic
+    assert b"channel" in dict(dead[2].headers)["dlq_error"]
+    assert dead[2].value == broken_value  # the original bytes are kept for replay
+    logged = await services.pool_b.fetchval("SELECT count(*) FROM dead_letters")
+    assert logged == 5
