@@ -15,7 +15,12 @@ alive() { [[ -f "$RUN/$1.pid" ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; 
 
 start() {
   mkdir -p "$RUN"
-  eval "$("$ROOT/deploy/local/stack.sh" env | sed 's/^/export /')"
+  # The local stack's addresses, unless the environment already names others.
+  local line name
+  while IFS= read -r line; do
+    name="${line%%=*}"
+    [[ -z "${!name:-}" ]] && export "$line"
+  done < <("$ROOT/deploy/local/stack.sh" env)
   local s up
   for s in "${SERVICES[@]}"; do
     if alive "$s"; then echo "[services] $s already running" >&2; continue; fi
