@@ -55,6 +55,18 @@ class EventData(BaseModel):
     def key(self) -> str:
         return self.dossier_code
 
+    @property
+    def occurred_at(self) -> datetime:
+        """When the fact happened (business time, which an importer may set in the past)."""
+        for name in _TIME_FIELDS:
+            value = getattr(self, name, None)
+            if isinstance(value, datetime):
+                return value
+        raise AttributeError(f"{type(self).__name__} has no time field")
+
+
+_TIME_FIELDS = ("at", "received_at", "requested_at", "issued_at", "resolved_at", "returned_at")
+
 
 class MaskedApplicant(BaseModel):
     """The only form of an applicant that may leave the intake service."""
@@ -97,6 +109,15 @@ class Withdrawn(EventData):
 
 
 # ------------------------------------------------------------------ processing
+class Accepted(EventData):
+    """An officer took the dossier into processing (not in SPEC §3's list; portals show it)."""
+
+    event_type = "dossier.accepted"
+    topic = PROCESSING_TOPIC
+    at: AwareDatetime
+    by: str
+
+
 class SupplementRequested(EventData):
     event_type = "dossier.supplement_requested"
     topic = PROCESSING_TOPIC
@@ -248,6 +269,7 @@ EVENT_MODELS: tuple[type[EventData], ...] = (
     DossierReceived,
     SupplementReceived,
     Withdrawn,
+    Accepted,
     SupplementRequested,
     Transferred,
     PaymentRequested,

@@ -18,7 +18,6 @@ consumers' inboxes absorb.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared.db import check_schema_name
 from shared.events import Envelope, encode_data, to_headers
+from shared.leader import LeaderLoop
 from shared.observability import OUTBOX_OLDEST_AGE, OUTBOX_PENDING, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
@@ -69,21 +69,19 @@ class OutboxRow:
     payload: bytes
 
 
-class OutboxRelay:
+class OutboxRelay(LeaderLoop):
     """Publishes one schema's outbox to Kafka, in commit order, at least once."""
 
     def __init__(self, pool: asyncpg.Pool, schema: str, producer: AIOKafkaProducer, *,
                  batch_size: int = 500, poll_interval_s: float = 0.5,
                  retention_hours: float = 24.0) -> None:
-        self.pool = pool
+        super().__init__(pool, interval_s=poll_interval_s)
         self.schema = check_schema_name(schema)
+        self.lock_key = f"outbox-relay:{self.schema}"
         self.producer = producer
         self.batch_size = batch_size
-        self.poll_interval_s = poll_interval_s
         self.retention_hours = retention_hours
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self.is_leader = False
+        self._ticks = 0
 
     # -- the three steps, public so that tests can interrupt between them
     async def fetch_pending(self, limit: int | None = None) -> list[OutboxRow]:
@@ -135,7 +133,7 @@ class OutboxRelay:
         )
         return int(result.split()[-1])
 
-    async def _observe(self) -> None:
+    async def observe(self) -> None:
         row = await self.pool.fetchrow(
             f"""SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age
                 FROM {self.schema}.outbox WHERE sent_at IS NULL"""
@@ -143,63 +141,27 @@ class OutboxRelay:
         OUTBOX_PENDING.labels(self.schema).set(row["n"])
         OUTBOX_OLDEST_AGE.labels(self.schema).set(float(row["age"] or 0))
 
-    # -- the loop
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+    # -- the leader loop
+    async def step(self) -> bool:
+        moved = await self.relay_once()
+        self._ticks += 1
+        if self._ticks % 20 == 0:
+            await self.observe()
+        if self._ticks % 2000 == 0:
+            await self.purge_sent()
+        return moved >= self.batch_size
 
-    async def run(self) -> None:
-        """Elect, listen, publish; reconnects after database or broker failures."""
-        while not self._stopping:
-            try:
-                await self._lead()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox relay failed; retrying", extra={"schema": self.schema})
-                self.is_leader = False
-                await asyncio.sleep(1.0)
+    async def on_elected(self, conn: asyncpg.Connection) -> None:
+        await conn.add_listener(notify_channel(self.schema), self._on_notify)
 
-    async def _lead(self) -> None:
-        conn: asyncpg.Connection = await self.pool.acquire()
-        try:
-            key = f"outbox-relay:{self.schema}"
-            while not self._stopping:
-                if await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
-                    break
-                await self._sleep(2.0)
-            if self._stopping:
-                return
-            self.is_leader = True
-            await conn.add_listener(notify_channel(self.schema), self._on_notify)
-            ticks = 0
-            while not self._stopping:
-                self._wake.clear()
-                moved = await self.relay_once()
-                ticks += 1
-                if ticks % 20 == 0:
-                    await self._observe()
-                if ticks % 2000 == 0:
-                    await self.purge_sent()
-                if moved >= self.batch_size:
-                    continue
-                if conn.is_closed():
-                    raise ConnectionError("relay leadership connection lost")
-                await self._sleep(self.poll_interval_s)
-            await self.drain()
-        finally:
-            self.is_leader = False
-            with contextlib.suppress(Exception):
-                await conn.remove_listener(notify_channel(self.schema), self._on_notify)
-                await conn.execute("SELECT pg_advisory_unlock_all()")
-            await self.pool.release(conn)
+    async def on_term_end(self, conn: asyncpg.Connection) -> None:
+        await conn.remove_listener(notify_channel(self.schema), self._on_notify)
+
+    async def on_stop(self) -> None:
+        await self.drain()
 
     def _on_notify(self, *_: Any) -> None:
-        self._wake.set()
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self.wake()
 
 
 def headers_json(headers: list[tuple[str, bytes]]) -> bytes:

@@ -25,11 +25,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.consumer import BatchHandler, EventConsumer, Handler
 from shared.db import create_pool, ping
+from shared.events import Envelope
 from shared.kafka import ensure_topics, kafka_reachable, make_producer
 from shared.logging import configure_logging
 from shared.migrations import migrate_service
 from shared.observability import HTTP_LATENCY, HTTP_REQUESTS
-from shared.events import Envelope
 from shared.outbox import OutboxRelay, write_events
 from shared.problems import install_problem_handlers, problem_response
 from shared.settings import ServiceSettings

@@ -9,6 +9,7 @@ sets ``INTAKE_DATABASE_URL`` etc. per service.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -16,6 +17,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 DEFAULT_DATABASE_URL = "postgresql://motcua:motcua@127.0.0.1:55432/motcua"
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:19092"
+DEFAULT_RULEBOOK = Path(__file__).parent / "rulebook" / "demo_province.json"
 
 
 class _ProjectWideFallback(PydanticBaseSettingsSource):
@@ -56,6 +58,14 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    # Officer tokens (JWT). The default secret is for local runs only; deployments set it.
+    jwt_secret: str = Field(default="local-development-only-jwt-secret-change-me", min_length=16)
+    jwt_audience: str = "motcua"
+    jwt_issuer: str = "motcua-idp"
+    # Keyed hash of receipt PINs; intake and feedback share it.
+    pin_pepper: str = Field(default="local-development-only-pin-pepper", min_length=16)
+    rulebook_path: str = Field(default=str(DEFAULT_RULEBOOK),
+                               description="versioned catalog, calendar and policies")
 
     @property
     def db_schema(self) -> str:

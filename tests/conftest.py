@@ -83,3 +83,34 @@ async def schema_factory(infra: Infra) -> AsyncIterator[object]:
             await conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
     finally:
         await conn.close()
+
+
+JWT_SECRET = "test-suite-jwt-secret-0123456789"
+
+
+@pytest.fixture(scope="session")
+def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The five services as real processes (as `make run` starts them) on a fresh database,
+    with a topic prefix of their own on the real broker; shared by the end-to-end tests."""
+    import asyncio
+
+    from tests.support.stack import create_database, drop_database, service_stack
+
+    db = asyncio.run(create_database(infra.database_url))
+    try:
+        with service_stack(tmp_path_factory.mktemp("stack"), kafka=infra.kafka_bootstrap,
+                           database_url=db, port_base=18200,
+                           extra_env={"MOTCUA_JWT_SECRET": JWT_SECRET,
+                                      "PROCESSING_WATCHDOG_INTERVAL_S": "0.3"}) as s:
+            yield s
+    finally:
+        asyncio.run(drop_database(infra.database_url, db))
+
+
+@pytest.fixture
+async def api(stack: object, infra: Infra) -> AsyncIterator[object]:
+    from tests.support.api import Api
+
+    client = Api(stack, infra, JWT_SECRET)  # type: ignore[arg-type]
+    yield client
+    await client.close()

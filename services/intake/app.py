@@ -1,22 +1,52 @@
-"""Composition of the intake service: Dossiers as filed, the catalog, receipts, supplements and withdrawals."""
+"""Composition of the intake service: dossiers as filed, the catalog, receipts,
+supplements and withdrawals; status and timeline fed by the other services' events."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
+from services.intake.adapters.events_in import apply_event
+from services.intake.adapters.repository import add_portal_key, load_catalog
+from services.intake.api.routes import router
 from services.intake.settings import Settings
-from shared.events import INTAKE_TOPIC
-from shared.service import create_service_app
+from shared.events import INTAKE_TOPIC, POSTAL_TOPIC, PROCESSING_TOPIC
+from shared.rulebook import load_rulebook
+from shared.service import ConsumerSpec, Runtime, create_service_app
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+
+    def consumers(_: Any) -> Sequence[ConsumerSpec]:
+        return [ConsumerSpec(name="intake-status", topics=[PROCESSING_TOPIC, POSTAL_TOPIC],
+                             handler=apply_event)]
+
+    async def prepare(runtime: Runtime) -> None:
+        rulebook = load_rulebook(settings.rulebook_path)
+        runtime.extras["rulebook"] = rulebook
+        async with runtime.pool.acquire() as conn:
+            if await load_catalog(conn, rulebook):
+                log.info("catalog loaded", extra={"version": rulebook.version,
+                                                  "units": len(rulebook.units),
+                                                  "procedures": len(rulebook.procedures)})
+            for portal_id, role, key in settings.bootstrap_keys():
+                await add_portal_key(conn, portal_id, role, key)
+
     return create_service_app(
         settings,
         title="Một cửa — intake",
-        description="Dossiers as filed, the catalog, receipts, supplements and withdrawals.",
+        description="Dossiers as filed, the catalog of units and procedures, receipts, "
+                    "supplements and withdrawals.",
+        routers=[router],
         sql_dir=Path(__file__).parent / "sql",
         produces=[INTAKE_TOPIC],
+        consumers=consumers,
+        on_start=[prepare],
     )

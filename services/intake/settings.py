@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -14,3 +15,18 @@ class Settings(ServiceSettings):
     service_name: ClassVar[str] = "intake"
 
     port: int = 8001
+    portal_keys: str = Field(
+        default="dvc-demo:portal:dvc-demo.local-demo-portal-key,"
+                "legacy-import:importer:legacy-import.local-demo-importer-key",
+        description="portal_id:role:key entries registered (hashed) at start-up; "
+                    "for local runs and first installs. Empty to disable.",
+    )
+
+    def bootstrap_keys(self) -> list[tuple[str, str, str]]:
+        out = []
+        for entry in filter(None, (e.strip() for e in self.portal_keys.split(","))):
+            portal_id, role, key = entry.split(":", 2)
+            if role not in ("portal", "importer"):
+                raise ValueError(f"portal {portal_id}: role must be portal or importer")
+            out.append((portal_id, role, key))
+        return out

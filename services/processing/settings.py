@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -14,3 +15,5 @@ class Settings(ServiceSettings):
     service_name: ClassVar[str] = "processing"
 
     port: int = 8002
+    watchdog_interval_s: float = Field(default=5.0, gt=0)
+    watchdog_batch_size: int = Field(default=200, ge=1)

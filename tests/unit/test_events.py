@@ -23,6 +23,7 @@ SAMPLES: dict[type[ev.EventData], dict[str, Any]] = {
                                                           id_number="*********123")),
     ev.SupplementReceived: dict(received_at=T),
     ev.Withdrawn: dict(at=T, reason="applicant request"),
+    ev.Accepted: dict(at=T, by="officer-7"),
     ev.SupplementRequested: dict(requested_at=T, reason="thiếu bản sao", requested_by="officer-7"),
     ev.Transferred: dict(from_unit="H26.01", to_unit="H26.02", at=T),
     ev.PaymentRequested: dict(amount=Decimal("200000"), at=T),

@@ -1,0 +1,168 @@
+"""PostgreSQL adapter of the intake service (its own schema only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from shared.auth import hash_api_key
+from shared.events import Envelope, EventData
+from shared.rulebook import Rulebook
+
+
+async def load_catalog(conn: asyncpg.Connection, rulebook: Rulebook) -> bool:
+    """Upsert the rulebook's units and procedures once per version; True if loaded now."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('intake-catalog'))")
+        if await conn.fetchval("SELECT 1 FROM catalog_versions WHERE version = $1",
+                               rulebook.version):
+            return False
+        # Parents first, so the foreign key holds whatever the file's order.
+        pending = list(rulebook.units)
+        done: set[str] = set(r["code"] for r in await conn.fetch("SELECT code FROM units"))
+        while pending:
+            ready = [u for u in pending if u.parent is None or u.parent in done]
+            if not ready:
+                raise ValueError("the rulebook's unit tree has a cycle")
+            for u in ready:
+                await conn.execute(
+                    """INSERT INTO units (code, name, parent, block, cutoff, calendar_overrides)
+                       VALUES ($1, $2, $3, $4, $5, $6)
+                       ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name,
+                         parent = EXCLUDED.parent, block = EXCLUDED.block,
+                         cutoff = EXCLUDED.cutoff, calendar_overrides = EXCLUDED.calendar_overrides""",
+                    u.code, u.name, u.parent, u.block, u.cutoff,
+                    [o.model_dump(mode="json") for o in u.calendar_overrides],
+                )
+                done.add(u.code)
+            pending = [u for u in pending if u not in ready]
+        for p in rulebook.procedures:
+            await conn.execute(
+                """INSERT INTO procedures (code, name, field, processing_days, fee, postal_filing,
+                                           postal_return, level)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                   ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, field = EXCLUDED.field,
+                     processing_days = EXCLUDED.processing_days, fee = EXCLUDED.fee,
+                     postal_filing = EXCLUDED.postal_filing, postal_return = EXCLUDED.postal_return,
+                     level = EXCLUDED.level""",
+                p.code, p.name, p.field, p.processing_days, p.fee, p.postal_filing,
+                p.postal_return, p.level,
+            )
+            await conn.execute("DELETE FROM procedure_units WHERE procedure_code = $1", p.code)
+            await conn.executemany(
+                "INSERT INTO procedure_units (procedure_code, unit_code) VALUES ($1, $2)",
+                [(p.code, u) for u in p.units],
+            )
+        await conn.execute("INSERT INTO catalog_versions (version) VALUES ($1)", rulebook.version)
+        return True
+
+
+# ------------------------------------------------------------------ portals
+@dataclass(frozen=True)
+class Portal:
+    id: str
+    role: str
+
+
+async def add_portal_key(conn: asyncpg.Connection, portal_id: str, role: str, key: str,
+                         name: str | None = None) -> None:
+    async with conn.transaction():
+        await conn.execute(
+            """INSERT INTO portals (id, name, role) VALUES ($1, $2, $3)
+               ON CONFLICT (id) DO UPDATE SET role = EXCLUDED.role""",
+            portal_id, name or portal_id, role,
+        )
+        await conn.execute(
+            "INSERT INTO portal_keys (key_hash, portal_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            hash_api_key(key), portal_id,
+        )
+
+
+async def revoke_portal_keys(conn: asyncpg.Connection, portal_id: str,
+                             keep_key: str | None = None) -> int:
+    result = await conn.execute(
+        """UPDATE portal_keys SET revoked_at = now()
+           WHERE portal_id = $1 AND revoked_at IS NULL AND key_hash <> $2""",
+        portal_id, hash_api_key(keep_key) if keep_key else "",
+    )
+    return int(result.split()[-1])
+
+
+async def portal_for_key(pool: asyncpg.Pool, key: str) -> Portal | None:
+    row = await pool.fetchrow(
+        """SELECT p.id, p.role FROM portal_keys k JOIN portals p ON p.id = k.portal_id
+           WHERE k.key_hash = $1 AND k.revoked_at IS NULL""",
+        hash_api_key(key),
+    )
+    return Portal(row["id"], row["role"]) if row else None
+
+
+# ------------------------------------------------------------------ dossiers
+DOSSIER_COLUMNS = """code, unit_code, current_unit, procedure_code, channel, return_method,
+    received_at, counted_from, due_at, appointment_at, processing_days, status, status_at,
+    applicant_masked, portal_id, external_ref, idempotency_key, request_hash, rulebook"""
+
+
+async def find_existing(conn: asyncpg.Connection, portal_id: str, idempotency_key: str | None,
+                        external_ref: str | None) -> asyncpg.Record | None:
+    if idempotency_key:
+        row = await conn.fetchrow(
+            f"SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE portal_id = $1 AND idempotency_key = $2",
+            portal_id, idempotency_key)
+        if row:
+            return row
+    if external_ref:
+        return await conn.fetchrow(
+            f"SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE portal_id = $1 AND external_ref = $2",
+            portal_id, external_ref)
+    return None
+
+
+async def next_sequence(conn: asyncpg.Connection, unit_code: str, day: date) -> int:
+    """Row-locked counter in the caller's transaction: no gaps, no duplicates."""
+    value: int = await conn.fetchval(
+        """INSERT INTO code_counters (unit_code, day, last) VALUES ($1, $2, 1)
+           ON CONFLICT (unit_code, day) DO UPDATE SET last = code_counters.last + 1
+           RETURNING last""",
+        unit_code, day,
+    )
+    return value
+
+
+async def insert_dossier(conn: asyncpg.Connection, row: dict[str, Any]) -> None:
+    cols = ", ".join(row)
+    params = ", ".join(f"${i}" for i in range(1, len(row) + 1))
+    await conn.execute(f"INSERT INTO dossiers ({cols}) VALUES ({params})", *row.values())
+
+
+async def get_dossier(conn: asyncpg.Connection | asyncpg.Pool, code: str,
+                      *, for_update: bool = False) -> asyncpg.Record | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(f"SELECT {DOSSIER_COLUMNS}, supplement_requested_at "
+                               f"FROM dossiers WHERE code = $1{lock}", code)
+
+
+async def timeline(conn: asyncpg.Connection | asyncpg.Pool, code: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT at, event_type, source, detail FROM timeline WHERE dossier_code = $1
+           ORDER BY at, event_type""", code)
+
+
+async def record_timeline(conn: asyncpg.Connection, env: Envelope[EventData], at: datetime,
+                          detail: dict[str, Any]) -> None:
+    await conn.execute(
+        """INSERT INTO timeline (event_id, dossier_code, at, event_type, source, detail)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING""",
+        env.id, env.data.dossier_code, at, env.type, env.source, detail,
+    )
+
+
+def json_detail(data: EventData, *, drop: tuple[str, ...] = ("dossier_code",)) -> dict[str, Any]:
+    out: dict[str, Any] = orjson.loads(orjson.dumps(data.model_dump(mode="json")))
+    for key in drop:
+        out.pop(key, None)
+    return out

@@ -1,0 +1,295 @@
+"""The intake REST surface (SPEC §6) for portals, the desk and importers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.security import APIKeyHeader
+
+from services.intake.adapters import repository as repo
+from services.intake.api.schemas import (
+    DossierView,
+    FilingRequest,
+    ProcedureView,
+    Receipt,
+    SupplementRequest,
+    TimelineEntry,
+    UnitView,
+    WithdrawRequest,
+)
+from services.intake.domain.filing import (
+    FINISHED,
+    check_filing,
+    dossier_code,
+    receipt_pin,
+    request_fingerprint,
+)
+from shared.auth import pin_digest
+from shared.events import DossierReceived, Envelope, SupplementReceived, Withdrawn
+from shared.problems import TYPE_BASE, Problem
+from shared.rulebook import Rulebook
+from shared.service import Runtime, get_runtime
+from shared.workdays import due_after_supplement, due_date
+
+router = APIRouter(prefix="/v1")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                              description="the portal's API key, `<portal_id>.<secret>`")
+CLOCK_SKEW = timedelta(minutes=1)
+
+_problem_responses: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or unknown API key"},
+    403: {"description": "the portal's role does not allow this"},
+    404: {"description": "no such dossier"},
+    409: {"description": "not allowed in the dossier's current status"},
+    422: {"description": "invalid request; `errors` names the fields"},
+}
+
+
+def rulebook_of(runtime: Runtime) -> Rulebook:
+    rb: Rulebook = runtime.extras["rulebook"]
+    return rb
+
+
+async def portal(request: Request,
+                 api_key: Annotated[str | None, Depends(api_key_header)]) -> repo.Portal:
+    if not api_key:
+        raise Problem(401, "Unauthorized", "an X-API-Key header is required",
+                      headers={"WWW-Authenticate": "ApiKey"})
+    found = await repo.portal_for_key(get_runtime(request).pool, api_key)
+    if found is None:
+        raise Problem(401, "Unauthorized", "unknown or revoked API key",
+                      headers={"WWW-Authenticate": "ApiKey"})
+    return found
+
+
+Portal = Annotated[repo.Portal, Depends(portal)]
+
+
+def _invalid(field: str, message: str) -> Problem:
+    return Problem(422, "Invalid request", f"Invalid fields: {field}",
+                   type_=TYPE_BASE + "validation",
+                   errors=[{"field": field, "message": message, "type": "value_error"}])
+
+
+def _business_time(given: datetime | None, who: repo.Portal, field: str) -> datetime:
+    now = datetime.now(UTC)
+    if given is None:
+        return now
+    if who.role != "importer":
+        raise Problem(403, "Forbidden", f"only an importer may set {field!r} explicitly")
+    if given > now + CLOCK_SKEW:
+        raise _invalid(f"body:/{field}", "must not be in the future")
+    return given
+
+
+def _receipt(row: asyncpg.Record, runtime: Runtime, *, replayed: bool) -> Receipt:
+    rb = rulebook_of(runtime)
+    unit = rb.unit(row["unit_code"])
+    procedure = rb.procedure(row["procedure_code"])
+    return Receipt(
+        code=row["code"], unit_code=row["unit_code"], unit_name=unit.name if unit else "",
+        procedure_code=row["procedure_code"], procedure_name=procedure.name if procedure else "",
+        channel=row["channel"], return_method=row["return_method"],
+        received_at=row["received_at"], counted_from=row["counted_from"], due_at=row["due_at"],
+        processing_days=row["processing_days"], fee=procedure.fee if procedure else 0,
+        pin=receipt_pin(row["code"], runtime.settings.pin_pepper), status=row["status"],
+        rulebook=row["rulebook"], replayed=replayed,
+    )
+
+
+@router.post("/dossiers", status_code=201, response_model=Receipt, tags=["dossiers"],
+             summary="File a dossier and get its receipt (Form 01)",
+             responses={200: {"description": "an idempotent retry: the dossier filed before",
+                              "model": Receipt}, **_problem_responses})
+async def file_dossier(
+    body: FilingRequest,
+    request: Request,
+    response: Response,
+    who: Portal,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
+                                                  pattern=r"^[\x21-\x7e]+$")] = None,
+) -> Receipt:
+    runtime = get_runtime(request)
+    rb = rulebook_of(runtime)
+    unit, procedure, errors = check_filing(rb, body.unit_code, body.procedure_code, body.channel,
+                                           body.return_method)
+    if errors:
+        raise Problem(422, "Invalid request",
+                      "Invalid fields: " + ", ".join(sorted({e.field for e in errors})),
+                      type_=TYPE_BASE + "validation",
+                      errors=[{"field": e.field, "message": e.message, "type": "value_error"}
+                              for e in errors])
+    assert unit is not None and procedure is not None
+    received_at = _business_time(body.received_at, who, "received_at")
+    fingerprint = request_fingerprint(body.model_dump(mode="json"))
+
+    async def replay(row: asyncpg.Record) -> Receipt:
+        if idempotency_key and row["idempotency_key"] == idempotency_key \
+                and row["request_hash"] != fingerprint:
+            raise Problem(422, "Idempotency-Key reused",
+                          "this Idempotency-Key was used for a different request",
+                          type_=TYPE_BASE + "idempotency-key-reused")
+        response.status_code = 200
+        return _receipt(row, runtime, replayed=True)
+
+    async with runtime.pool.acquire() as conn:
+        existing = await repo.find_existing(conn, who.id, idempotency_key, body.external_ref)
+        if existing is not None:
+            return await replay(existing)
+        cal, policy = rb.calendar_for(unit.code), rb.policy_for(unit.code)
+        deadline = due_date(received_at, procedure.processing_days, cal, policy)
+        local_day = received_at.astimezone(policy.tz).date()
+        try:
+            async with conn.transaction():
+                sequence = await repo.next_sequence(conn, unit.code, local_day)
+                code = dossier_code(unit.code, local_day, sequence)
+                masked = body.applicant.masked()
+                status = "awaiting_receipt" if body.channel == "online" else "received"
+                await repo.insert_dossier(conn, {
+                    "code": code, "unit_code": unit.code, "current_unit": unit.code,
+                    "procedure_code": procedure.code, "channel": body.channel,
+                    "return_method": body.return_method, "received_at": received_at,
+                    "counted_from": deadline.counted_from, "due_at": deadline.due_at,
+                    "processing_days": procedure.processing_days, "status": status,
+                    "status_at": received_at,
+                    "applicant": body.applicant.model_dump(mode="json"),
+                    "applicant_masked": masked.model_dump(mode="json"),
+                    "pin_digest": pin_digest(receipt_pin(code, runtime.settings.pin_pepper), code,
+                                             runtime.settings.pin_pepper),
+                    "portal_id": who.id, "external_ref": body.external_ref,
+                    "idempotency_key": idempotency_key, "request_hash": fingerprint,
+                    "rulebook": rb.version,
+                })
+                event = Envelope(source="intake", data=DossierReceived(
+                    dossier_code=code, unit_code=unit.code, procedure_code=procedure.code,
+                    channel=body.channel, received_at=received_at,
+                    counted_from=deadline.counted_from, due_at=deadline.due_at,
+                    processing_days=procedure.processing_days,
+                    return_method=body.return_method, applicant=masked, rulebook=rb.version,
+                    external_ref=body.external_ref,
+                ))
+                await repo.record_timeline(conn, event, received_at,
+                                           {"channel": body.channel, "due_at": deadline.due_at.isoformat()})
+                await runtime.emit(conn, [event])
+        except asyncpg.UniqueViolationError:
+            # A concurrent request with the same Idempotency-Key or external_ref won;
+            # this transaction (and its sequence number) rolled back.
+            existing = await repo.find_existing(conn, who.id, idempotency_key, body.external_ref)
+            if existing is None:
+                raise
+            return await replay(existing)
+        row = await repo.get_dossier(conn, code)
+    assert row is not None
+    response.headers["Location"] = f"/v1/dossiers/{code}"
+    return _receipt(row, runtime, replayed=False)
+
+
+async def _load(conn: asyncpg.Connection, code: str) -> asyncpg.Record:
+    row = await repo.get_dossier(conn, code, for_update=True)
+    if row is None:
+        raise Problem(404, "Not Found", f"no dossier {code}")
+    return row
+
+
+@router.get("/dossiers/{code}", response_model=DossierView, tags=["dossiers"],
+            summary="Status, due date and timeline of a dossier", responses=_problem_responses)
+async def get_dossier(code: str, request: Request, who: Portal) -> DossierView:
+    runtime = get_runtime(request)
+    row = await repo.get_dossier(runtime.pool, code)
+    if row is None:
+        raise Problem(404, "Not Found", f"no dossier {code}")
+    entries = await repo.timeline(runtime.pool, code)
+    return DossierView(
+        code=row["code"], unit_code=row["unit_code"], current_unit=row["current_unit"],
+        procedure_code=row["procedure_code"], channel=row["channel"],
+        return_method=row["return_method"], status=row["status"],
+        received_at=row["received_at"], counted_from=row["counted_from"], due_at=row["due_at"],
+        appointment_at=row["appointment_at"], processing_days=row["processing_days"],
+        applicant=row["applicant_masked"], external_ref=row["external_ref"],
+        rulebook=row["rulebook"],
+        timeline=[TimelineEntry(at=e["at"], type=e["event_type"], source=e["source"],
+                                detail=e["detail"]) for e in entries],
+    )
+
+
+@router.post("/dossiers/{code}/supplements", response_model=DossierView, tags=["dossiers"],
+             summary="Hand in the documents a supplement request (Form 02) asked for",
+             responses=_problem_responses)
+async def supplement(code: str, body: SupplementRequest, request: Request,
+                     who: Portal) -> DossierView:
+    runtime = get_runtime(request)
+    at = _business_time(body.at, who, "at")
+    rb = rulebook_of(runtime)
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        row = await _load(conn, code)
+        if row["status"] != "awaiting_supplement":
+            raise Problem(409, "Conflict", f"dossier {code} is not awaiting a supplement",
+                          type_=TYPE_BASE + "illegal-state", status_now=row["status"])
+        requested_at = row["supplement_requested_at"] or at
+        if at < requested_at:
+            raise _invalid("body:/at", "must not be before the supplement request")
+        unit = row["current_unit"]
+        new_due = due_after_supplement(row["due_at"], requested_at, at, row["processing_days"],
+                                       rb.calendar_for(unit), rb.policy_for(unit))
+        await conn.execute(
+            """INSERT INTO supplements (dossier_code, received_at, note, documents, portal_id)
+               VALUES ($1, $2, $3, $4, $5)""",
+            code, at, body.note, [d.model_dump(mode="json") for d in body.documents], who.id)
+        await conn.execute(
+            """UPDATE dossiers SET status = 'processing', status_at = $2, due_at = $3,
+                 supplement_requested_at = NULL WHERE code = $1""", code, at, new_due)
+        event = Envelope(source="intake", data=SupplementReceived(dossier_code=code, received_at=at))
+        await repo.record_timeline(conn, event, at, {"documents": len(body.documents),
+                                                     "due_at": new_due.isoformat()})
+        await runtime.emit(conn, [event])
+    return await get_dossier(code, request, who)
+
+
+@router.post("/dossiers/{code}/withdraw", response_model=DossierView, tags=["dossiers"],
+             summary="Withdraw a dossier at the applicant's request", responses=_problem_responses)
+async def withdraw(code: str, body: WithdrawRequest, request: Request, who: Portal) -> DossierView:
+    runtime = get_runtime(request)
+    at = _business_time(body.at, who, "at")
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        row = await _load(conn, code)
+        if row["status"] in FINISHED:
+            raise Problem(409, "Conflict", f"dossier {code} is already {row['status']}",
+                          type_=TYPE_BASE + "illegal-state", status_now=row["status"])
+        await conn.execute(
+            "UPDATE dossiers SET status = 'withdrawn', status_at = $2 WHERE code = $1", code, at)
+        event = Envelope(source="intake", data=Withdrawn(dossier_code=code, at=at,
+                                                         reason=body.reason))
+        await repo.record_timeline(conn, event, at, {"reason": body.reason})
+        await runtime.emit(conn, [event])
+    return await get_dossier(code, request, who)
+
+
+@router.get("/units", response_model=list[UnitView], tags=["catalog"],
+            summary="The tree of units with their blocks and cut-off times")
+async def units(request: Request,
+                block: Annotated[str | None, Query(max_length=32)] = None) -> list[UnitView]:
+    rb = rulebook_of(get_runtime(request))
+    return [
+        UnitView(code=u.code, name=u.name, parent=u.parent, block=u.block,
+                 cutoff=rb.policy_for(u.code).cutoff.strftime("%H:%M"))
+        for u in rb.units if block is None or u.block == block
+    ]
+
+
+@router.get("/procedures", response_model=list[ProcedureView], tags=["catalog"],
+            summary="Procedures with legal processing times, fees and postal acceptance")
+async def procedures(request: Request,
+                     unit: Annotated[str | None, Query(max_length=32)] = None,
+                     q: Annotated[str | None, Query(max_length=100)] = None) -> list[ProcedureView]:
+    rb = rulebook_of(get_runtime(request))
+    out = []
+    for p in rb.procedures:
+        if unit is not None and unit not in p.units:
+            continue
+        if q and q.lower() not in p.name.lower():
+            continue
+        out.append(ProcedureView(**p.model_dump()))
+    return out

@@ -1,0 +1,116 @@
+"""Request and response bodies of the intake API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.intake.domain.applicant import Applicant
+from shared.events import Channel, MaskedApplicant, ReturnMethod
+from shared.rulebook import UNIT_CODE
+
+REF = r"^[A-Za-z0-9._:/\-]{1,100}$"
+
+
+class DocumentRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=300)
+    copies: int = Field(default=1, ge=1, le=100)
+    url: str | None = Field(default=None, max_length=1000)
+
+
+class FilingRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    unit_code: str = Field(pattern=UNIT_CODE, max_length=32)
+    procedure_code: str = Field(pattern=r"^[A-Za-z0-9.\-]{1,32}$")
+    channel: Channel
+    return_method: ReturnMethod = "counter"
+    applicant: Applicant
+    external_ref: str | None = Field(default=None, pattern=REF,
+                                     description="the portal's own reference; filing is idempotent on it")
+    received_at: AwareDatetime | None = Field(
+        default=None, description="importer role only: the receipt time in the legacy system")
+    documents: list[DocumentRef] = Field(default_factory=list, max_length=100)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class Receipt(BaseModel):
+    """Form 01 (giấy tiếp nhận hồ sơ và hẹn trả kết quả) as data."""
+
+    code: str
+    unit_code: str
+    unit_name: str
+    procedure_code: str
+    procedure_name: str
+    channel: Channel
+    return_method: ReturnMethod
+    received_at: datetime
+    counted_from: datetime
+    due_at: datetime
+    processing_days: int
+    fee: int
+    pin: str = Field(description="printed on the receipt; needed to rate the service")
+    status: str
+    rulebook: str
+    replayed: bool = Field(default=False, description="true when an idempotent retry found it")
+
+
+class SupplementRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    documents: list[DocumentRef] = Field(min_length=1, max_length=100)
+    note: str | None = Field(default=None, max_length=2000)
+    at: AwareDatetime | None = Field(default=None, description="importer role only")
+
+
+class WithdrawRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=2000)
+    at: AwareDatetime | None = Field(default=None, description="importer role only")
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    type: str
+    source: str
+    detail: dict[str, Any]
+
+
+class DossierView(BaseModel):
+    code: str
+    unit_code: str
+    current_unit: str
+    procedure_code: str
+    channel: Channel
+    return_method: ReturnMethod
+    status: str
+    received_at: datetime
+    counted_from: datetime
+    due_at: datetime
+    appointment_at: datetime | None
+    processing_days: int
+    applicant: MaskedApplicant
+    external_ref: str | None
+    rulebook: str
+    timeline: list[TimelineEntry]
+
+
+class UnitView(BaseModel):
+    code: str
+    name: str
+    parent: str | None
+    block: str
+    cutoff: str
+
+
+class ProcedureView(BaseModel):
+    code: str
+    name: str
+    field: str
+    processing_days: int
+    fee: int
+    postal_filing: bool
+    postal_return: bool
+    level: str
+    units: list[str]

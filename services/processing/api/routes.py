@@ -1,0 +1,228 @@
+"""The processing REST surface (SPEC §6) for officers' UIs, importers and operators."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+
+from services.processing.adapters import repository as repo
+from services.processing.api.schemas import (
+    REQUIRED_FIELDS,
+    ActionRequest,
+    ControlSlip,
+    DossierState,
+    SlipEntryView,
+)
+from services.processing.domain.control_slip import control_slip
+from services.processing.domain.workflow import (
+    ACTIONS,
+    Dossier,
+    EventData,
+    IllegalTransition,
+    RuleViolation,
+)
+from shared.auth import Principal, bearer_principal
+from shared.events import Envelope
+from shared.problems import TYPE_BASE, Problem
+from shared.rulebook import Rulebook
+from shared.service import get_runtime
+
+router = APIRouter(prefix="/v1")
+CLOCK_SKEW = timedelta(minutes=1)
+ACTORS = ("officer", "leader", "importer")
+READERS = ("officer", "leader", "importer", "operator")
+
+_responses: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing, expired or forged bearer token"},
+    403: {"description": "the token's role may not do this"},
+    404: {"description": "no such dossier among the caller's units"},
+    409: {"description": "illegal in the dossier's current state; `state` says which"},
+    422: {"description": "invalid request; `errors` names the fields"},
+}
+
+
+def _principal(roles: tuple[str, ...]) -> Any:
+    def dependency(request: Request) -> Principal:
+        s = get_runtime(request).settings
+        return bearer_principal(s.jwt_secret, s.jwt_audience, s.jwt_issuer, roles)(request)
+
+    return Depends(dependency)
+
+
+Actor = Annotated[Principal, _principal(ACTORS)]
+Reader = Annotated[Principal, _principal(READERS)]
+
+
+def _rulebook(request: Request) -> Rulebook:
+    rb: Rulebook = get_runtime(request).extras["rulebook"]
+    return rb
+
+
+def _invalid(field: str, message: str) -> Problem:
+    return Problem(422, "Invalid request", f"Invalid fields: {field}",
+                   type_=TYPE_BASE + "validation",
+                   errors=[{"field": field, "message": message, "type": "value_error"}])
+
+
+def _not_found(code: str) -> Problem:
+    # The same answer whether the dossier does not exist or belongs to another unit.
+    return Problem(404, "Not Found", f"no dossier {code} among your units")
+
+
+def view(d: Dossier) -> DossierState:
+    data = repo.as_dict(d)
+    data["paused_working_seconds"] = d.paused_seconds
+    return DossierState.model_validate(data)
+
+
+@router.get("/worklist", response_model=list[DossierState], tags=["worklist"],
+            summary="Dossiers of the caller's units, soonest due first", responses=_responses)
+async def worklist(
+    request: Request,
+    who: Reader,
+    unit: Annotated[list[str] | None, Query(max_length=50)] = None,
+    state: Annotated[list[str] | None, Query(max_length=10)] = None,
+    due_before: datetime | None = None,
+    due_after: datetime | None = None,
+    assignee: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> list[DossierState]:
+    if unit:
+        denied = [u for u in unit if not who.may_act_on(u)]
+        if denied:
+            raise Problem(403, "Forbidden", f"not your units: {', '.join(denied)}")
+        units: list[str] | None = unit
+    else:
+        units = None if "*" in who.units else sorted(who.units)
+    for t in (due_before, due_after):
+        if t is not None and t.tzinfo is None:
+            raise _invalid("query:/due_before", "times need a timezone")
+    rows = await repo.worklist(get_runtime(request).pool, units, state, due_before, due_after,
+                               assignee, limit, offset)
+    return [view(d) for d in rows]
+
+
+async def _visible(request: Request, who: Principal, code: str) -> Dossier:
+    d = await repo.get(get_runtime(request).pool, code)
+    if d is None or not who.may_act_on(d.unit_code):
+        raise _not_found(code)
+    return d
+
+
+@router.get("/dossiers/{code}", response_model=DossierState, tags=["dossiers"],
+            summary="The workflow state and deadlines of a dossier", responses=_responses)
+async def get_dossier(code: str, request: Request, who: Reader) -> DossierState:
+    return view(await _visible(request, who, code))
+
+
+@router.get("/dossiers/{code}/control-slip", response_model=ControlSlip, tags=["dossiers"],
+            summary="Form 05: every hop with its time and early / on time / late",
+            responses=_responses)
+async def get_control_slip(code: str, request: Request, who: Reader) -> ControlSlip:
+    d = await _visible(request, who, code)
+    rb = _rulebook(request)
+    hops = await repo.hops(get_runtime(request).pool, code)
+    entries = control_slip(hops, rb.calendar_for(d.unit_code), rb.policy_for(d.unit_code))
+    return ControlSlip(code=d.code, procedure_code=d.procedure_code, state=d.state,
+                       received_at=d.received_at, due_at=d.due_at,
+                       entries=[SlipEntryView(**e.__dict__) for e in entries])
+
+
+ACTION_DOC = """Actions and the fields they need:
+
+* `accept` — take the dossier into processing (online dossiers: after checking them)
+* `assign` — `assignee`
+* `transfer` — `to_unit` (inter-agency hop, liên thông)
+* `request-supplement` — `reason` (Form 02; pauses the deadline clock)
+* `request-payment` — `amount`; `record-payment` — optional `amount`
+* `apologize` — `reason`, `new_due_at` (Form 04; at most one re-appointment)
+* `resolve` — optional `result_ref`, `return_method`
+* `reject`, `stop` — `reason`
+* `return` — `method` (`counter` or `online`; postal returns come from the postal service)
+
+`at` is accepted from the importer role only.
+"""
+
+
+@router.post("/dossiers/{code}/actions/{action}", response_model=DossierState, tags=["dossiers"],
+             summary="Act on a dossier", description=ACTION_DOC, responses=_responses)
+async def act(
+    code: str,
+    action: Annotated[str, Path(pattern="^(" + "|".join(ACTIONS) + ")$")],
+    body: ActionRequest,
+    request: Request,
+    who: Actor,
+) -> DossierState:
+    for name in REQUIRED_FIELDS.get(action, ()):
+        if getattr(body, name) is None:
+            raise _invalid(f"body:/{name}", f"{action} needs {name}")
+    now = datetime.now(UTC)
+    if body.at is not None and not who.is_importer:
+        raise Problem(403, "Forbidden", "only an importer may set 'at' explicitly")
+    at = body.at or now
+    if at > now + CLOCK_SKEW:
+        raise _invalid("body:/at", "must not be in the future")
+    rb = _rulebook(request)
+    if action == "transfer" and body.to_unit is not None and rb.unit(body.to_unit) is None:
+        raise _invalid("body:/to_unit", f"unknown unit {body.to_unit}")
+    runtime = get_runtime(request)
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        d = await repo.get(conn, code, for_update=True)
+        if d is None or not who.may_act_on(d.unit_code):
+            raise _not_found(code)
+        unit_before = d.unit_code
+        policy = rb.policy_for(d.unit_code)
+        try:
+            events = _dispatch(d, action, body, who, at, policy.max_reappointments)
+        except IllegalTransition as exc:
+            raise Problem(409, "Conflict", str(exc), type_=TYPE_BASE + "illegal-state",
+                          state=exc.state, action=exc.action) from exc
+        except RuleViolation as exc:
+            if exc.field:
+                raise _invalid(f"body:/{exc.field}", str(exc)) from exc
+            raise Problem(409, "Conflict", str(exc), type_=TYPE_BASE + "rule-violation",
+                          state=d.state) from exc
+        await repo.save(conn, d)
+        detail = {k: v for k, v in body.model_dump(mode="json", exclude={"at"}).items()
+                  if v is not None}
+        await repo.add_hop(conn, code, action, unit_before, who.subject, at, d.due_at, detail)
+        await runtime.emit(conn, [Envelope(source="processing", data=e) for e in events])
+    return view(d)
+
+
+def _dispatch(d: Dossier, action: str, body: ActionRequest, who: Principal, at: datetime,
+              max_reappointments: int) -> list[EventData]:
+    match action:
+        case "accept":
+            return d.accept(who.subject, at)
+        case "assign":
+            assert body.assignee is not None
+            return d.assign(who.subject, body.assignee, at)
+        case "transfer":
+            assert body.to_unit is not None
+            return d.transfer(body.to_unit, at)
+        case "request-supplement":
+            assert body.reason is not None
+            return d.request_supplement(who.subject, body.reason, at)
+        case "request-payment":
+            assert body.amount is not None
+            return d.request_payment(body.amount, at)
+        case "record-payment":
+            return d.record_payment(body.amount, at)
+        case "apologize":
+            assert body.reason is not None and body.new_due_at is not None
+            return d.apologize(body.reason, body.new_due_at, at, max_reappointments)
+        case "resolve":
+            return d.resolve(body.result_ref, body.return_method, at)
+        case "reject":
+            assert body.reason is not None
+            return d.reject(body.reason, at)
+        case "stop":
+            assert body.reason is not None
+            return d.stop(body.reason, at)
+        case "return":
+            return d.return_result(body.method or "counter", at)
+    raise AssertionError(action)

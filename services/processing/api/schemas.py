@@ -1,0 +1,93 @@
+"""Request and response bodies of the processing API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.events import ReturnMethod
+from shared.rulebook import UNIT_CODE
+
+# Which body fields each action needs (validated in the route; 422 names the field).
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    "assign": ("assignee",),
+    "transfer": ("to_unit",),
+    "request-supplement": ("reason",),
+    "request-payment": ("amount",),
+    "apologize": ("reason", "new_due_at"),
+    "reject": ("reason",),
+    "stop": ("reason",),
+}
+
+
+class ActionRequest(BaseModel):
+    """One body for every action; see the action's description for the fields it needs."""
+
+    model_config = ConfigDict(extra="forbid")
+    at: AwareDatetime | None = Field(
+        default=None, description="importer role only: when it happened in the legacy system")
+    note: str | None = Field(default=None, max_length=2000)
+    assignee: str | None = Field(default=None, min_length=1, max_length=100)
+    to_unit: str | None = Field(default=None, pattern=UNIT_CODE)
+    reason: str | None = Field(default=None, min_length=1, max_length=2000)
+    amount: Decimal | None = Field(default=None, ge=0, le=Decimal("1000000000000"),
+                                   max_digits=15, decimal_places=2)
+    new_due_at: AwareDatetime | None = Field(default=None, description="apologize: the new date")
+    result_ref: str | None = Field(default=None, max_length=200)
+    return_method: ReturnMethod | None = Field(default=None, description="resolve: how the "
+                                               "result goes back, if it changed")
+    method: ReturnMethod | None = Field(default=None, description="return: counter or online")
+
+
+class DossierState(BaseModel):
+    code: str
+    unit_code: str
+    origin_unit: str
+    procedure_code: str
+    channel: str
+    return_method: str
+    state: str
+    received_at: datetime
+    counted_from: datetime
+    due_at: datetime
+    original_due_at: datetime
+    apology_deadline: datetime
+    processing_days: int
+    assignee: str | None
+    supplement_count: int
+    paused_days: int
+    paused_working_seconds: float
+    apology_count: int
+    apology_issued_at: datetime | None
+    apology_timely: bool | None
+    appointment_at: datetime | None
+    payment_amount: Decimal | None
+    resolved_at: datetime | None
+    returned_at: datetime | None
+    ended_at: datetime | None
+    version: int
+
+
+class SlipEntryView(BaseModel):
+    step: str
+    unit_code: str
+    actor: str
+    at: datetime
+    due_at: datetime
+    timeliness: str
+    working_seconds_since_previous: float
+    detail: dict[str, Any]
+
+
+class ControlSlip(BaseModel):
+    """Form 05 as data."""
+
+    code: str
+    procedure_code: str
+    state: str
+    received_at: datetime
+    due_at: datetime
+    entries: list[SlipEntryView]

@@ -1,0 +1,317 @@
+"""The dossier workflow of SPEC §4 as a pure aggregate: state, officer actions, deadlines,
+supplement pauses and apologies. Methods validate, change the state and return the
+events to publish; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from shared.events import (
+    Accepted,
+    ApologyIssued,
+    DossierReceived,
+    DueSoon,
+    EventData,
+    Overdue,
+    Paid,
+    PaymentRequested,
+    Rejected,
+    Resolved,
+    ResultReturned,
+    ReturnMethod,
+    Stopped,
+    SupplementRequested,
+    Transferred,
+)
+from shared.workdays import (
+    OfficePolicy,
+    WorkingCalendar,
+    apology_deadline,
+    due_after_supplement,
+    paused_working_days,
+    timeliness,
+)
+
+State = Literal["awaiting_receipt", "received", "processing", "awaiting_supplement",
+                "awaiting_payment", "resolved", "returned", "rejected", "stopped", "withdrawn"]
+Action = Literal["accept", "assign", "transfer", "request-supplement", "request-payment",
+                 "record-payment", "apologize", "resolve", "reject", "stop", "return"]
+ACTIONS: tuple[str, ...] = ("accept", "assign", "transfer", "request-supplement",
+                            "request-payment", "record-payment", "apologize", "resolve", "reject",
+                            "stop", "return")
+UNRESOLVED: frozenset[str] = frozenset({"awaiting_receipt", "received", "processing",
+                                        "awaiting_supplement", "awaiting_payment"})
+FINISHED: frozenset[str] = frozenset({"resolved", "returned", "rejected", "stopped", "withdrawn"})
+# The deadline clock runs in these states (it is paused while awaiting a supplement).
+CLOCK_RUNNING: frozenset[str] = UNRESOLVED - {"awaiting_supplement"}
+
+TRANSITIONS: dict[str, dict[str, str]] = {
+    "accept": {"awaiting_receipt": "processing", "received": "processing"},
+    "assign": {"received": "processing", "processing": "processing"},
+    "transfer": {"received": "received", "processing": "processing"},
+    "request-supplement": {"received": "awaiting_supplement", "processing": "awaiting_supplement"},
+    "request-payment": {"processing": "awaiting_payment"},
+    "record-payment": {"awaiting_payment": "processing"},
+    "apologize": {s: s for s in UNRESOLVED},
+    "resolve": {"processing": "resolved"},
+    "reject": {s: "rejected" for s in UNRESOLVED},
+    "stop": {"processing": "stopped", "awaiting_supplement": "stopped",
+             "awaiting_payment": "stopped"},
+    "return": {"resolved": "returned"},
+}
+
+
+class IllegalTransition(Exception):
+    def __init__(self, action: str, state: str) -> None:
+        super().__init__(f"{action} is not allowed while the dossier is {state}")
+        self.action = action
+        self.state = state
+
+
+class RuleViolation(Exception):
+    """An action that is legal in this state but breaks a rule (409 unless a field is named)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass
+class Dossier:
+    code: str
+    unit_code: str
+    origin_unit: str
+    procedure_code: str
+    channel: str
+    return_method: str
+    state: str
+    received_at: datetime
+    counted_from: datetime
+    due_at: datetime
+    original_due_at: datetime
+    apology_deadline: datetime
+    due_soon_at: datetime
+    processing_days: int
+    rulebook: str
+    assignee: str | None = None
+    supplement_requested_at: datetime | None = None
+    supplement_count: int = 0
+    paused_days: int = 0
+    paused_seconds: float = 0.0
+    apology_count: int = 0
+    apology_issued_at: datetime | None = None
+    apology_timely: bool | None = None
+    appointment_at: datetime | None = None
+    payment_amount: Decimal | None = None
+    paid_at: datetime | None = None
+    resolved_at: datetime | None = None
+    returned_at: datetime | None = None
+    ended_at: datetime | None = None
+    last_action_at: datetime | None = None
+    due_soon_sent_at: datetime | None = None
+    overdue_sent_at: datetime | None = None
+    version: int = 0
+    pending_events: list[EventData] = field(default_factory=list, repr=False, compare=False)
+
+    # ------------------------------------------------------------- creation
+    @classmethod
+    def from_received(cls, e: DossierReceived, cal: WorkingCalendar,
+                      policy: OfficePolicy) -> Dossier:
+        deadline = apology_deadline(e.due_at, e.received_at, cal, policy)
+        return cls(
+            code=e.dossier_code, unit_code=e.unit_code, origin_unit=e.unit_code,
+            procedure_code=e.procedure_code, channel=e.channel, return_method=e.return_method,
+            state="awaiting_receipt" if e.channel == "online" else "received",
+            received_at=e.received_at, counted_from=e.counted_from, due_at=e.due_at,
+            original_due_at=e.due_at, apology_deadline=deadline,
+            due_soon_at=_due_soon_at(deadline, e.received_at, policy),
+            processing_days=e.processing_days, rulebook=e.rulebook,
+            last_action_at=e.received_at,
+        )
+
+    # ------------------------------------------------------------- helpers
+    def _move(self, action: str) -> str:
+        target = TRANSITIONS[action].get(self.state)
+        if target is None:
+            raise IllegalTransition(action, self.state)
+        return target
+
+    def _stamp(self, at: datetime) -> None:
+        if at < self.received_at:
+            raise RuleViolation("the action cannot be before the dossier was received", "at")
+        if self.last_action_at is not None and at < self.last_action_at:
+            raise RuleViolation("the action cannot be before the dossier's last action", "at")
+        self.last_action_at = at
+        self.version += 1
+
+    def _emit(self, event: EventData) -> list[EventData]:
+        self.pending_events.append(event)
+        return [event]
+
+    def timeliness_at(self, at: datetime, cal: WorkingCalendar, policy: OfficePolicy) -> str:
+        return timeliness(at, self.due_at, cal, policy)
+
+    # ------------------------------------------------------------- officer actions
+    def accept(self, by: str, at: datetime) -> list[EventData]:
+        target = self._move("accept")
+        self._stamp(at)
+        self.state = target
+        self.assignee = self.assignee or by
+        return self._emit(Accepted(dossier_code=self.code, at=at, by=by))
+
+    def assign(self, by: str, assignee: str, at: datetime) -> list[EventData]:
+        target = self._move("assign")
+        self._stamp(at)
+        events: list[EventData] = []
+        if self.state != "processing":
+            events = self._emit(Accepted(dossier_code=self.code, at=at, by=by))
+        self.state = target
+        self.assignee = assignee
+        return events
+
+    def transfer(self, to_unit: str, at: datetime) -> list[EventData]:
+        target = self._move("transfer")
+        if to_unit == self.unit_code:
+            raise RuleViolation("the dossier is already at that unit", "to_unit")
+        self._stamp(at)
+        from_unit, self.unit_code, self.state = self.unit_code, to_unit, target
+        self.assignee = None
+        return self._emit(Transferred(dossier_code=self.code, from_unit=from_unit,
+                                      to_unit=to_unit, at=at))
+
+    def request_supplement(self, by: str, reason: str, at: datetime) -> list[EventData]:
+        target = self._move("request-supplement")
+        self._stamp(at)
+        self.state = target
+        self.supplement_requested_at = at
+        self.supplement_count += 1
+        return self._emit(SupplementRequested(dossier_code=self.code, requested_at=at,
+                                              reason=reason, requested_by=by))
+
+    def supplement_received(self, at: datetime, cal: WorkingCalendar,
+                            policy: OfficePolicy) -> bool:
+        """Intake's event: resume the clock and move the due date. False if not awaited."""
+        if self.state != "awaiting_supplement" or self.supplement_requested_at is None:
+            return False
+        requested = self.supplement_requested_at
+        at = max(at, requested)
+        self.paused_days += paused_working_days(requested, at, cal, policy)
+        self.paused_seconds += cal.working_seconds(requested, at, policy)
+        self.due_at = due_after_supplement(self.due_at, requested, at, self.processing_days,
+                                           cal, policy)
+        self.apology_deadline = apology_deadline(self.due_at, self.received_at, cal, policy)
+        self.due_soon_at = _due_soon_at(self.apology_deadline, self.received_at, policy)
+        self.supplement_requested_at = None
+        self.state = "processing"
+        self.last_action_at = max(self.last_action_at or at, at)
+        self.version += 1
+        return True
+
+    def request_payment(self, amount: Decimal, at: datetime) -> list[EventData]:
+        target = self._move("request-payment")
+        self._stamp(at)
+        self.state, self.payment_amount = target, amount
+        return self._emit(PaymentRequested(dossier_code=self.code, amount=amount, at=at))
+
+    def record_payment(self, amount: Decimal | None, at: datetime) -> list[EventData]:
+        target = self._move("record-payment")
+        paid = amount if amount is not None else (self.payment_amount or Decimal(0))
+        if self.payment_amount is not None and paid < self.payment_amount:
+            raise RuleViolation(f"the amount requested was {self.payment_amount}", "amount")
+        self._stamp(at)
+        self.state, self.paid_at = target, at
+        return self._emit(Paid(dossier_code=self.code, amount=paid, at=at))
+
+    def apologize(self, reason: str, new_due_at: datetime, at: datetime,
+                  max_reappointments: int) -> list[EventData]:
+        """Form 04: the reason and a new date; at most ``max_reappointments`` (policy)."""
+        self._move("apologize")
+        if self.apology_count >= max_reappointments:
+            raise RuleViolation(f"at most {max_reappointments} re-appointment(s) per dossier")
+        current = self.appointment_at or self.due_at
+        if new_due_at <= current:
+            raise RuleViolation("the new date must be after the current due date", "new_due_at")
+        self._stamp(at)
+        timely = at <= self.apology_deadline
+        original = self.due_at
+        self.apology_count += 1
+        self.apology_issued_at, self.apology_timely, self.appointment_at = at, timely, new_due_at
+        return self._emit(ApologyIssued(dossier_code=self.code, issued_at=at, reason=reason,
+                                        original_due_at=original, new_due_at=new_due_at,
+                                        timely=timely))
+
+    def resolve(self, result_ref: str | None, return_method: ReturnMethod | None,
+                at: datetime) -> list[EventData]:
+        target = self._move("resolve")
+        self._stamp(at)
+        if return_method is not None:
+            self.return_method = return_method
+        self.state, self.resolved_at, self.ended_at = target, at, at
+        return self._emit(Resolved(dossier_code=self.code, resolved_at=at, result_ref=result_ref,
+                                   return_method=self.return_method))  # type: ignore[arg-type]
+
+    def reject(self, reason: str, at: datetime) -> list[EventData]:
+        target = self._move("reject")
+        self._stamp(at)
+        self.state, self.ended_at = target, at
+        return self._emit(Rejected(dossier_code=self.code, at=at, reason=reason))
+
+    def stop(self, reason: str, at: datetime) -> list[EventData]:
+        target = self._move("stop")
+        self._stamp(at)
+        self.state, self.ended_at = target, at
+        return self._emit(Stopped(dossier_code=self.code, at=at, reason=reason))
+
+    def return_result(self, method: ReturnMethod, at: datetime) -> list[EventData]:
+        target = self._move("return")
+        if method == "postal":
+            raise RuleViolation("results sent by post are returned by the postal service "
+                                "at the handover to the courier", "method")
+        self._stamp(at)
+        self.state, self.returned_at = target, at
+        return self._emit(ResultReturned(dossier_code=self.code, returned_at=at, method=method))
+
+    # ------------------------------------------------------------- other services' events
+    def withdrawn(self, at: datetime) -> bool:
+        if self.state in FINISHED:
+            return False
+        self.state, self.ended_at = "withdrawn", at
+        self.version += 1
+        return True
+
+    def returned_by_post(self, at: datetime) -> bool:
+        if self.state != "resolved":
+            return False
+        self.state, self.returned_at = "returned", at
+        self.version += 1
+        return True
+
+    # ------------------------------------------------------------- the watchdog
+    def due_soon(self, now: datetime) -> list[EventData]:
+        if self.state not in CLOCK_RUNNING or self.due_soon_sent_at or now < self.due_soon_at:
+            return []
+        self.due_soon_sent_at = now
+        return self._emit(DueSoon(dossier_code=self.code, due_at=self.due_at,
+                                  at=max(self.due_soon_at, self.received_at)))
+
+    def overdue(self, now: datetime) -> list[EventData]:
+        if self.state not in CLOCK_RUNNING or self.overdue_sent_at or now <= self.due_at:
+            return []
+        self.overdue_sent_at = now
+        return self._emit(Overdue(dossier_code=self.code, due_at=self.due_at, at=self.due_at))
+
+
+def _due_soon_at(deadline: datetime, received_at: datetime, policy: OfficePolicy) -> datetime:
+    """The watchdog warns when the day of the apology deadline opens, so that a timely
+    apology is still possible that day."""
+    local = deadline.astimezone(policy.tz)
+    opens = local.replace(hour=policy.office_open.hour, minute=policy.office_open.minute,
+                          second=0, microsecond=0)
+    return min(max(opens, received_at), deadline)
+
+
+DOSSIER_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Dossier) if f.name != "pending_events")

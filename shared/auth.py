@@ -1,0 +1,107 @@
+"""Authentication shared by the services (SPEC §6 Security).
+
+* Portals: API keys ``<portal_id>.<secret>``; only a SHA-256 of the key is stored (keys are
+  long random strings, so a fast hash is enough), several keys per portal for rotation.
+* Officers, importers and operators: JWT bearer tokens (HS256) whose claims carry their
+  role and unit codes; audience, issuer and expiry are checked.
+* Receipt PINs: kept only as an HMAC with a server-side pepper and the dossier code, so a
+  leaked table or event cannot be brute-forced without the pepper.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import jwt
+from fastapi import Request
+
+from shared.problems import Problem
+
+Role = Literal["officer", "leader", "importer", "operator"]
+ROLES: tuple[str, ...] = ("officer", "leader", "importer", "operator")
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def generate_api_key(portal_id: str) -> str:
+    return f"{portal_id}.{secrets.token_urlsafe(32)}"
+
+
+def pin_digest(pin: str, dossier_code: str, pepper: str) -> str:
+    return hmac.new(pepper.encode(), f"{dossier_code}:{pin}".encode(), hashlib.sha256).hexdigest()
+
+
+def new_pin() -> str:
+    return f"{secrets.randbelow(1_000_000):06d}"
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: str
+    units: frozenset[str]
+
+    def may_act_on(self, unit_code: str) -> bool:
+        """``*`` in the units claim means every unit (an importer or a provincial operator)."""
+        return "*" in self.units or unit_code in self.units
+
+    @property
+    def is_importer(self) -> bool:
+        return self.role == "importer"
+
+
+def mint_token(secret: str, *, subject: str, role: str, units: Sequence[str],
+               audience: str = "motcua", issuer: str = "motcua-idp",
+               ttl_s: int = 8 * 3600, now: float | None = None) -> str:
+    """For development, tests and the simulator; production tokens come from the IdP."""
+    issued = int(now if now is not None else time.time())
+    claims = {"sub": subject, "role": role, "units": list(units), "aud": audience, "iss": issuer,
+              "iat": issued, "exp": issued + ttl_s}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def _unauthorized(detail: str) -> Problem:
+    return Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def decode_token(token: str, secret: str, audience: str, issuer: str) -> Principal:
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], audience=audience, issuer=issuer,
+                            options={"require": ["exp", "sub", "aud", "iss"]})
+    except jwt.ExpiredSignatureError as exc:
+        raise _unauthorized("token expired") from exc
+    except jwt.InvalidAudienceError as exc:
+        raise _unauthorized("token is for another audience") from exc
+    except jwt.InvalidTokenError as exc:
+        raise _unauthorized(f"invalid token: {exc}") from exc
+    role = claims.get("role")
+    units = claims.get("units", [])
+    if role not in ROLES or not isinstance(units, list) or not all(isinstance(u, str) for u in units):
+        raise _unauthorized("token lacks a valid role or units claim")
+    return Principal(str(claims["sub"]), role, frozenset(units))
+
+
+def bearer_principal(secret: str, audience: str, issuer: str,
+                     roles: Sequence[str] = ROLES) -> Callable[[Request], Principal]:
+    """A FastAPI dependency: the caller's principal, or 401/403 as problem details."""
+    allowed = frozenset(roles)
+
+    def dependency(request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise _unauthorized("a bearer token is required")
+        principal = decode_token(token.strip(), secret, audience, issuer)
+        if principal.role not in allowed:
+            raise Problem(403, "Forbidden", f"role {principal.role!r} may not do this")
+        return principal
+
+    return dependency

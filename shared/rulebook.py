@@ -1,0 +1,163 @@
+"""The rulebook: a versioned file with the province's units, procedures, calendar overrides
+and policies (SPEC §4 *policy* values). Intake loads the catalog into its own tables;
+processing reads the calendar and policies from the same file. Changing a decree's figures
+means shipping a new version of this file; every dossier records the version it was
+received under (``rulebook`` in ``dossier.received``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.workdays import OfficePolicy, WorkingCalendar
+
+UNIT_CODE = r"^[A-Z0-9][A-Z0-9.]{0,30}$"
+
+
+class CalendarOverride(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    date: date
+    working: bool
+    reason: str = ""
+
+
+class Unit(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    code: str = Field(pattern=UNIT_CODE)
+    name: str
+    parent: str | None = None
+    block: str
+    cutoff: time | None = None
+    calendar_overrides: list[CalendarOverride] = Field(default_factory=list)
+
+
+class Procedure(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    code: str
+    name: str
+    field: str = ""
+    processing_days: int = Field(ge=0)
+    fee: int = Field(default=0, ge=0)
+    postal_filing: bool = True
+    postal_return: bool = True
+    level: str = "department"
+    units: list[str]
+
+
+class Defaults(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    cutoff: time = time(15, 0)
+    office_open: time = time(7, 30)
+    office_close: time = time(17, 0)
+    apology_lead_working_days: int = Field(default=1, ge=0)
+    supplement_policy: Literal["pause", "restart"] = "pause"
+    max_reappointments: int = Field(default=1, ge=0)
+
+
+class RulebookFile(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    version: str
+    timezone: str = "Asia/Ho_Chi_Minh"
+    province: str
+    defaults: Defaults = Field(default_factory=Defaults)
+    calendar_overrides: list[CalendarOverride] = Field(default_factory=list)
+    units: list[Unit]
+    procedures: list[Procedure]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RulebookFile:
+        codes = [u.code for u in self.units]
+        if len(set(codes)) != len(codes):
+            raise ValueError("duplicate unit codes")
+        known = set(codes)
+        for u in self.units:
+            if u.parent is not None and u.parent not in known:
+                raise ValueError(f"unit {u.code}: unknown parent {u.parent}")
+        proc_codes = [p.code for p in self.procedures]
+        if len(set(proc_codes)) != len(proc_codes):
+            raise ValueError("duplicate procedure codes")
+        for p in self.procedures:
+            missing = set(p.units) - known
+            if missing:
+                raise ValueError(f"procedure {p.code}: unknown units {sorted(missing)}")
+        return self
+
+
+@dataclass(frozen=True)
+class Rulebook:
+    data: RulebookFile
+    _units: dict[str, Unit] = field(default_factory=dict)
+    _procedures: dict[str, Procedure] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.data.version
+
+    def unit(self, code: str) -> Unit | None:
+        return self._units.get(code)
+
+    def procedure(self, code: str) -> Procedure | None:
+        return self._procedures.get(code)
+
+    @property
+    def units(self) -> list[Unit]:
+        return self.data.units
+
+    @property
+    def procedures(self) -> list[Procedure]:
+        return self.data.procedures
+
+    def calendar_for(self, unit_code: str) -> WorkingCalendar:
+        province = WorkingCalendar({o.date: o.working for o in self.data.calendar_overrides})
+        chain: list[Unit] = []
+        unit = self.unit(unit_code)
+        while unit is not None:
+            chain.append(unit)
+            unit = self.unit(unit.parent) if unit.parent else None
+        for u in reversed(chain):  # the nearest unit's override wins
+            province = province.with_overrides({o.date: o.working for o in u.calendar_overrides})
+        return province
+
+    def policy_for(self, unit_code: str) -> OfficePolicy:
+        d = self.data.defaults
+        unit = self.unit(unit_code)
+        cutoff = d.cutoff
+        while unit is not None:
+            if unit.cutoff is not None:
+                cutoff = unit.cutoff
+                break
+            unit = self.unit(unit.parent) if unit.parent else None
+        return OfficePolicy(cutoff=cutoff, office_open=d.office_open, office_close=d.office_close,
+                            apology_lead_working_days=d.apology_lead_working_days,
+                            supplement_policy=d.supplement_policy,
+                            max_reappointments=d.max_reappointments)
+
+    def subunits(self, code: str) -> list[str]:
+        """The unit and every unit below it."""
+        children: dict[str, list[str]] = {}
+        for u in self.units:
+            if u.parent:
+                children.setdefault(u.parent, []).append(u.code)
+        out, stack = [], [code]
+        while stack:
+            c = stack.pop()
+            out.append(c)
+            stack.extend(children.get(c, []))
+        return out
+
+
+def parse_rulebook(raw: dict[str, Any]) -> Rulebook:
+    data = RulebookFile.model_validate(raw)
+    return Rulebook(data, {u.code: u for u in data.units}, {p.code: p for p in data.procedures})
+
+
+@lru_cache(maxsize=8)
+def load_rulebook(path: str) -> Rulebook:
+    return parse_rulebook(json.loads(Path(path).read_text(encoding="utf-8")))

@@ -1,0 +1,147 @@
+"""Intake through its public API, with the real services, Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+
+from shared.events import INTAKE_TOPIC
+from tests.support.api import IMPORTER_KEY, PROCEDURE, UNIT, Api, applicant, unique_ref
+
+pytestmark = pytest.mark.integration
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+async def test_filing_issues_a_receipt_and_a_masked_event(api: Api) -> None:
+    r = await api.file(external_ref=unique_ref())
+    assert r.status_code == 201, r.text
+    receipt = r.json()
+    code = receipt["code"]
+    assert r.headers["location"] == f"/v1/dossiers/{code}"
+    today = datetime.now(VN).strftime("%y%m%d")
+    assert code.startswith(f"{UNIT}-{today}-")
+    assert receipt["procedure_code"] == PROCEDURE and receipt["processing_days"] == 10
+    assert receipt["fee"] == 200000 and len(receipt["pin"]) == 6 and receipt["pin"].isdigit()
+    assert datetime.fromisoformat(receipt["due_at"]) > datetime.fromisoformat(receipt["received_at"])
+
+    [(etype, headers, value)] = await api.topic_events(INTAKE_TOPIC, code, expect=1)
+    assert etype == "dossier.received"
+    assert headers["ce_source"] == b"intake" and headers["ce_subject"] == code.encode()
+    event = orjson.loads(value)
+    assert event["due_at"] and event["applicant"]["id_number"] == "*********567"
+    # No personal data in the event: not the ID number, phone, address or full name.
+    for secret in ("031203004567", "0912345678", "Lạch Tray", "Nguyễn Văn An", receipt["pin"]):
+        assert secret not in value.decode()
+
+    view = await api.intake_view(code)
+    assert view["status"] == "received" and view["timeline"][0]["type"] == "dossier.received"
+    assert "031203004567" not in str(view)
+
+
+async def test_two_hundred_concurrent_filings_get_consecutive_codes(api: Api) -> None:
+    unit = "H26.105"  # a commune
+    procedure = "1.001193"  # a commune-level procedure
+    db = await api.db()
+    before = await db.fetchval("SELECT coalesce(max(last), 0) FROM intake.code_counters "
+                               "WHERE unit_code = $1", unit)
+    responses = await asyncio.gather(*(
+        api.file(unit_code=unit, procedure_code=procedure) for _ in range(200)))
+    assert [r.status_code for r in responses] == [201] * 200
+    codes = sorted(r.json()["code"] for r in responses)
+    assert len(set(codes)) == 200
+    sequences = sorted(int(c.rsplit("-", 1)[1]) for c in codes)
+    assert sequences == list(range(before + 1, before + 201))
+
+
+async def test_idempotency_key_returns_the_same_dossier_and_emits_once(api: Api) -> None:
+    headers = {"Idempotency-Key": unique_ref()}
+    first = await api.file(headers=headers)
+    again = await asyncio.gather(*(api.file(headers=headers) for _ in range(5)))
+    assert first.status_code == 201
+    assert {r.status_code for r in again} == {200}
+    assert {r.json()["code"] for r in again} == {first.json()["code"]}
+    assert {r.json()["pin"] for r in again} == {first.json()["pin"]}
+    assert all(r.json()["replayed"] for r in again)
+    code = first.json()["code"]
+    db = await api.db()
+    assert await db.fetchval("SELECT count(*) FROM intake.outbox WHERE key = $1", code) == 1
+    events = await api.topic_events(INTAKE_TOPIC, code, expect=1)
+    assert len(events) == 1
+
+    # The same key with a different body is refused and files nothing.
+    different = await api.file(headers=headers, return_method="online")
+    assert different.status_code == 422
+    assert different.json()["type"].endswith("idempotency-key-reused")
+
+
+async def test_external_ref_is_idempotent_too(api: Api) -> None:
+    ref = unique_ref()
+    first, second = await asyncio.gather(api.file(external_ref=ref), api.file(external_ref=ref))
+    assert sorted([first.status_code, second.status_code]) == [200, 201]
+    assert first.json()["code"] == second.json()["code"]
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "field"),
+    [
+        ({"unit_code": "H99.99"}, 422, "body:/unit_code"),
+        ({"procedure_code": "9.999999"}, 422, "body:/procedure_code"),
+        ({"procedure_code": "1.001193"}, 422, "body:/procedure_code"),  # not this unit's
+        ({"channel": "fax"}, 422, "body:/channel"),
+        ({"return_method": "pigeon"}, 422, "body:/return_method"),
+        ({"applicant": applicant(id_number="12AB")}, 422, "body:/applicant"),
+        ({"applicant": applicant(phone="call me")}, 422, "body:/applicant/phone"),
+        ({"applicant": {"full_name": "A"}}, 422, "body:/applicant/full_name"),
+        ({"surprise": 1}, 422, "body:/surprise"),
+        ({"received_at": "2026-01-01T08:00:00+07:00"}, 403, None),  # portals cannot back-date
+    ],
+)
+async def test_invalid_filings_are_problem_details_and_write_nothing(
+        api: Api, change: dict[str, object], status: int, field: str | None) -> None:
+    db = await api.db()
+    counts = "SELECT (SELECT count(*) FROM intake.dossiers), (SELECT count(*) FROM intake.outbox)"
+    before = await db.fetchrow(counts)
+    r = await api.file(**change)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert body["status"] == status and body["title"]
+    if field:
+        assert any(e["field"].startswith(field) for e in body["errors"]), body
+    assert await db.fetchrow(counts) == before
+
+
+async def test_missing_or_unknown_api_key_is_401(api: Api) -> None:
+    r = await api.http.post(api.url("intake", "/v1/dossiers"), json=api.filing())
+    assert r.status_code == 401 and r.json()["detail"].startswith("an X-API-Key")
+    r = await api.file(key="dvc-demo.wrong")
+    assert r.status_code == 401
+    r = await api.http.get(api.url("intake", "/v1/dossiers/H26.01-261123-0001"))
+    assert r.status_code == 401
+
+
+async def test_importer_back_fills_with_its_receipt_time(api: Api) -> None:
+    received = datetime(2026, 11, 13, 16, 30, tzinfo=VN)  # a Friday, after the cut-off
+    r = await api.file(key=IMPORTER_KEY, received_at=received.isoformat(), procedure_code=PROCEDURE)
+    assert r.status_code == 201, r.text
+    receipt = r.json()
+    assert receipt["code"].startswith(f"{UNIT}-261113-")
+    assert datetime.fromisoformat(receipt["counted_from"]) == datetime(2026, 11, 16, 7, 30, tzinfo=VN)
+    # 10 working days counted after Mon 16/11, skipping Tue 24/11: Tue 1/12
+    assert datetime.fromisoformat(receipt["due_at"]) == datetime(2026, 12, 1, 17, 0, tzinfo=VN)
+    future = datetime.now(VN) + timedelta(days=1)
+    r = await api.file(key=IMPORTER_KEY, received_at=future.isoformat())
+    assert r.status_code == 422
+
+
+async def test_catalog_is_readable(api: Api) -> None:
+    units = (await api.http.get(api.url("intake", "/v1/units"))).json()
+    assert {"department", "commune", "province"} <= {u["block"] for u in units}
+    procedures = (await api.http.get(api.url("intake", "/v1/procedures"),
+                                     params={"unit": UNIT})).json()
+    assert PROCEDURE in {p["code"] for p in procedures}
+    assert all(UNIT in p["units"] for p in procedures)

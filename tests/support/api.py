@@ -1,0 +1,116 @@
+"""A thin client over the services' public REST APIs, for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import asyncpg
+import httpx
+
+from shared.auth import mint_token
+from tests.conftest import Infra
+from tests.support.kafka import read_all
+from tests.support.stack import Stack
+
+PORTAL_KEY = "dvc-demo.local-demo-portal-key"
+IMPORTER_KEY = "legacy-import.local-demo-importer-key"
+UNIT = "H26.01"  # Sở Tư pháp
+OTHER_UNIT = "H26.02"  # Sở Xây dựng
+PROCEDURE = "2.000488"  # Lý lịch tư pháp, 10 working days
+
+
+def applicant(**over: Any) -> dict[str, Any]:
+    base = {"kind": "citizen", "full_name": "Nguyễn Văn An", "id_number": "031203004567",
+            "phone": "0912345678", "address": "12 Lạch Tray, Ngô Quyền, Hải Phòng"}
+    base.update(over)
+    return base
+
+
+class Api:
+    def __init__(self, stack: Stack, infra: Infra, jwt_secret: str) -> None:
+        self.stack = stack
+        self.infra = infra
+        self.secret = jwt_secret
+        self.http = httpx.AsyncClient(timeout=30)
+        self._db: asyncpg.Connection | None = None
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        if self._db is not None:
+            await self._db.close()
+
+    def url(self, service: str, path: str) -> str:
+        return self.stack.url(service) + path
+
+    def token(self, units: list[str], role: str = "officer", sub: str = "officer-1",
+              **kw: Any) -> dict[str, str]:
+        return {"Authorization": "Bearer " + mint_token(self.secret, subject=sub, role=role,
+                                                         units=units, **kw)}
+
+    def filing(self, **over: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {"unit_code": UNIT, "procedure_code": PROCEDURE,
+                                "channel": "counter", "return_method": "counter",
+                                "applicant": applicant()}
+        body.update(over)
+        return body
+
+    async def file(self, *, key: str = PORTAL_KEY, headers: dict[str, str] | None = None,
+                   **over: Any) -> httpx.Response:
+        return await self.http.post(self.url("intake", "/v1/dossiers"), json=self.filing(**over),
+                                    headers={"X-API-Key": key, **(headers or {})})
+
+    async def act(self, code: str, action: str, body: dict[str, Any] | None = None, *,
+                  units: list[str] | None = None, role: str = "officer") -> httpx.Response:
+        return await self.http.post(
+            self.url("processing", f"/v1/dossiers/{code}/actions/{action}"), json=body or {},
+            headers=self.token(units or [UNIT], role=role))
+
+    async def processing_view(self, code: str, timeout_s: float = 20) -> dict[str, Any]:
+        """Waits until processing has consumed the dossier.received event."""
+        headers = self.token(["*"], role="operator")
+        async with asyncio.timeout(timeout_s):
+            while True:
+                r = await self.http.get(self.url("processing", f"/v1/dossiers/{code}"),
+                                        headers=headers)
+                if r.status_code == 200:
+                    return dict(r.json())
+                await asyncio.sleep(0.1)
+
+    async def intake_view(self, code: str) -> dict[str, Any]:
+        r = await self.http.get(self.url("intake", f"/v1/dossiers/{code}"),
+                                headers={"X-API-Key": PORTAL_KEY})
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    async def wait_intake_status(self, code: str, status: str, timeout_s: float = 20) -> dict[str, Any]:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                view = await self.intake_view(code)
+                if view["status"] == status:
+                    return view
+                await asyncio.sleep(0.1)
+
+    async def db(self) -> asyncpg.Connection:
+        if self._db is None:
+            self._db = await asyncpg.connect(self.stack.database_url)
+        return self._db
+
+    async def topic_events(self, topic: str, code: str, *, expect: int,
+                           timeout_s: float = 20) -> list[tuple[str, dict[str, bytes], bytes]]:
+        """(type, headers, value) of one dossier's events on a topic, in partition order."""
+        full = self.stack.topic_prefix + topic
+        found: list[tuple[str, dict[str, bytes], bytes]] = []
+        async with asyncio.timeout(timeout_s):
+            while True:
+                records = await read_all(self.infra.kafka_bootstrap, full, expect=0)
+                found = [(dict(r.headers)["ce_type"].decode(), dict(r.headers), r.value)
+                         for r in records if r.key == code.encode()]
+                if len(found) >= expect:
+                    return found
+                await asyncio.sleep(0.3)
+
+
+def unique_ref() -> str:
+    return "ref-" + uuid.uuid4().hex[:12]
