@@ -129,8 +129,15 @@ class EventConsumer:
             isolation_level="read_committed",
             max_poll_records=self.batch_size,
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            # Partitions added by an operator (scaling out) are noticed within seconds.
+            metadata_max_age_ms=10_000,
         )
         await self._consumer.start()
+        # A topic created a moment ago may not be in this client's metadata yet; joining the
+        # group then would leave its partitions unassigned until the next refresh.
+        async with asyncio.timeout(60):
+            while not set(self.topics) <= set(await self._consumer.topics()):
+                await asyncio.sleep(0.2)
         self._consumer.subscribe(self.topics, listener=_WaitForBatch(self._lock))
         if self._dlq_producer is None:
             self._dlq_producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",

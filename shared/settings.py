@@ -59,7 +59,7 @@ class ServiceSettings(BaseSettings):
     port: int = 8000
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     # Officer tokens (JWT). The default secret is for local runs only; deployments set it.
-    jwt_secret: str = Field(default="local-development-only-jwt-secret-change-me", min_length=16)
+    jwt_secret: str = Field(default="local-development-only-jwt-secret-change-me", min_length=32)
     jwt_audience: str = "motcua"
     jwt_issuer: str = "motcua-idp"
     # Keyed hash of receipt PINs; intake and feedback share it.

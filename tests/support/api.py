@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -14,6 +15,7 @@ from tests.conftest import Infra
 from tests.support.kafka import read_all
 from tests.support.stack import Stack
 
+ROOT_DIR = str(Path(__file__).resolve().parents[2])
 PORTAL_KEY = "dvc-demo.local-demo-portal-key"
 IMPORTER_KEY = "legacy-import.local-demo-importer-key"
 UNIT = "H26.01"  # Sở Tư pháp
