@@ -105,3 +105,25 @@ def bearer_principal(secret: str, audience: str, issuer: str,
         return principal
 
     return dependency
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m shared.auth --sub officer-1 --role officer --units H26.01``: a token for
+    local runs (signed with MOTCUA_JWT_SECRET or the local default)."""
+    import argparse
+
+    from shared.settings import ServiceSettings
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--sub", required=True)
+    parser.add_argument("--role", choices=ROLES, default="officer")
+    parser.add_argument("--units", nargs="+", required=True, help="unit codes, or * for all")
+    parser.add_argument("--ttl", type=int, default=8 * 3600, help="seconds")
+    args = parser.parse_args(argv)
+    s = ServiceSettings()
+    print(mint_token(s.jwt_secret, subject=args.sub, role=args.role, units=args.units,
+                     audience=s.jwt_audience, issuer=s.jwt_issuer, ttl_s=args.ttl))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Portal API keys: ``python -m services.intake.cli add-key <portal> [--role importer]`` prints
+a new key once (only its hash is stored); ``rotate <portal>`` adds a new key and revokes the
+others; ``revoke <portal>`` revokes every key of the portal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+
+from services.intake.adapters.repository import add_portal_key, revoke_portal_keys
+from services.intake.settings import Settings
+from shared.auth import generate_api_key
+from shared.db import create_pool
+from shared.migrations import migrate_service
+
+
+async def _run(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    settings = Settings()
+    pool = await create_pool(settings.database_url, settings.db_schema, min_size=1, max_size=2)
+    try:
+        await migrate_service(pool, settings.db_schema, Path(__file__).parent / "sql")
+        async with pool.acquire() as conn:
+            if args.command in ("add-key", "rotate"):
+                key = generate_api_key(args.portal)
+                await add_portal_key(conn, args.portal, args.role, key, args.name)
+                if args.command == "rotate":
+                    n = await revoke_portal_keys(conn, args.portal, keep_key=key)
+                    print(f"# revoked {n} older key(s) of {args.portal}")
+                print(key)
+            else:
+                n = await revoke_portal_keys(conn, args.portal)
+                print(f"# revoked {n} key(s) of {args.portal}")
+    finally:
+        await pool.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("command", choices=["add-key", "rotate", "revoke"])
+    parser.add_argument("portal", help="portal id, e.g. dvc-haiphong")
+    parser.add_argument("--role", choices=["portal", "importer"], default="portal")
+    parser.add_argument("--name", default=None)
+    asyncio.run(_run(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
