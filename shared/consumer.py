@@ -136,7 +136,7 @@ class EventConsumer:
         # A topic created a moment ago may not be in this client's metadata yet; joining the
         # group then would leave its partitions unassigned until the next refresh.
         async with asyncio.timeout(60):
-            while not set(self.topics) <= set(await self._consumer.topics()):
+            while not set(self.topics) <= set(await self._consumer.topics()):  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
         self._consumer.subscribe(self.topics, listener=_WaitForBatch(self._lock))
         if self._dlq_producer is None:
@@ -274,7 +274,8 @@ class EventConsumer:
 
     async def _dead_letter(self, rec: Any, reason: str, detail: str) -> None:
         assert self._dlq_producer is not None
-        headers = list(rec.headers or ()) + [
+        headers = [
+            *(rec.headers or ()),
             ("dlq_reason", reason.encode()),
             ("dlq_error", detail.encode()[:4000]),
             ("dlq_consumer", self.name.encode()),

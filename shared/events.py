@@ -251,7 +251,9 @@ class CriteriaScores(BaseModel):
     """Optional detail of a rating: the nine Decree 61 indicators (0–2) and SIPAS."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    decree61: Annotated[list[Annotated[int, Field(ge=0, le=2)]], Field(min_length=9, max_length=9)] | None = None
+    decree61: Annotated[
+        list[Annotated[int, Field(ge=0, le=2)]], Field(min_length=9, max_length=9)
+    ] | None = None
     sipas: SipasScores | None = None
 
 

@@ -77,7 +77,7 @@ async def migrate(conn: asyncpg.Connection, schema: str, migrations: list[Migrat
 
 
 async def migrate_service(pool: asyncpg.Pool, schema: str, service_sql: Path | None) -> list[str]:
-    dirs = [SHARED_SQL] + ([service_sql] if service_sql and service_sql.exists() else [])
+    dirs = [SHARED_SQL] + ([service_sql] if service_sql and service_sql.is_dir() else [])  # noqa: ASYNC240
     migrations = load_migrations(*dirs, prefixes=tuple(["shared"] + ([schema] if len(dirs) > 1 else [])))
     async with pool.acquire() as conn:
         return await migrate(conn, schema, migrations)

@@ -13,4 +13,9 @@ if [[ -z "${MOTCUA_TEST_KAFKA_BOOTSTRAP:-}" || -z "${MOTCUA_TEST_DATABASE_URL:-}
 fi
 cleanup() { [[ -n "$started" ]] && deploy/local/stack.sh stop || true; }
 trap cleanup EXIT
+if [[ $# -eq 0 ]]; then
+  echo "[test] ruff and mypy"
+  .venv/bin/ruff check shared services tests
+  .venv/bin/mypy shared services
+fi
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

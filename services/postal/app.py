@@ -1,4 +1,5 @@
-"""Composition of the postal service: Shipments for postal filing and postal return of results (Decision 45/2016/QĐ-TTg)."""
+"""Composition of the postal service: shipments for postal filing and postal return of
+results (Decision 45/2016/QĐ-TTg)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Settings of the processing service: environment variables prefixed `PROCESSING_`, falling back to `MOTCUA_`."""
+"""Settings of the processing service: variables prefixed `PROCESSING_`, else `MOTCUA_`."""
 
 from __future__ import annotations
 

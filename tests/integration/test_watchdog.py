@@ -27,7 +27,7 @@ SECOND_PORT = 18290
 
 def start_second_instance(api: Api) -> subprocess.Popen[bytes]:
     env = dict(api.stack.env, PROCESSING_PORT=str(SECOND_PORT))
-    log = open(api.stack.run_dir / "processing-2.log", "ab")  # noqa: SIM115
+    log = open(api.stack.run_dir / "processing-2.log", "ab")
     return subprocess.Popen([sys.executable, "-m", "services.processing.main"], env=env,
                             cwd=ROOT_DIR, stdout=log, stderr=log)
 
@@ -54,7 +54,8 @@ async def file_overdue(api: Api, n: int, start: datetime) -> list[str]:
     return codes
 
 
-async def warnings_by_code(api: Api, codes: set[str], *, timeout_s: float = 90) -> dict[str, dict[str, set[str]]]:
+async def warnings_by_code(api: Api, codes: set[str], *,
+                           timeout_s: float = 90) -> dict[str, dict[str, set[str]]]:
     topic = api.stack.topic_prefix + PROCESSING_TOPIC
     found: dict[str, dict[str, set[str]]] = {}
     async with asyncio.timeout(timeout_s):

@@ -147,12 +147,12 @@ async def get_dossier(conn: asyncpg.Connection | asyncpg.Pool, code: str,
 
 
 async def timeline(conn: asyncpg.Connection | asyncpg.Pool, code: str) -> list[asyncpg.Record]:
-    return await conn.fetch(
+    return list(await conn.fetch(
         """SELECT at, event_type, source, detail FROM timeline WHERE dossier_code = $1
-           ORDER BY at, event_type""", code)
+           ORDER BY at, event_type""", code))
 
 
-async def record_timeline(conn: asyncpg.Connection, env: Envelope[EventData], at: datetime,
+async def record_timeline(conn: asyncpg.Connection, env: Envelope[Any], at: datetime,
                           detail: dict[str, Any]) -> None:
     await conn.execute(
         """INSERT INTO timeline (event_id, dossier_code, at, event_type, source, detail)

@@ -32,9 +32,10 @@ class ProcessingEvents:
                 await repo.add_hop(conn, d.code, "received", d.unit_code, env.source,
                                    data.received_at, d.due_at, {"channel": data.channel})
             return
-        d = await repo.get(conn, data.dossier_code, for_update=True)
-        if d is None:
+        found = await repo.get(conn, data.dossier_code, for_update=True)
+        if found is None:
             return
+        d = found
         changed = False
         step = env.type
         if isinstance(data, SupplementReceived):

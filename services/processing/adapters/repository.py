@@ -31,7 +31,7 @@ async def insert(conn: asyncpg.Connection, d: Dossier) -> bool:
     result = await conn.execute(
         f"INSERT INTO dossiers ({_COLUMNS}) VALUES ({params}) ON CONFLICT (code) DO NOTHING",
         *values)
-    return result.endswith("1")
+    return str(result).endswith("1")
 
 
 async def save(conn: asyncpg.Connection, d: Dossier) -> None:
@@ -59,7 +59,8 @@ async def hops(conn: asyncpg.Connection | asyncpg.Pool, code: str) -> list[Hop]:
 async def worklist(conn: asyncpg.Pool, units: list[str] | None, states: list[str] | None,
                    due_before: datetime | None, due_after: datetime | None,
                    assignee: str | None, limit: int, offset: int) -> list[Dossier]:
-    where, args = [], []  # type: ignore[var-annotated]
+    where: list[str] = []
+    args: list[Any] = []
     if units is not None:
         args.append(units)
         where.append(f"unit_code = ANY(${len(args)}::text[])")

@@ -17,8 +17,8 @@ from typing import Any
 import asyncpg
 
 from services.processing.adapters import repository as repo
-from services.processing.domain.workflow import CLOCK_RUNNING, DOSSIER_FIELDS, Dossier, EventData
-from shared.events import Envelope
+from services.processing.domain.workflow import CLOCK_RUNNING, DOSSIER_FIELDS, Dossier
+from shared.events import Envelope, EventData
 from shared.leader import LeaderLoop
 
 log = logging.getLogger(__name__)

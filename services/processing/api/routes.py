@@ -19,12 +19,11 @@ from services.processing.domain.control_slip import control_slip
 from services.processing.domain.workflow import (
     ACTIONS,
     Dossier,
-    EventData,
     IllegalTransition,
     RuleViolation,
 )
 from shared.auth import Principal, bearer_principal
-from shared.events import Envelope
+from shared.events import Envelope, EventData
 from shared.problems import TYPE_BASE, Problem
 from shared.rulebook import Rulebook
 from shared.service import get_runtime

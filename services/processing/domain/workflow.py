@@ -251,8 +251,9 @@ class Dossier:
         if return_method is not None:
             self.return_method = return_method
         self.state, self.resolved_at, self.ended_at = target, at, at
-        return self._emit(Resolved(dossier_code=self.code, resolved_at=at, result_ref=result_ref,
-                                   return_method=self.return_method))  # type: ignore[arg-type]
+        return self._emit(Resolved.model_validate(
+            {"dossier_code": self.code, "resolved_at": at, "result_ref": result_ref,
+             "return_method": self.return_method}))
 
     def reject(self, reason: str, at: datetime) -> list[EventData]:
         target = self._move("reject")
