@@ -39,8 +39,16 @@ def pin_digest(pin: str, dossier_code: str, pepper: str) -> str:
     return hmac.new(pepper.encode(), f"{dossier_code}:{pin}".encode(), hashlib.sha256).hexdigest()
 
 
-def new_pin() -> str:
-    return f"{secrets.randbelow(1_000_000):06d}"
+def receipt_pin(dossier_code: str, pepper: str) -> str:
+    """The receipt PIN is derived from the code with a server-side secret, so it can be
+    printed again (and answered again on an idempotent retry) without ever being stored;
+    the feedback service checks it the same way."""
+    mac = hmac.new(pepper.encode(), f"pin:{dossier_code}".encode(), hashlib.sha256).digest()
+    return f"{int.from_bytes(mac[:8], 'big') % 1_000_000:06d}"
+
+
+def pin_matches(dossier_code: str, pin: str, pepper: str) -> bool:
+    return hmac.compare_digest(receipt_pin(dossier_code, pepper), pin)
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,18 @@ class DossierReceived(EventData):
     external_ref: str | None = None
 
 
+class FiledByPost(EventData):
+    """A dossier the applicant sends by post: the courier will pick it up; its legal receipt
+    is the handover at the desk (not in SPEC §3's list; the postal service needs it)."""
+
+    event_type = "dossier.filed_by_post"
+    topic = INTAKE_TOPIC
+    unit_code: str
+    procedure_code: str
+    return_method: ReturnMethod
+    at: AwareDatetime
+
+
 class SupplementReceived(EventData):
     event_type = "dossier.supplement_received"
     topic = INTAKE_TOPIC
@@ -269,6 +281,7 @@ class FeedbackSubmitted(EventData):
 
 EVENT_MODELS: tuple[type[EventData], ...] = (
     DossierReceived,
+    FiledByPost,
     SupplementReceived,
     Withdrawn,
     Accepted,

@@ -94,7 +94,7 @@ def create_service_app(
     routers: Sequence[APIRouter] = (),
     sql_dir: Path | None = None,
     produces: Sequence[str] = (),
-    consumers: Callable[[Runtime], Sequence[ConsumerSpec]] | None = None,
+    consumers: Callable[[ConsumerContext], Sequence[ConsumerSpec]] | None = None,
     on_start: Sequence[StartHook] = (),
     on_stop: Sequence[StartHook] = (),
 ) -> FastAPI:
@@ -167,11 +167,29 @@ def create_service_app(
     return app
 
 
-def _partial_runtime(settings: ServiceSettings, pool: asyncpg.Pool) -> Any:
-    """What consumer factories may use before the relay exists."""
-    from types import SimpleNamespace
+Emit = Callable[[asyncpg.Connection, Sequence[Envelope[Any]]], Awaitable[None]]
 
-    return SimpleNamespace(settings=settings, pool=pool)
+
+def emitter(settings: ServiceSettings) -> Emit:
+    """Writes events to the service's outbox inside the caller's transaction."""
+
+    async def emit(conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
+        await write_events(conn, settings.db_schema, events, topic_prefix=settings.topic_prefix)
+
+    return emit
+
+
+@dataclass(frozen=True)
+class ConsumerContext:
+    """What consumer factories get: the service's settings, pool and outbox writer."""
+
+    settings: ServiceSettings
+    pool: asyncpg.Pool
+    emit: Emit
+
+
+def _partial_runtime(settings: ServiceSettings, pool: asyncpg.Pool) -> ConsumerContext:
+    return ConsumerContext(settings, pool, emitter(settings))
 
 
 def health_router() -> APIRouter:

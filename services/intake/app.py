@@ -6,17 +6,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 
-from services.intake.adapters.events_in import apply_event
+from services.intake.adapters.events_in import IntakeEvents
 from services.intake.adapters.repository import add_portal_key, load_catalog
 from services.intake.api.routes import router
 from services.intake.settings import Settings
 from shared.events import INTAKE_TOPIC, POSTAL_TOPIC, PROCESSING_TOPIC
 from shared.rulebook import load_rulebook
-from shared.service import ConsumerSpec, Runtime, create_service_app
+from shared.service import ConsumerContext, ConsumerSpec, Runtime, create_service_app
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +23,13 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
-    def consumers(_: Any) -> Sequence[ConsumerSpec]:
+    rulebook = load_rulebook(settings.rulebook_path)
+
+    def consumers(ctx: ConsumerContext) -> Sequence[ConsumerSpec]:
         return [ConsumerSpec(name="intake-status", topics=[PROCESSING_TOPIC, POSTAL_TOPIC],
-                             handler=apply_event)]
+                             handler=IntakeEvents(rulebook, ctx.emit))]
 
     async def prepare(runtime: Runtime) -> None:
-        rulebook = load_rulebook(settings.rulebook_path)
         runtime.extras["rulebook"] = rulebook
         async with runtime.pool.acquire() as conn:
             if await load_catalog(conn, rulebook):

@@ -1,9 +1,10 @@
-"""Settings of the postal service: environment variables prefixed `POSTAL_`, falling back to `MOTCUA_`."""
+"""Settings of the postal service: variables prefixed `POSTAL_`, else `MOTCUA_`."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -14,3 +15,15 @@ class Settings(ServiceSettings):
     service_name: ClassVar[str] = "postal"
 
     port: int = 8003
+    courier_secrets: str = Field(
+        default="vnpost:local-development-only-courier-secret",
+        description="courier_id:secret pairs, comma-separated (the webhook's HMAC keys)")
+    signature_tolerance_s: int = Field(default=300, ge=1,
+                                       description="how old a signed request may be")
+    max_delivery_attempts: int = Field(default=3, ge=1,
+                                       description="failed deliveries before the result goes "
+                                                   "back to the desk (policy)")
+
+    def couriers(self) -> dict[str, str]:
+        pairs = (e.split(":", 1) for e in self.courier_secrets.split(",") if ":" in e)
+        return {c.strip(): s.strip() for c, s in pairs}

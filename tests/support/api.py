@@ -116,3 +116,54 @@ class Api:
 
 def unique_ref() -> str:
     return "ref-" + uuid.uuid4().hex[:12]
+
+
+COURIER = "vnpost"
+COURIER_SECRET = "local-development-only-courier-secret"
+
+
+class Courier:
+    """Signs webhook requests as the postal operator does."""
+
+    def __init__(self, api: Api, secret: str = COURIER_SECRET) -> None:
+        self.api = api
+        self.secret = secret
+        self.counter = 0
+
+    def signed(self, body: dict[str, Any], *, ts: int | None = None,
+               secret: str | None = None) -> tuple[bytes, dict[str, str]]:
+        import time
+
+        import orjson
+
+        from services.postal.domain.signature import sign
+
+        raw = orjson.dumps(body)
+        stamp = ts if ts is not None else int(time.time())
+        return raw, {"X-Courier-Id": COURIER, "X-Timestamp": str(stamp),
+                     "X-Signature": sign(secret or self.secret, stamp, raw),
+                     "content-type": "application/json"}
+
+    async def send_raw(self, raw: bytes, headers: dict[str, str]) -> httpx.Response:
+        return await self.api.http.post(self.api.url("postal", "/v1/courier/events"),
+                                        content=raw, headers=headers)
+
+    async def report(self, shipment_id: str, kind: str, at: str, *, event_id: str | None = None,
+                     **extra: Any) -> httpx.Response:
+        self.counter += 1
+        body = {"event_id": event_id or f"ev-{uuid.uuid4().hex[:10]}", "shipment_id": shipment_id,
+                "kind": kind, "at": at, **extra}
+        raw, headers = self.signed(body)
+        return await self.send_raw(raw, headers)
+
+    async def shipment(self, dossier_code: str, direction: str,
+                       timeout_s: float = 20) -> dict[str, Any]:
+        headers = self.api.token(["*"], role="operator")
+        async with asyncio.timeout(timeout_s):
+            while True:
+                r = await self.api.http.get(self.api.url("postal", "/v1/shipments"),
+                                            params={"dossier_code": dossier_code}, headers=headers)
+                for s in r.json():
+                    if s["direction"] == direction:
+                        return dict(s)
+                await asyncio.sleep(0.1)

@@ -21,6 +21,8 @@ SAMPLES: dict[type[ev.EventData], dict[str, Any]] = {
                              processing_days=3, return_method="postal", rulebook="2026.11-1",
                              applicant=ev.MaskedApplicant(name="Nguyễn V. A.",
                                                           id_number="*********123")),
+    ev.FiledByPost: dict(unit_code="H26.01", procedure_code="1.001234", return_method="postal",
+                         at=T),
     ev.SupplementReceived: dict(received_at=T),
     ev.Withdrawn: dict(at=T, reason="applicant request"),
     ev.Accepted: dict(at=T, by="officer-7"),

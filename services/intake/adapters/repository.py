@@ -103,7 +103,7 @@ async def portal_for_key(pool: asyncpg.Pool, key: str) -> Portal | None:
 
 # ------------------------------------------------------------------ dossiers
 DOSSIER_COLUMNS = """code, unit_code, current_unit, procedure_code, channel, return_method,
-    received_at, counted_from, due_at, appointment_at, processing_days, status, status_at,
+    filed_at, received_at, counted_from, due_at, appointment_at, processing_days, status, status_at,
     applicant_masked, portal_id, external_ref, idempotency_key, request_hash, rulebook"""
 
 

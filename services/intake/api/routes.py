@@ -24,11 +24,11 @@ from services.intake.domain.filing import (
     FINISHED,
     check_filing,
     dossier_code,
-    receipt_pin,
+    received_event,
     request_fingerprint,
 )
-from shared.auth import pin_digest
-from shared.events import DossierReceived, Envelope, SupplementReceived, Withdrawn
+from shared.auth import pin_digest, receipt_pin
+from shared.events import Envelope, FiledByPost, SupplementReceived, Withdrawn
 from shared.problems import TYPE_BASE, Problem
 from shared.rulebook import Rulebook
 from shared.service import Runtime, get_runtime
@@ -92,7 +92,7 @@ def _receipt(row: asyncpg.Record, runtime: Runtime, *, replayed: bool) -> Receip
     return Receipt(
         code=row["code"], unit_code=row["unit_code"], unit_name=unit.name if unit else "",
         procedure_code=row["procedure_code"], procedure_name=procedure.name if procedure else "",
-        channel=row["channel"], return_method=row["return_method"],
+        channel=row["channel"], return_method=row["return_method"], filed_at=row["filed_at"],
         received_at=row["received_at"], counted_from=row["counted_from"], due_at=row["due_at"],
         processing_days=row["processing_days"], fee=procedure.fee if procedure else 0,
         pin=receipt_pin(row["code"], runtime.settings.pin_pepper), status=row["status"],
@@ -140,19 +140,26 @@ async def file_dossier(
         if existing is not None:
             return await replay(existing)
         cal, policy = rb.calendar_for(unit.code), rb.policy_for(unit.code)
-        deadline = due_date(received_at, procedure.processing_days, cal, policy)
+        # A postal filing is received at the courier's handover at the desk, not now
+        # (unless an importer back-fills one that was handed over long ago).
+        in_transit = body.channel == "postal" and body.received_at is None
+        deadline = None if in_transit else due_date(received_at, procedure.processing_days,
+                                                     cal, policy)
         local_day = received_at.astimezone(policy.tz).date()
         try:
             async with conn.transaction():
                 sequence = await repo.next_sequence(conn, unit.code, local_day)
                 code = dossier_code(unit.code, local_day, sequence)
                 masked = body.applicant.masked()
-                status = "awaiting_receipt" if body.channel == "online" else "received"
+                status = ("in_transit" if in_transit else
+                          "awaiting_receipt" if body.channel == "online" else "received")
                 await repo.insert_dossier(conn, {
                     "code": code, "unit_code": unit.code, "current_unit": unit.code,
                     "procedure_code": procedure.code, "channel": body.channel,
-                    "return_method": body.return_method, "received_at": received_at,
-                    "counted_from": deadline.counted_from, "due_at": deadline.due_at,
+                    "return_method": body.return_method, "filed_at": received_at,
+                    "received_at": deadline and received_at,
+                    "counted_from": deadline and deadline.counted_from,
+                    "due_at": deadline and deadline.due_at,
                     "processing_days": procedure.processing_days, "status": status,
                     "status_at": received_at,
                     "applicant": body.applicant.model_dump(mode="json"),
@@ -163,16 +170,19 @@ async def file_dossier(
                     "idempotency_key": idempotency_key, "request_hash": fingerprint,
                     "rulebook": rb.version,
                 })
-                event = Envelope(source="intake", data=DossierReceived(
-                    dossier_code=code, unit_code=unit.code, procedure_code=procedure.code,
-                    channel=body.channel, received_at=received_at,
-                    counted_from=deadline.counted_from, due_at=deadline.due_at,
-                    processing_days=procedure.processing_days,
-                    return_method=body.return_method, applicant=masked, rulebook=rb.version,
-                    external_ref=body.external_ref,
-                ))
-                await repo.record_timeline(conn, event, received_at,
-                                           {"channel": body.channel, "due_at": deadline.due_at.isoformat()})
+                event: Envelope[Any]
+                if deadline is None:
+                    event = Envelope(source="intake", data=FiledByPost(
+                        dossier_code=code, unit_code=unit.code, procedure_code=procedure.code,
+                        return_method=body.return_method, at=received_at))
+                    detail = {"channel": "postal"}
+                else:
+                    event = Envelope(source="intake", data=received_event(
+                        code, unit.code, procedure.code, procedure.processing_days, body.channel,
+                        body.return_method, received_at, deadline, masked, rb.version,
+                        body.external_ref))
+                    detail = {"channel": body.channel, "due_at": deadline.due_at.isoformat()}
+                await repo.record_timeline(conn, event, received_at, detail)
                 await runtime.emit(conn, [event])
         except asyncpg.UniqueViolationError:
             # A concurrent request with the same Idempotency-Key or external_ref won;
@@ -206,7 +216,8 @@ async def get_dossier(code: str, request: Request, who: Portal) -> DossierView:
         code=row["code"], unit_code=row["unit_code"], current_unit=row["current_unit"],
         procedure_code=row["procedure_code"], channel=row["channel"],
         return_method=row["return_method"], status=row["status"],
-        received_at=row["received_at"], counted_from=row["counted_from"], due_at=row["due_at"],
+        filed_at=row["filed_at"], received_at=row["received_at"],
+        counted_from=row["counted_from"], due_at=row["due_at"],
         appointment_at=row["appointment_at"], processing_days=row["processing_days"],
         applicant=row["applicant_masked"], external_ref=row["external_ref"],
         rulebook=row["rulebook"],

@@ -46,9 +46,10 @@ class Receipt(BaseModel):
     procedure_name: str
     channel: Channel
     return_method: ReturnMethod
-    received_at: datetime
-    counted_from: datetime
-    due_at: datetime
+    filed_at: datetime
+    received_at: datetime | None = Field(description="null while a postal filing is in transit")
+    counted_from: datetime | None
+    due_at: datetime | None
     processing_days: int
     fee: int
     pin: str = Field(description="printed on the receipt; needed to rate the service")
@@ -85,9 +86,10 @@ class DossierView(BaseModel):
     channel: Channel
     return_method: ReturnMethod
     status: str
-    received_at: datetime
-    counted_from: datetime
-    due_at: datetime
+    filed_at: datetime
+    received_at: datetime | None
+    counted_from: datetime | None
+    due_at: datetime | None
     appointment_at: datetime | None
     processing_days: int
     applicant: MaskedApplicant

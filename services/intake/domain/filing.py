@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 from dataclasses import dataclass
 from datetime import date, datetime
 
 import orjson
 
+from shared.events import DossierReceived, MaskedApplicant
 from shared.rulebook import Procedure, Rulebook, Unit
+from shared.workdays import Deadline
 
 TERMINAL = frozenset({"returned", "rejected", "stopped", "withdrawn"})
 FINISHED = TERMINAL | {"resolved"}
 
 # Status a portal sees after each event; None leaves it unchanged.
 STATUS_AFTER: dict[str, str | None] = {
+    "dossier.filed_by_post": "in_transit",
     "dossier.received": "received",
     "dossier.accepted": "processing",
     "dossier.supplement_requested": "awaiting_supplement",
@@ -51,13 +53,6 @@ def dossier_code(unit_code: str, day: date, sequence: int) -> str:
     return f"{unit_code}-{day:%y%m%d}-{sequence:04d}"
 
 
-def receipt_pin(dossier_code: str, pepper: str) -> str:
-    """The receipt PIN is derived from the code with a server-side secret, so it can be
-    printed again (and answered again on an idempotent retry) without ever being stored."""
-    mac = hmac.new(pepper.encode(), f"pin:{dossier_code}".encode(), hashlib.sha256).digest()
-    return f"{int.from_bytes(mac[:8], 'big') % 1_000_000:06d}"
-
-
 def request_fingerprint(body: dict[str, object]) -> str:
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
@@ -87,3 +82,16 @@ def check_filing(rulebook: Rulebook, unit_code: str, procedure_code: str, channe
         errors.append(FieldError("body:/return_method",
                                  f"the result of procedure {procedure.code} cannot be sent by post"))
     return unit, procedure, errors
+
+
+def received_event(code: str, unit_code: str, procedure_code: str, processing_days: int,
+                   channel: str, return_method: str, received_at: datetime, deadline: Deadline,
+                   applicant: MaskedApplicant, rulebook: str,
+                   external_ref: str | None) -> DossierReceived:
+    return DossierReceived.model_validate({
+        "dossier_code": code, "unit_code": unit_code, "procedure_code": procedure_code,
+        "channel": channel, "received_at": received_at, "counted_from": deadline.counted_from,
+        "due_at": deadline.due_at, "processing_days": processing_days,
+        "return_method": return_method, "applicant": applicant, "rulebook": rulebook,
+        "external_ref": external_ref,
+    })

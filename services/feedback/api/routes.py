@@ -1,0 +1,132 @@
+"""The feedback REST surface: a citizen rates a finished dossier with the receipt's PIN."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.feedback.domain.rating import decree61_total, refusal
+from shared.auth import Principal, bearer_principal, decode_token, pin_matches
+from shared.events import CriteriaScores, DossierCode, Envelope, FeedbackSubmitted, Rating
+from shared.logging import mask_personal_data
+from shared.problems import TYPE_BASE, Problem
+from shared.service import get_runtime
+
+router = APIRouter(prefix="/v1")
+optional_bearer = HTTPBearer(auto_error=False)
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dossier_code: DossierCode
+    pin: str = Field(pattern=r"^\d{6}$", description="printed on the receipt")
+    rating: Rating
+    criteria: CriteriaScores | None = None
+    comment: str | None = Field(default=None, max_length=2000)
+    at: AwareDatetime | None = Field(default=None, description="importer token only")
+
+
+class FeedbackView(BaseModel):
+    dossier_code: str
+    unit_code: str
+    rating: Rating
+    criteria: CriteriaScores | None
+    decree61_total: int | None
+    comment: str | None
+    at: datetime
+
+
+_responses: dict[int | str, dict[str, Any]] = {
+    403: {"description": "wrong PIN"},
+    404: {"description": "no such dossier"},
+    409: {"description": "not finished yet, or already rated"},
+    422: {"description": "invalid request; `errors` names the fields"},
+    429: {"description": "too many wrong PINs; see Retry-After"},
+}
+
+
+@router.post("/feedback", status_code=201, response_model=FeedbackView, tags=["feedback"],
+             summary="Rate a finished dossier (one rating per dossier)", responses=_responses)
+async def submit(body: FeedbackRequest, request: Request, response: Response,
+                 bearer: Annotated[HTTPAuthorizationCredentials | None,
+                                   Depends(optional_bearer)] = None) -> FeedbackView:
+    runtime = get_runtime(request)
+    s = runtime.settings
+    now = datetime.now(UTC)
+    at = now
+    if body.at is not None:
+        if bearer is None or decode_token(bearer.credentials, s.jwt_secret, s.jwt_audience,
+                                          s.jwt_issuer).role != "importer":
+            raise Problem(403, "Forbidden", "only an importer may set 'at' explicitly")
+        if body.at > now + timedelta(minutes=1):
+            raise Problem(422, "Invalid request", "Invalid fields: body:/at",
+                          type_=TYPE_BASE + "validation",
+                          errors=[{"field": "body:/at", "message": "must not be in the future",
+                                   "type": "value_error"}])
+        at = body.at
+    client = request.client.host if request.client else "unknown"
+    window = timedelta(seconds=s.pin_failure_window_s)  # type: ignore[attr-defined]
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        dossier = await conn.fetchrow(
+            "SELECT code, unit_code, finished FROM dossiers WHERE code = $1 FOR UPDATE",
+            body.dossier_code)
+        if dossier is None:
+            raise Problem(404, "Not Found", f"no finished or open dossier {body.dossier_code} "
+                                            "is known to the feedback service")
+        failures = await conn.fetch(
+            "SELECT at FROM pin_failures WHERE dossier_code = $1 AND at > $2 ORDER BY at",
+            body.dossier_code, now - window)
+        if len(failures) >= s.max_pin_failures:  # type: ignore[attr-defined]
+            retry = int((failures[0]["at"] + window - now).total_seconds()) + 1
+            raise Problem(429, "Too Many Requests", "too many wrong PINs for this dossier",
+                          headers={"Retry-After": str(max(retry, 1))})
+        if not pin_matches(body.dossier_code, body.pin, s.pin_pepper):
+            # Recorded outside the rolled-back transaction so that it counts.
+            await runtime.pool.execute(
+                "INSERT INTO pin_failures (dossier_code, client) VALUES ($1, $2)",
+                body.dossier_code, client)
+            raise Problem(403, "Forbidden", "the PIN does not match the receipt")
+        rated = await conn.fetchval("SELECT 1 FROM ratings WHERE dossier_code = $1",
+                                    body.dossier_code)
+        why = refusal(dossier["finished"], rated is not None)
+        if why is not None:
+            raise Problem(why[0], "Conflict", why[1], type_=TYPE_BASE + "feedback-refused")
+        comment = mask_personal_data(body.comment) if body.comment else None
+        criteria = body.criteria.model_dump(mode="json") if body.criteria else None
+        await conn.execute(
+            """INSERT INTO ratings (dossier_code, unit_code, rating, criteria, comment, at)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
+            body.dossier_code, dossier["unit_code"], body.rating, criteria, comment, at)
+        await runtime.emit(conn, [Envelope(source="feedback", data=FeedbackSubmitted(
+            dossier_code=body.dossier_code, unit_code=dossier["unit_code"], rating=body.rating,
+            criteria=body.criteria, comment=comment, at=at))])
+    response.headers["Location"] = f"/v1/feedback/{body.dossier_code}"
+    return FeedbackView(dossier_code=body.dossier_code, unit_code=dossier["unit_code"],
+                        rating=body.rating, criteria=body.criteria,
+                        decree61_total=decree61_total(body.criteria), comment=comment, at=at)
+
+
+def _reader(request: Request) -> Principal:
+    s = get_runtime(request).settings
+    return bearer_principal(s.jwt_secret, s.jwt_audience, s.jwt_issuer)(request)
+
+
+@router.get("/feedback/{dossier_code}", response_model=FeedbackView, tags=["feedback"],
+            summary="The rating of a dossier (officers and operators of its unit)",
+            responses={401: {"description": "no valid token"}, 404: {"description": "none"}})
+async def read(dossier_code: str, request: Request,
+               who: Annotated[Principal, Depends(_reader)]) -> FeedbackView:
+    row = await get_runtime(request).pool.fetchrow(
+        "SELECT dossier_code, unit_code, rating, criteria, comment, at FROM ratings "
+        "WHERE dossier_code = $1", dossier_code)
+    if row is None or not who.may_act_on(row["unit_code"]):
+        raise Problem(404, "Not Found", f"no rating for {dossier_code} among your units")
+    criteria = CriteriaScores.model_validate(row["criteria"]) if row["criteria"] else None
+    return FeedbackView(dossier_code=row["dossier_code"], unit_code=row["unit_code"],
+                        rating=row["rating"], criteria=criteria,
+                        decree61_total=decree61_total(criteria), comment=row["comment"],
+                        at=row["at"])

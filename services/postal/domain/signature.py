@@ -1,0 +1,28 @@
+"""Courier webhook signatures: HMAC-SHA256 over ``<timestamp>.<raw body>`` with the
+courier's shared secret, hex-encoded. Pure functions; replay protection is the adapter's."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Literal
+
+Verdict = Literal["ok", "unknown-courier", "bad-timestamp", "stale", "bad-signature"]
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def verify(secrets: dict[str, str], courier: str | None, timestamp: str | None,
+           signature: str | None, body: bytes, now: float, tolerance_s: int) -> Verdict:
+    secret = secrets.get(courier or "")
+    if secret is None:
+        return "unknown-courier"
+    if timestamp is None or not timestamp.isdigit():
+        return "bad-timestamp"
+    if abs(now - int(timestamp)) > tolerance_s:
+        return "stale"
+    if signature is None or not hmac.compare_digest(sign(secret, int(timestamp), body), signature):
+        return "bad-signature"
+    return "ok"
