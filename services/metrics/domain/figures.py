@@ -1,0 +1,241 @@
+"""The figures of SPEC §5 as pure functions of per-dossier facts, a period and ``as_of``.
+
+Decisions where SPEC §5 leaves room (also in the README):
+
+* A period is ``[from 00:00, to + 1 day 00:00)`` in local time; ``as_of`` defaults to the
+  earlier of now and the period's end. A dossier ended after ``as_of`` is open at ``as_of``.
+* Flow counts (received, resolved, ...) count the events whose time falls in the period.
+* An open dossier is overdue when its due date (moved by the supplement pauses so far) is
+  before ``as_of``; while a supplement is awaited the clock is stopped at the request.
+* ``late`` is split by the dossier's first apology: timely (by the apology deadline), late
+  (after it), or none; ``missed_reappointment`` counts dossiers ended after the new date.
+* More than one supplement request is counted (``multiple_supplement_requests``); it does
+  not change timeliness, which follows §5's adjusted end.
+* Satisfaction covers the ratings given in the period to the unit(s) (the unit in the
+  rating); SIPAS indices are the share of 4–5 scores; the Decree 61 grade of a mean total
+  is *policy*: ≥ 16 excellent, ≥ 13 good, ≥ 9 fair, below that poor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.metrics.domain.facts import Facts
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+CHANNELS = ("counter", "online", "postal")
+LEVELS = ("very_satisfied", "satisfied", "unsatisfied")
+SIPAS_FACTORS = ("access", "procedure", "civil_servant", "result", "feedback_handling")
+DECREE61_GRADES = ((16.0, "excellent"), (13.0, "good"), (9.0, "fair"), (0.0, "poor"))
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime
+    end: datetime  # exclusive
+    as_of: datetime
+
+    @classmethod
+    def of(cls, first: date, last: date, as_of: datetime | None, now: datetime,
+           tz: ZoneInfo = VN) -> Period:
+        start = datetime.combine(first, time(0), tz)
+        end = datetime.combine(last + timedelta(days=1), time(0), tz)
+        judged = as_of if as_of is not None else min(now, end)
+        return cls(start, end, judged)
+
+    @classmethod
+    def month_of(cls, now: datetime, tz: ZoneInfo = VN) -> Period:
+        local = now.astimezone(tz).date()
+        first = local.replace(day=1)
+        last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        return cls.of(first, last, None, now, tz)
+
+    @property
+    def horizon(self) -> datetime:
+        """Nothing after ``as_of`` has happened yet, as far as the figures go."""
+        return min(self.end, self.as_of)
+
+    def contains(self, t: datetime | None) -> bool:
+        return t is not None and self.start <= t < self.end and t <= self.as_of
+
+
+def _rate(numerator: int, denominator: int) -> float | None:
+    return round(numerator / denominator, 6) if denominator else None
+
+
+@dataclass
+class Figures:
+    received: int = 0
+    resolved: int = 0
+    rejected: int = 0
+    stopped: int = 0
+    withdrawn: int = 0
+    returned: int = 0
+    in_progress: int = 0
+    population: int = 0
+    early: int = 0
+    on_time: int = 0
+    late: int = 0
+    closed: int = 0
+    overdue_open: int = 0
+    open_not_due: int = 0
+    on_time_rate: float | None = None
+    on_time_rate_closed: float | None = None
+    apologies_issued: int = 0
+    late_with_timely_apology: int = 0
+    late_with_late_apology: int = 0
+    late_without_apology: int = 0
+    apology_compliance: float | None = None
+    missed_reappointment: int = 0
+    multiple_supplement_requests: int = 0
+    received_by_channel: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHANNELS, 0))
+    returned_by_method: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHANNELS, 0))
+    postal_received_share: float | None = None
+    postal_returned_share: float | None = None
+    ratings: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
+    ratings_total: int = 0
+    satisfaction_rate: float | None = None
+    decree61_mean: float | None = None
+    decree61_grade: str | None = None
+    sipas_index: dict[str, float | None] = field(
+        default_factory=lambda: dict.fromkeys(SIPAS_FACTORS, None))
+    avg_processing_working_days: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def in_population(f: Facts, p: Period) -> bool:
+    """Received in the period, or earlier and still open when the period began."""
+    if f.received_at is None or f.received_at >= p.end or f.received_at > p.as_of:
+        return False
+    return f.received_at >= p.start or f.end_at is None or f.end_at >= p.start
+
+
+def judge(f: Facts, as_of: datetime) -> str:
+    """early / on_time / late for a dossier closed by ``as_of``; overdue_open or open_not_due."""
+    if f.end_at is not None and f.end_at <= as_of and f.closed_timeliness is not None:
+        return f.closed_timeliness
+    due = f.effective_due_at or f.due_at
+    assert due is not None
+    clock = as_of
+    if f.pending_pause_since is not None and f.pending_pause_since < clock:
+        clock = f.pending_pause_since
+    return "overdue_open" if due < clock else "open_not_due"
+
+
+def figures(dossiers: Iterable[Facts], ratings: Iterable[Facts], p: Period) -> Figures:
+    g = Figures()
+    worked: list[int] = []
+    for f in dossiers:
+        if not in_population(f, p):
+            continue
+        g.population += 1
+        verdict = judge(f, p.as_of)
+        setattr(g, verdict, getattr(g, verdict) + 1)
+        if verdict in ("overdue_open", "open_not_due"):
+            g.in_progress += 1
+        if p.contains(f.received_at):
+            g.received += 1
+            if f.channel in g.received_by_channel:
+                g.received_by_channel[f.channel] += 1
+        for kind in ("resolved", "rejected", "stopped", "withdrawn"):
+            if p.contains(getattr(f, f"{kind}_at")):
+                setattr(g, kind, getattr(g, kind) + 1)
+        if p.contains(f.returned_at):
+            g.returned += 1
+            if f.returned_method in g.returned_by_method:
+                g.returned_by_method[f.returned_method] += 1
+        if p.contains(f.apology_issued_at):
+            g.apologies_issued += 1
+        if f.supplement_count > 1:
+            g.multiple_supplement_requests += 1
+        if verdict == "late":
+            if f.apology_issued_at is None:
+                g.late_without_apology += 1
+            elif f.apology_timely:
+                g.late_with_timely_apology += 1
+            else:
+                g.late_with_late_apology += 1
+        closed = verdict in ("early", "on_time", "late")
+        if closed and f.new_due_at is not None and f.end_at is not None \
+                and f.end_at > f.new_due_at:
+            g.missed_reappointment += 1
+        if p.contains(f.resolved_at) and f.processing_working_days is not None:
+            worked.append(f.processing_working_days)
+    g.closed = g.early + g.on_time + g.late
+    g.on_time_rate = _rate(g.early + g.on_time + g.open_not_due, g.population)
+    g.on_time_rate_closed = _rate(g.early + g.on_time, g.closed)
+    g.apology_compliance = _rate(g.late_with_timely_apology, g.late)
+    g.postal_received_share = _rate(g.received_by_channel["postal"], g.received)
+    g.postal_returned_share = _rate(g.returned_by_method["postal"], g.returned)
+    if worked:
+        g.avg_processing_working_days = round(sum(worked) / len(worked), 4)
+    _satisfaction(g, ratings, p)
+    return g
+
+
+def _satisfaction(g: Figures, ratings: Iterable[Facts], p: Period) -> None:
+    totals: list[int] = []
+    high: dict[str, int] = dict.fromkeys(SIPAS_FACTORS, 0)
+    with_sipas = 0
+    for f in ratings:
+        if f.rating not in LEVELS or not p.contains(f.rated_at):
+            continue
+        g.ratings[f.rating] += 1
+        g.ratings_total += 1
+        if f.decree61_total is not None:
+            totals.append(f.decree61_total)
+        if f.sipas:
+            with_sipas += 1
+            for factor in SIPAS_FACTORS:
+                if int(f.sipas.get(factor, 0)) >= 4:
+                    high[factor] += 1
+    g.satisfaction_rate = _rate(g.ratings["very_satisfied"] + g.ratings["satisfied"],
+                                g.ratings_total)
+    if totals:
+        g.decree61_mean = round(sum(totals) / len(totals), 4)
+        g.decree61_grade = next(name for bound, name in DECREE61_GRADES
+                                if g.decree61_mean >= bound)
+    if with_sipas:
+        g.sipas_index = {k: _rate(v, with_sipas) for k, v in high.items()}
+
+
+# ------------------------------------------------------------------ rankings
+RANKABLE = {
+    "on_time_rate": "population",
+    "on_time_rate_closed": "closed",
+    "apology_compliance": "late",
+    "satisfaction_rate": "ratings_total",
+    "postal_received_share": "received",
+    "postal_returned_share": "returned",
+}
+
+
+@dataclass(frozen=True)
+class Ranked:
+    unit_code: str
+    value: float | None
+    sample: int
+    rank: int | None
+
+
+def rank(by_unit: dict[str, Figures], by: str, min_sample: int) -> list[Ranked]:
+    """Competition ranking (1, 1, 3) of units with at least ``min_sample``; the others are
+    listed after them, unranked."""
+    sample_of = RANKABLE[by]
+    entries = [(u, getattr(g, by), getattr(g, sample_of)) for u, g in by_unit.items()]
+    eligible = sorted((e for e in entries if e[2] >= min_sample and e[1] is not None),
+                      key=lambda e: (-e[1], e[0]))
+    out: list[Ranked] = []
+    for i, (unit, value, sample) in enumerate(eligible):
+        same = out and out[-1].value == value
+        out.append(Ranked(unit, value, sample, out[-1].rank if same else i + 1))
+    ranked = {r.unit_code for r in out}
+    out += [Ranked(u, v, s, None) for u, v, s in sorted(entries, key=lambda e: e[0])
+            if u not in ranked]
+    return out
