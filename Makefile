@@ -4,7 +4,7 @@ PY := .venv/bin/python
 STACK := deploy/local/stack.sh
 SERVICES := deploy/local/services.sh
 
-.PHONY: run test stop install infra lint typecheck clean status
+.PHONY: run test stop install infra lint typecheck clean status rebuild
 
 ## make run: install, start Kafka, PostgreSQL and the five services, load the demo catalog,
 ## print the URLs, and keep running until Ctrl-C (or `make stop` from another terminal).
@@ -40,3 +40,7 @@ lint: install
 
 clean: stop
 	rm -rf .local .venv
+
+## make rebuild: `metrics rebuild` — replay the topics into fresh tables and swap them in.
+rebuild: install
+	@.venv/bin/python -m services.metrics.rebuild

@@ -11,6 +11,12 @@ if [[ -z "${MOTCUA_TEST_KAFKA_BOOTSTRAP:-}" || -z "${MOTCUA_TEST_DATABASE_URL:-}
   fi
   deploy/local/stack.sh start
 fi
+# The dashboard's end-to-end test drives Debian's headless Chromium.
+if ! command -v chromium >/dev/null && [[ "$(id -u)" == 0 ]]; then
+  echo "[test] installing Debian's chromium for the dashboard test"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "[test] chromium could not be installed; the browser test will say so"
+fi
 cleanup() { [[ -n "$started" ]] && deploy/local/stack.sh stop || true; }
 trap cleanup EXIT
 if [[ $# -eq 0 ]]; then

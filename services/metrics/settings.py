@@ -1,9 +1,10 @@
-"""Settings of the metrics service: environment variables prefixed `METRICS_`, falling back to `MOTCUA_`."""
+"""Settings of the metrics service: variables prefixed `METRICS_`, else `MOTCUA_`."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -14,3 +15,10 @@ class Settings(ServiceSettings):
     service_name: ClassVar[str] = "metrics"
 
     port: int = 8005
+    consumer_batch_size: int = 2000
+    min_sample: int = Field(default=30, ge=1, description="rankings: smaller units are listed "
+                                                          "but not ranked (policy)")
+    public_read: bool = Field(default=True, description="figures are public (no personal data); "
+                                                        "false requires a bearer token")
+    live_interval_s: float = Field(default=0.2, gt=0)
+    live_full_refresh_s: float = Field(default=30.0, gt=0)

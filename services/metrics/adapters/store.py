@@ -1,0 +1,114 @@
+"""PostgreSQL adapter of the metrics service: the event set per dossier, the folded facts,
+and the reads the figures are computed from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from services.metrics.domain.facts import EventRecord, Facts, fold
+from services.metrics.domain.figures import Period
+from shared.events import Envelope, EventData
+from shared.rulebook import Rulebook
+
+FACT_FIELDS = tuple(f.name for f in fields(Facts))
+_COLUMNS = ", ".join(FACT_FIELDS)
+CHANGED_CHANNEL = "metrics_changed"
+
+
+def event_row(env: Envelope[EventData]) -> tuple[Any, ...]:
+    return (env.id, env.data.dossier_code, env.type, env.data.occurred_at,
+            env.data.model_dump(mode="json"))
+
+
+async def add_events(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]],
+                     rulebook: Rulebook, *, events_table: str = "dossier_events",
+                     facts_table: str = "facts", notify: bool = True) -> set[str]:
+    """Add events to the set and refold their dossiers; returns the units whose figures
+    changed. Runs inside the caller's transaction; NOTIFY is delivered at its commit."""
+    if not rows:
+        return set()
+    await conn.executemany(
+        f"""INSERT INTO {events_table} (event_id, dossier_code, type, occurred_at, data)
+            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING""", rows)
+    codes = sorted({r[1] for r in rows})
+    units = await refold(conn, codes, rulebook, events_table=events_table,
+                         facts_table=facts_table)
+    if notify and units:
+        await conn.execute("SELECT pg_notify($1, $2)", CHANGED_CHANNEL,
+                           orjson.dumps(sorted(units)).decode())
+    return units
+
+
+async def refold(conn: asyncpg.Connection, codes: Sequence[str], rulebook: Rulebook, *,
+                 events_table: str = "dossier_events", facts_table: str = "facts") -> set[str]:
+    rows = await conn.fetch(
+        f"""SELECT dossier_code, event_id, type, occurred_at, data FROM {events_table}
+            WHERE dossier_code = ANY($1::text[])""", list(codes))
+    by_code: dict[str, list[EventRecord]] = {}
+    for r in rows:
+        by_code.setdefault(r["dossier_code"], []).append(
+            EventRecord(r["event_id"], r["type"], r["occurred_at"], r["data"]))
+    facts = [fold(code, events, rulebook) for code, events in by_code.items()]
+    await upsert_facts(conn, facts, facts_table=facts_table)
+    units: set[str] = set()
+    for f in facts:
+        units.update(u for u in (f.unit_code, f.rating_unit) if u)
+    return units
+
+
+async def upsert_facts(conn: asyncpg.Connection, facts: Iterable[Facts], *,
+                       facts_table: str = "facts") -> None:
+    params = ", ".join(f"${i}" for i in range(1, len(FACT_FIELDS) + 1))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in FACT_FIELDS if c != "dossier_code")
+    await conn.executemany(
+        f"""INSERT INTO {facts_table} ({_COLUMNS}) VALUES ({params})
+            ON CONFLICT (dossier_code) DO UPDATE SET {updates}""",
+        [tuple(getattr(f, c) for c in FACT_FIELDS) for f in facts])
+
+
+def _facts(rows: Iterable[asyncpg.Record]) -> list[Facts]:
+    return [Facts(**dict(r)) for r in rows]
+
+
+async def population(conn: asyncpg.Pool | asyncpg.Connection, units: Sequence[str] | None,
+                     p: Period, procedure: str | None = None) -> list[Facts]:
+    """Dossiers received before the period's horizon and not ended before it began."""
+    where = ["received_at < $1", "(received_at >= $2 OR end_at IS NULL OR end_at >= $2)"]
+    args: list[Any] = [p.horizon, p.start]
+    if units is not None:
+        args.append(list(units))
+        where.append(f"unit_code = ANY(${len(args)}::text[])")
+    if procedure is not None:
+        args.append(procedure)
+        where.append(f"procedure_code = ${len(args)}")
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM facts WHERE {' AND '.join(where)}", *args)
+    return _facts(rows)
+
+
+async def ratings(conn: asyncpg.Pool | asyncpg.Connection, units: Sequence[str] | None,
+                  p: Period, procedure: str | None = None) -> list[Facts]:
+    where = ["rated_at >= $1", "rated_at < $2"]
+    args: list[Any] = [p.start, p.horizon]
+    if units is not None:
+        args.append(list(units))
+        where.append(f"rating_unit = ANY(${len(args)}::text[])")
+    if procedure is not None:
+        args.append(procedure)
+        where.append(f"procedure_code = ${len(args)}")
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM facts WHERE {' AND '.join(where)}", *args)
+    return _facts(rows)
+
+
+async def population_by_unit(conn: asyncpg.Pool, p: Period) -> tuple[list[Facts], list[Facts]]:
+    """Every unit's population and ratings at once (rankings, the dashboard, /metrics)."""
+    return await population(conn, None, p), await ratings(conn, None, p)
+
+
+def horizon_of(p: Period) -> datetime:
+    return p.horizon

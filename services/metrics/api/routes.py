@@ -1,0 +1,243 @@
+"""The metrics REST surface (SPEC §6): figures per unit, procedure and block, the live
+stream and the dashboard."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+from sse_starlette.sse import EventSourceResponse
+
+from services.metrics.adapters.live import LiveHub
+from services.metrics.adapters.reader import MetricsReader
+from services.metrics.domain.figures import RANKABLE, Period
+from shared.auth import decode_token
+from shared.problems import TYPE_BASE, Problem
+from shared.service import get_runtime
+
+router = APIRouter()
+DASHBOARD = Path(__file__).with_name("dashboard.html")
+
+
+def _reader(request: Request) -> MetricsReader:
+    reader: MetricsReader = get_runtime(request).extras["reader"]
+    return reader
+
+
+def _hub(request: Request) -> LiveHub:
+    hub: LiveHub = get_runtime(request).extras["hub"]
+    return hub
+
+
+def may_read(request: Request, access_token: Annotated[str | None, Query(
+        description="when figures are not public: a bearer token (EventSource cannot "
+                    "send headers)")] = None) -> None:
+    s = get_runtime(request).settings
+    if getattr(s, "public_read", True):
+        return
+    header = request.headers.get("authorization", "")
+    token = header[7:] if header.lower().startswith("bearer ") else access_token
+    if not token:
+        raise Problem(401, "Unauthorized", "a bearer token is required",
+                      headers={"WWW-Authenticate": "Bearer"})
+    decode_token(token, s.jwt_secret, s.jwt_audience, s.jwt_issuer)
+
+
+Readable = Depends(may_read)
+
+
+def period(first: date | None, last: date | None, as_of: datetime | None) -> Period:
+    now = datetime.now(UTC)
+    if first is None and last is None and as_of is None:
+        return Period.month_of(now)
+    month = Period.month_of(now)
+    start = first or month.start.date()
+    end = last or (month.end - timedelta(days=1)).date()
+    if end < start:
+        raise Problem(422, "Invalid request", "Invalid fields: query:/to",
+                      type_=TYPE_BASE + "validation",
+                      errors=[{"field": "query:/to", "message": "must not be before from",
+                               "type": "value_error"}])
+    if as_of is not None and as_of.tzinfo is None:
+        raise Problem(422, "Invalid request", "Invalid fields: query:/as_of",
+                      type_=TYPE_BASE + "validation",
+                      errors=[{"field": "query:/as_of", "message": "needs a timezone",
+                               "type": "value_error"}])
+    return Period.of(start, end, as_of, now)
+
+
+FromQ = Annotated[date | None, Query(alias="from", description="first day, local time")]
+ToQ = Annotated[date | None, Query(alias="to", description="last day (inclusive)")]
+AsOfQ = Annotated[datetime | None, Query(description="judge open dossiers at this time")]
+
+
+class PeriodView(BaseModel):
+    start: datetime
+    end: datetime
+    as_of: datetime
+
+
+def _pv(p: Period) -> PeriodView:
+    return PeriodView(start=p.start, end=p.end, as_of=p.as_of)
+
+
+class UnitMetrics(BaseModel):
+    unit_code: str
+    name: str
+    block: str
+    include_subunits: bool
+    units: list[str]
+    period: PeriodView
+    figures: dict[str, Any]
+
+
+@router.get("/v1/metrics/units/{unit_code}", response_model=UnitMetrics, tags=["metrics"],
+            summary="Every figure of SPEC §5 for a unit (with or without its sub-units)",
+            dependencies=[Readable],
+            responses={404: {"description": "unknown unit"}, 422: {"description": "bad query"}})
+async def unit_metrics(unit_code: str, request: Request, first: FromQ = None, last: ToQ = None,
+                       as_of: AsOfQ = None, include_subunits: bool = False) -> UnitMetrics:
+    reader = _reader(request)
+    unit = reader.rulebook.unit(unit_code)
+    if unit is None:
+        raise Problem(404, "Not Found", f"no unit {unit_code}")
+    p = period(first, last, as_of)
+    g = await reader.unit(unit_code, p, include_subunits=include_subunits)
+    return UnitMetrics(unit_code=unit.code, name=unit.name, block=unit.block,
+                       include_subunits=include_subunits,
+                       units=reader.units_of(unit_code, include_subunits), period=_pv(p),
+                       figures=g.as_dict())
+
+
+class RankedUnit(BaseModel):
+    unit_code: str
+    name: str
+    rank: int | None
+    value: float | None
+    sample: int
+
+
+class Rankings(BaseModel):
+    block: str
+    by: str
+    min_sample: int
+    period: PeriodView
+    units: list[RankedUnit]
+
+
+@router.get("/v1/metrics/rankings", response_model=Rankings, tags=["metrics"],
+            summary="Units of a block ranked by a rate; units under the minimum sample are "
+                    "listed unranked", dependencies=[Readable],
+            responses={422: {"description": "unknown block or rate"}})
+async def rankings(request: Request, block: Annotated[str, Query(max_length=32)] = "department",
+                   by: Annotated[str, Query(description=", ".join(RANKABLE))] = "on_time_rate",
+                   min_sample: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+                   first: FromQ = None, last: ToQ = None, as_of: AsOfQ = None) -> Rankings:
+    reader = _reader(request)
+    if by not in RANKABLE:
+        raise Problem(422, "Invalid request", "Invalid fields: query:/by",
+                      type_=TYPE_BASE + "validation",
+                      errors=[{"field": "query:/by", "message": f"one of {', '.join(RANKABLE)}",
+                               "type": "value_error"}])
+    blocks = {u.block for u in reader.rulebook.units}
+    if block not in blocks:
+        raise Problem(422, "Invalid request", "Invalid fields: query:/block",
+                      type_=TYPE_BASE + "validation",
+                      errors=[{"field": "query:/block", "message": f"one of {sorted(blocks)}",
+                               "type": "value_error"}])
+    p = period(first, last, as_of)
+    sample = min_sample or get_runtime(request).settings.min_sample  # type: ignore[attr-defined]
+    ranked = await reader.rankings(block, by, p, sample)
+    names = {u.code: u.name for u in reader.rulebook.units}
+    return Rankings(block=block, by=by, min_sample=sample, period=_pv(p),
+                    units=[RankedUnit(unit_code=r.unit_code, name=names[r.unit_code],
+                                      rank=r.rank, value=r.value, sample=r.sample)
+                           for r in ranked])
+
+
+class ProcedureMetrics(BaseModel):
+    procedure_code: str
+    name: str
+    processing_days: int
+    unit_code: str | None
+    period: PeriodView
+    figures: dict[str, Any]
+
+
+@router.get("/v1/metrics/procedures/{code}", response_model=ProcedureMetrics, tags=["metrics"],
+            summary="Figures of one procedure, with the average processing time in working days",
+            dependencies=[Readable], responses={404: {"description": "unknown procedure"}})
+async def procedure_metrics(code: str, request: Request, first: FromQ = None, last: ToQ = None,
+                            as_of: AsOfQ = None,
+                            unit: Annotated[str | None, Query(max_length=32)] = None,
+                            include_subunits: bool = False) -> ProcedureMetrics:
+    reader = _reader(request)
+    procedure = reader.rulebook.procedure(code)
+    if procedure is None:
+        raise Problem(404, "Not Found", f"no procedure {code}")
+    p = period(first, last, as_of)
+    g = await reader.procedure(code, p, unit, include_subunits)
+    return ProcedureMetrics(procedure_code=code, name=procedure.name,
+                            processing_days=procedure.processing_days, unit_code=unit,
+                            period=_pv(p), figures=g.as_dict())
+
+
+class OverviewUnit(BaseModel):
+    unit_code: str
+    name: str
+    block: str
+    parent: str | None
+    figures: dict[str, Any]
+
+
+class Overview(BaseModel):
+    period: PeriodView
+    units: list[OverviewUnit]
+
+
+@router.get("/v1/metrics/overview", response_model=Overview, tags=["metrics"],
+            summary="Every unit's figures at once (what the dashboard starts from)",
+            dependencies=[Readable])
+async def overview(request: Request, first: FromQ = None, last: ToQ = None,
+                   as_of: AsOfQ = None) -> Overview:
+    reader = _reader(request)
+    p = period(first, last, as_of)
+    everyone = await reader.all_units(p)
+    return Overview(period=_pv(p), units=[
+        OverviewUnit(unit_code=u.code, name=u.name, block=u.block, parent=u.parent,
+                     figures=everyone[u.code].as_dict()) for u in reader.rulebook.units])
+
+
+@router.get("/v1/metrics/stream", tags=["metrics"], dependencies=[Readable],
+            summary="Server-Sent Events: each changed unit's figures for the current month",
+            response_class=EventSourceResponse)
+async def stream(request: Request) -> EventSourceResponse:
+    hub = _hub(request)
+    queue = hub.subscribe()
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        try:
+            yield {"event": "hello", "data": "{}"}
+            while True:
+                try:
+                    message = await asyncio.wait_for(queue.get(), timeout=15)
+                except TimeoutError:
+                    continue
+                yield {"event": "unit", "id": message["unit_code"],
+                       "data": orjson.dumps(message, default=str).decode()}
+        finally:
+            hub.unsubscribe(queue)
+
+    return EventSourceResponse(events(), ping=10)
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def dashboard() -> HTMLResponse:
+    return HTMLResponse(DASHBOARD.read_text(encoding="utf-8"))
