@@ -203,8 +203,9 @@ async def test_rebuild_from_the_topics_gives_the_live_figures(api: Api,
                      "WHERE dossier_code = $1", scenario["codes"]["M2"])
     assert await overview() != live
 
-    result = subprocess.run([sys.executable, "-m", "services.metrics.rebuild"], cwd=ROOT_DIR,
-                            env=api.stack.env, capture_output=True, text=True, timeout=300)
+    result = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "services.metrics.rebuild"], cwd=ROOT_DIR,
+        env=api.stack.env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "RebuildReport(messages=" in result.stdout
     assert await overview() == live

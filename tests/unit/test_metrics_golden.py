@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import given, settings
@@ -126,8 +126,8 @@ def unit_figures(units: set[str], facts: list[Facts] | None = None) -> Figures:
 
 
 def test_period_boundaries_are_local_time() -> None:
-    assert NOVEMBER.start == datetime(2026, 10, 31, 17, 0, tzinfo=timezone.utc)
-    assert NOVEMBER.end == datetime(2026, 11, 30, 17, 0, tzinfo=timezone.utc)
+    assert NOVEMBER.start == datetime(2026, 10, 31, 17, 0, tzinfo=UTC)
+    assert NOVEMBER.end == datetime(2026, 11, 30, 17, 0, tzinfo=UTC)
     assert NOVEMBER.as_of == NOVEMBER.end
 
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -121,26 +122,29 @@ class UnitFiguresCollector(Collector):
         if hub is None or not hub.cache:
             return
         blocks = {u.code: u.block for u in hub.reader.rulebook.units}
-        sample = next(iter(hub.cache.values())).as_dict()
-        for name, value in sample.items():
-            if isinstance(value, dict):
-                family = GaugeMetricFamily(f"motcua_unit_{name}",
-                                           f"{name} of the current month, per unit and key",
-                                           labels=["unit", "block", "key"])
-                for unit, g in hub.cache.items():
-                    for key, v in getattr(g, name).items():
-                        if v is not None:
-                            family.add_metric([unit, blocks.get(unit, ""), key], float(v))
-                yield family
-            elif isinstance(value, int | float) or value is None:
-                family = GaugeMetricFamily(f"motcua_unit_{name}",
-                                           f"{name} of the current month, per unit",
-                                           labels=["unit", "block"])
-                for unit, g in hub.cache.items():
-                    v = getattr(g, name)
+        for name in KEYED_FIGURES:
+            family = GaugeMetricFamily(f"motcua_unit_{name}",
+                                       f"{name} of the current month, per unit and key",
+                                       labels=["unit", "block", "key"])
+            for unit, g in hub.cache.items():
+                for key, v in getattr(g, name).items():
                     if v is not None:
-                        family.add_metric([unit, blocks.get(unit, "")], float(v))
-                yield family
+                        family.add_metric([unit, blocks.get(unit, ""), key], float(v))
+            yield family
+        for name in NUMERIC_FIGURES:
+            family = GaugeMetricFamily(f"motcua_unit_{name}",
+                                       f"{name} of the current month, per unit",
+                                       labels=["unit", "block"])
+            for unit, g in hub.cache.items():
+                v = getattr(g, name)
+                if v is not None:
+                    family.add_metric([unit, blocks.get(unit, "")], float(v))
+            yield family
+
+
+# Which figures are numbers and which are maps, from their declared types (a grade is text).
+NUMERIC_FIGURES = tuple(f.name for f in fields(Figures) if str(f.type) in ("int", "float | None"))
+KEYED_FIGURES = tuple(f.name for f in fields(Figures) if str(f.type).startswith("dict["))
 
 
 COLLECTOR = UnitFiguresCollector()
