@@ -4,7 +4,7 @@ PY := .venv/bin/python
 STACK := deploy/local/stack.sh
 SERVICES := deploy/local/services.sh
 
-.PHONY: run test stop install infra lint typecheck clean status rebuild
+.PHONY: run test stop install infra lint typecheck clean status rebuild contracts
 
 ## make run: install, start Kafka, PostgreSQL and the five services, load the demo catalog,
 ## print the URLs, and keep running until Ctrl-C (or `make stop` from another terminal).
@@ -44,3 +44,7 @@ clean: stop
 ## make rebuild: `metrics rebuild` — replay the topics into fresh tables and swap them in.
 rebuild: install
 	@.venv/bin/python -m services.metrics.rebuild
+
+## make contracts: regenerate deploy/contracts (AsyncAPI from the event models, OpenAPI).
+contracts: install
+	@.venv/bin/python -m shared.contracts

@@ -19,3 +19,9 @@ CONSUMER_LAG = Gauge("motcua_consumer_lag", "Messages behind the partition's hig
 HTTP_REQUESTS = Counter("motcua_http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_LATENCY = Histogram("motcua_http_request_seconds", "HTTP request latency", ["method", "route"],
                          buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5))
+DEPENDENCY_UP = Gauge("motcua_dependency_up", "1 when the dependency answered the last check",
+                      ["dependency"])
+WATCHDOG_EVENTS = Counter("motcua_watchdog_events_total", "Deadline warnings emitted", ["kind"])
+PAST_APOLOGY_DEADLINE = Gauge(
+    "motcua_dossiers_past_apology_deadline_without_apology",
+    "Unresolved dossiers whose apology deadline has passed with no apology", ["unit"])

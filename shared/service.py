@@ -29,7 +29,7 @@ from shared.events import Envelope
 from shared.kafka import ensure_topics, kafka_reachable, make_producer
 from shared.logging import configure_logging
 from shared.migrations import migrate_service
-from shared.observability import HTTP_LATENCY, HTTP_REQUESTS
+from shared.observability import DEPENDENCY_UP, HTTP_LATENCY, HTTP_REQUESTS
 from shared.outbox import OutboxRelay, write_events
 from shared.problems import install_problem_handlers, problem_response
 from shared.settings import ServiceSettings
@@ -131,6 +131,7 @@ def create_service_app(
             await consumer.start()
             runtime.consumers.append(consumer)
             runtime.spawn(consumer.run(), f"consumer-{spec.name}")
+        runtime.spawn(_watch_dependencies(runtime), "dependency-checks")
         for hook in on_start:
             await hook(runtime)
         log.info("service started", extra={"port": settings.port})
@@ -190,6 +191,15 @@ class ConsumerContext:
 
 def _partial_runtime(settings: ServiceSettings, pool: asyncpg.Pool) -> ConsumerContext:
     return ConsumerContext(settings, pool, emitter(settings))
+
+
+async def _watch_dependencies(runtime: Runtime, every_s: float = 15.0) -> None:
+    """Keeps ``motcua_dependency_up`` current for the readiness alerts."""
+    while True:
+        db_ok, kafka_ok = await asyncio.gather(ping(runtime.pool), runtime.kafka_ok())
+        DEPENDENCY_UP.labels("postgres").set(1 if db_ok else 0)
+        DEPENDENCY_UP.labels("kafka").set(1 if kafka_ok else 0)
+        await asyncio.sleep(every_s)
 
 
 def health_router() -> APIRouter:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.events import PROCESSING_TOPIC
 from tests.support.api import IMPORTER_KEY, ROOT_DIR, Api
@@ -105,6 +106,23 @@ async def test_one_due_soon_and_one_overdue_per_dossier_across_replicas_and_kill
             """SELECT count(*) FROM processing.dossiers WHERE code = ANY($1::text[])
                AND due_soon_sent_at IS NOT NULL AND overdue_sent_at IS NOT NULL""", codes)
         assert sent == len(codes)
+
+        # The leading watchdog also reports them for the apology-deadline alert.
+        async def gauge() -> float:
+            best = 0.0
+            async with httpx.AsyncClient() as client:
+                for url in (api.stack.url("processing"), f"http://127.0.0.1:{SECOND_PORT}"):
+                    text = (await client.get(url + "/metrics")).text
+                    for family in text_string_to_metric_families(text):
+                        for sample in family.samples:
+                            if sample.name == "motcua_dossiers_past_apology_deadline_without_apology" \
+                                    and sample.labels.get("unit") == "H26.101":
+                                best = max(best, sample.value)
+            return best
+
+        async with asyncio.timeout(30):
+            while await gauge() < len(codes):
+                await asyncio.sleep(0.5)
     finally:
         second.send_signal(signal.SIGTERM)
         try:

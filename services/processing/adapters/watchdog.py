@@ -17,9 +17,10 @@ from typing import Any
 import asyncpg
 
 from services.processing.adapters import repository as repo
-from services.processing.domain.workflow import CLOCK_RUNNING, DOSSIER_FIELDS, Dossier
+from services.processing.domain.workflow import CLOCK_RUNNING, DOSSIER_FIELDS, UNRESOLVED, Dossier
 from shared.events import Envelope, EventData
 from shared.leader import LeaderLoop
+from shared.observability import PAST_APOLOGY_DEADLINE, WATCHDOG_EVENTS
 
 log = logging.getLogger(__name__)
 Emit = Callable[[asyncpg.Connection, Sequence[Envelope[Any]]], Awaitable[None]]
@@ -35,9 +36,24 @@ class DeadlineWatchdog(LeaderLoop):
         self.batch_size = batch_size
         self.clock = clock or (lambda: datetime.now(UTC))
         self.emitted = 0
+        self._ticks = 0
 
     async def step(self) -> bool:
-        return await self.tick() >= self.batch_size
+        busy = await self.tick() >= self.batch_size
+        self._ticks += 1
+        if self._ticks % 6 == 1:
+            await self.observe()
+        return busy
+
+    async def observe(self) -> None:
+        """Per unit: unresolved dossiers past their apology deadline with no apology."""
+        rows = await self.pool.fetch(
+            """SELECT unit_code, count(*) AS n FROM dossiers
+               WHERE state = ANY($1::text[]) AND apology_count = 0 AND apology_deadline < $2
+               GROUP BY unit_code""", sorted(UNRESOLVED), self.clock())
+        PAST_APOLOGY_DEADLINE.clear()
+        for r in rows:
+            PAST_APOLOGY_DEADLINE.labels(r["unit_code"]).set(r["n"])
 
     async def tick(self) -> int:
         now = self.clock()
@@ -58,4 +74,6 @@ class DeadlineWatchdog(LeaderLoop):
                     envelopes += [Envelope(source="processing", data=e) for e in events]
             await self.emit(conn, envelopes)
         self.emitted += len(envelopes)
+        for env in envelopes:
+            WATCHDOG_EVENTS.labels(env.type).inc()
         return len(rows)
