@@ -31,7 +31,13 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from shared.db import check_schema_name
 from shared.events import Envelope, EventData, PoisonMessage, dlq_topic, from_kafka
-from shared.observability import CONSUMED, CONSUMER_LAG, DEAD_LETTERS, DUPLICATES
+from shared.observability import (
+    CONSUMED,
+    CONSUMER_LAG,
+    DEAD_LETTERS,
+    DUPLICATES,
+    PARTITION_ASSIGNED,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +72,9 @@ class _Decoded:
 
 
 class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, lock: asyncio.Lock) -> None:
+    def __init__(self, lock: asyncio.Lock, name: str) -> None:
         self.lock = lock
+        self.name = name
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         # The in-flight batch finishes and commits its offsets before partitions move.
@@ -75,9 +82,13 @@ class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
             async with asyncio.timeout(30):
                 async with self.lock:
                     pass
+        for tp in revoked:
+            with contextlib.suppress(KeyError):
+                PARTITION_ASSIGNED.remove(self.name, tp.topic, str(tp.partition))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        return None
+        for tp in assigned:
+            PARTITION_ASSIGNED.labels(self.name, tp.topic, str(tp.partition)).set(1)
 
 
 class EventConsumer:
@@ -138,7 +149,7 @@ class EventConsumer:
         async with asyncio.timeout(60):
             while not set(self.topics) <= set(await self._consumer.topics()):  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
-        self._consumer.subscribe(self.topics, listener=_WaitForBatch(self._lock))
+        self._consumer.subscribe(self.topics, listener=_WaitForBatch(self._lock, self.name))
         if self._dlq_producer is None:
             self._dlq_producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
                                                   client_id=f"{self.name}-dlq")

@@ -61,7 +61,8 @@ def _message_name(model: type[EventData]) -> str:
 
 def _models_by_topic() -> dict[str, list[type[EventData]]]:
     out: dict[str, list[type[EventData]]] = {t: [] for t in ALL_DOSSIER_TOPICS}
-    for model in (*EVENT_MODELS, PostalResultReturned):
+    every: tuple[type[EventData], ...] = (*EVENT_MODELS, PostalResultReturned)
+    for model in every:
         out[model.topic].append(model)
     return out
 

@@ -25,3 +25,6 @@ WATCHDOG_EVENTS = Counter("motcua_watchdog_events_total", "Deadline warnings emi
 PAST_APOLOGY_DEADLINE = Gauge(
     "motcua_dossiers_past_apology_deadline_without_apology",
     "Unresolved dossiers whose apology deadline has passed with no apology", ["unit"])
+PARTITION_ASSIGNED = Gauge("motcua_consumer_partition_assigned",
+                           "1 for each partition this consumer currently holds",
+                           ["consumer", "topic", "partition"])

@@ -123,6 +123,7 @@ def create_service_app(
         for spec in specs:
             consumer = EventConsumer(
                 pool=pool, schema=settings.db_schema, name=spec.name,
+                group_id=prefix + spec.name,  # environments sharing a broker stay apart
                 topics=[prefix + t for t in spec.topics],
                 bootstrap=settings.kafka_bootstrap, handler=spec.handler,
                 batch_handler=spec.batch_handler, batch_size=settings.consumer_batch_size,
