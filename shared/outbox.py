@@ -18,6 +18,7 @@ consumers' inboxes absorb.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -155,6 +156,10 @@ class OutboxRelay(LeaderLoop):
         await conn.add_listener(notify_channel(self.schema), self._on_notify)
 
     async def on_term_end(self, conn: asyncpg.Connection) -> None:
+        # Only the leader reports the backlog; a former leader must not show stale values.
+        for gauge in (OUTBOX_PENDING, OUTBOX_OLDEST_AGE):
+            with contextlib.suppress(KeyError):
+                gauge.remove(self.schema)
         await conn.remove_listener(notify_channel(self.schema), self._on_notify)
 
     async def on_stop(self) -> None:

@@ -11,17 +11,28 @@ if [[ -z "${MOTCUA_TEST_KAFKA_BOOTSTRAP:-}" || -z "${MOTCUA_TEST_DATABASE_URL:-}
   fi
   deploy/local/stack.sh start
 fi
+cleanup() { [[ -n "$started" ]] && deploy/local/stack.sh stop || true; }
+trap cleanup EXIT
 # The dashboard's end-to-end test drives Debian's headless Chromium.
 if ! command -v chromium >/dev/null && [[ "$(id -u)" == 0 ]]; then
   echo "[test] installing Debian's chromium for the dashboard test"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
     || echo "[test] chromium could not be installed; the browser test will say so"
 fi
-cleanup() { [[ -n "$started" ]] && deploy/local/stack.sh stop || true; }
-trap cleanup EXIT
+# The deployment tests (tests/deploy) run promtool on the alert rules and render the compose file.
+if ! command -v promtool >/dev/null && [[ "$(id -u)" == 0 ]]; then
+  echo "[test] installing Debian's prometheus (promtool) for the alert-rule tests"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) \
+    || echo "[test] promtool could not be installed; the alert-rule tests will say so"
+fi
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null && [[ "$(id -u)" == 0 ]]; then
+  echo "[test] installing Debian's docker-compose for the compose-file test"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null) \
+    || echo "[test] docker-compose could not be installed; the compose test will say so"
+fi
 if [[ $# -eq 0 ]]; then
   echo "[test] ruff and mypy"
-  .venv/bin/ruff check shared services tests
+  .venv/bin/ruff check shared services tests deploy
   .venv/bin/mypy shared services
 fi
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

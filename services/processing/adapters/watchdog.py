@@ -45,6 +45,9 @@ class DeadlineWatchdog(LeaderLoop):
             await self.observe()
         return busy
 
+    async def on_term_end(self, conn: asyncpg.Connection) -> None:
+        PAST_APOLOGY_DEADLINE.clear()  # the next leader reports it
+
     async def observe(self) -> None:
         """Per unit: unresolved dossiers past their apology deadline with no apology."""
         rows = await self.pool.fetch(
