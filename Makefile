@@ -4,7 +4,7 @@ PY := .venv/bin/python
 STACK := deploy/local/stack.sh
 SERVICES := deploy/local/services.sh
 
-.PHONY: run test stop install infra lint typecheck clean status rebuild contracts
+.PHONY: run demo test stop install infra lint typecheck clean status rebuild contracts
 
 ## make run: install, start Kafka, PostgreSQL and the five services, load the demo catalog,
 ## print the URLs, and keep running until Ctrl-C (or `make stop` from another terminal).
@@ -14,6 +14,10 @@ run: install infra
 ## make test: the same set-up, then the whole suite; stops what it started.
 test: install
 	@bash deploy/local/test.sh
+
+## make demo: everything, a back-filled month of the demo province, a live trickle, the URL.
+demo: install infra
+	@bash deploy/local/demo.sh
 
 stop:
 	@$(SERVICES) stop || true

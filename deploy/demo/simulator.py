@@ -57,6 +57,7 @@ class Record:
     due_at: str
     current_unit: str
     supplements: int = 0
+    supplement_pending_since: str | None = None
     apology_at: str | None = None
     apology_timely: bool | None = None
     new_due_at: str | None = None
@@ -231,6 +232,7 @@ class Simulator:
                     ).status_code != 200:
                 return
             rec.supplements += 1
+            rec.supplement_pending_since = t.isoformat()
             await api.wait("intake", f"/v1/dossiers/{rec.code}",
                            lambda v: v["status"] == "awaiting_supplement",
                            {"X-API-Key": IMPORTER_KEY})
@@ -243,6 +245,7 @@ class Simulator:
                                         "at": t.isoformat()})
             if r.status_code != 200:
                 return
+            rec.supplement_pending_since = None
             await api.wait("processing", f"/v1/dossiers/{rec.code}",
                            lambda v: v["state"] == "processing", api.operator)
         view = await api.wait("processing", f"/v1/dossiers/{rec.code}", lambda v: True,
@@ -467,7 +470,10 @@ def expected(records: list[dict[str, Any]], first: date, last: date,
             else:
                 verdict = "on_time"
         else:
-            verdict = "overdue_open" if due < as_of else "open_not_due"
+            # While a supplement is awaited the legal clock stands still at the request.
+            paused = t(rec.get("supplement_pending_since"))
+            clock = min(as_of, paused) if paused is not None else as_of
+            verdict = "overdue_open" if due < clock else "open_not_due"
         g[verdict] += 1
         if verdict == "late":
             if rec["apology_at"] is None:
@@ -499,13 +505,16 @@ async def verify(api: Api, log: Path, as_of: datetime) -> int:
     return mismatches
 
 
-async def until_quiet(api: Api, seconds: float = 2.0, timeout_s: float = 120) -> None:
-    """Waits until the metrics overview stops changing (every event consumed)."""
+async def until_quiet(api: Api, as_of: datetime, seconds: float = 1.5,
+                      timeout_s: float = 120) -> None:
+    """Waits until the metrics overview, judged at a fixed time, stops changing (every event
+    consumed)."""
     deadline = time.monotonic() + timeout_s
     last = None
     while time.monotonic() < deadline:
-        r = await api.request("GET", "metrics", "/v1/metrics/overview")
-        snapshot = r.text
+        r = await api.request("GET", "metrics", "/v1/metrics/overview",
+                              params={"as_of": as_of.isoformat()})
+        snapshot = r.json()["units"]
         if snapshot == last:
             return
         last = snapshot
@@ -523,8 +532,9 @@ async def main_async(args: argparse.Namespace) -> int:
         elif args.command == "live":
             await sim.live(args.rate, args.duration)
         elif args.command == "verify":
-            await until_quiet(api)
-            return await verify(api, Path(args.log), datetime.now(UTC))
+            as_of = datetime.now(UTC)
+            await until_quiet(api, as_of)
+            return await verify(api, Path(args.log), as_of)
     finally:
         await api.http.aclose()
     return 0
