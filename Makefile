@@ -4,7 +4,7 @@ PY := .venv/bin/python
 STACK := deploy/local/stack.sh
 SERVICES := deploy/local/services.sh
 
-.PHONY: run demo test stop install infra lint typecheck clean status rebuild contracts
+.PHONY: run demo test stop install infra lint typecheck clean status rebuild contracts bench
 
 ## make run: install, start Kafka, PostgreSQL and the five services, load the demo catalog,
 ## print the URLs, and keep running until Ctrl-C (or `make stop` from another terminal).
@@ -52,3 +52,9 @@ rebuild: install
 ## make contracts: regenerate deploy/contracts (AsyncAPI from the event models, OpenAPI).
 contracts: install
 	@.venv/bin/python -m shared.contracts
+
+## make bench: measure on this machine (see tests/perf/RESULTS.md); BENCH_SCALE=0.1 for a quick run.
+bench: install infra
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
+	@.venv/bin/python tests/perf/bench.py > /dev/null
+	@.venv/bin/python tests/perf/summary.py

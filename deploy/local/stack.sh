@@ -33,11 +33,27 @@ kafka_fetch() {
   command -v java >/dev/null || { log "java is required (apt-get install default-jre-headless)"; exit 1; }
   command -v mvn >/dev/null || { log "maven is required (apt-get install maven)"; exit 1; }
   log "fetching the Kafka broker jars from Maven Central"
+  # Into a fresh folder first: a failed download must not leave the broker without jars.
+  rm -rf "$KAFKA_HOME/libs.new"
+  mkdir -p "$KAFKA_HOME/libs.new"
+  mvn -B -q -Dstyle.color=never -f "$ROOT/deploy/local/kafka/pom.xml" \
+    dependency:copy-dependencies -DoutputDirectory="$KAFKA_HOME/libs.new" -DincludeScope=runtime
   rm -rf "$KAFKA_HOME/libs"
-  mkdir -p "$KAFKA_HOME/libs"
-  mvn -B -q -f "$ROOT/deploy/local/kafka/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$KAFKA_HOME/libs" -DincludeScope=runtime
+  mv "$KAFKA_HOME/libs.new" "$KAFKA_HOME/libs"
   cp "$ROOT/deploy/local/kafka/pom.xml" "$stamp"
+}
+
+# Kafka's performance tools (the reference of `make bench`), kept apart from the broker's
+# classpath: kafka-tools is published for fewer versions than the broker.
+tools_fetch() {
+  local stamp="$KAFKA_HOME/tools/.complete"
+  if [[ -f "$stamp" ]] && cmp -s "$ROOT/deploy/local/kafka/tools-pom.xml" "$stamp"; then return; fi
+  log "fetching Kafka's performance tools from Maven Central"
+  rm -rf "$KAFKA_HOME/tools.new"; mkdir -p "$KAFKA_HOME/tools.new"
+  mvn -B -q -Dstyle.color=never -f "$ROOT/deploy/local/kafka/tools-pom.xml" \
+    dependency:copy-dependencies -DoutputDirectory="$KAFKA_HOME/tools.new" -DincludeScope=runtime
+  rm -rf "$KAFKA_HOME/tools"; mv "$KAFKA_HOME/tools.new" "$KAFKA_HOME/tools"
+  cp "$ROOT/deploy/local/kafka/tools-pom.xml" "$stamp"
 }
 
 kafka_java() {
@@ -203,6 +219,7 @@ case "${1:-}" in
   kafka-start) kafka_start ;;
   kafka-stop) kafka_stop ;;
   kafka-fetch) kafka_fetch ;;
+  tools-fetch) tools_fetch ;;
   pg-start) pg_start ;;
   pg-stop) pg_stop ;;
   status) status ;;

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -35,6 +36,7 @@ from shared.rulebook import Rulebook, load_rulebook
 
 log = logging.getLogger(__name__)
 EVENTS_NEW, FACTS_NEW = "dossier_events_rebuild", "facts_rebuild"
+STAGING = "dossier_events_staging"
 
 
 @dataclass
@@ -99,9 +101,19 @@ async def _partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]
 
 
 async def _insert_events(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
-    await conn.executemany(
+    """COPY into an unlogged staging table (fast), then once into the new table without the
+    duplicates a republishing relay may have left on the topics."""
+    await conn.copy_records_to_table(
+        STAGING, records=[(r[0], r[1], r[2], r[3], orjson.dumps(r[4]).decode()) for r in rows],
+        columns=["event_id", "dossier_code", "type", "occurred_at", "data"])
+
+
+async def _dedupe_staging(conn: asyncpg.Connection) -> None:
+    await conn.execute(
         f"""INSERT INTO {EVENTS_NEW} (event_id, dossier_code, type, occurred_at, data)
-            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING""", rows)
+            SELECT DISTINCT ON (event_id) event_id, dossier_code, type, occurred_at, data::jsonb
+            FROM {STAGING} ON CONFLICT (event_id) DO NOTHING""")
+    await conn.execute(f"DROP TABLE {STAGING}")
 
 
 async def fold_all(conn: asyncpg.Connection, rulebook: Rulebook, report: RebuildReport,
@@ -159,10 +171,13 @@ async def rebuild(settings: Settings) -> RebuildReport:
     try:
         await migrate_service(pool, settings.db_schema, Path(__file__).parent / "sql")
         async with pool.acquire() as conn:
-            await conn.execute(f"DROP TABLE IF EXISTS {EVENTS_NEW}, {FACTS_NEW}")
+            await conn.execute(f"DROP TABLE IF EXISTS {EVENTS_NEW}, {FACTS_NEW}, {STAGING}")
+            await conn.execute(f"""CREATE UNLOGGED TABLE {STAGING} (event_id uuid,
+                dossier_code text, type text, occurred_at timestamptz, data text)""")
             await conn.execute(f"CREATE TABLE {EVENTS_NEW} (LIKE dossier_events INCLUDING ALL)")
             await conn.execute(f"CREATE TABLE {FACTS_NEW} (LIKE facts INCLUDING ALL)")
             await replay(settings, conn, report)
+            await _dedupe_staging(conn)
             await fold_all(conn, rulebook, report)
             await swap(conn, rulebook, report)
     finally:

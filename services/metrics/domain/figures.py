@@ -137,8 +137,6 @@ def figures(dossiers: Iterable[Facts], ratings: Iterable[Facts], p: Period) -> F
         g.population += 1
         verdict = judge(f, p.as_of)
         setattr(g, verdict, getattr(g, verdict) + 1)
-        if verdict in ("overdue_open", "open_not_due"):
-            g.in_progress += 1
         if p.contains(f.received_at):
             g.received += 1
             if f.channel in g.received_by_channel:
@@ -167,16 +165,22 @@ def figures(dossiers: Iterable[Facts], ratings: Iterable[Facts], p: Period) -> F
             g.missed_reappointment += 1
         if p.contains(f.resolved_at) and f.processing_working_days is not None:
             worked.append(f.processing_working_days)
+    finish(g, sum(worked), len(worked))
+    _satisfaction(g, ratings, p)
+    return g
+
+
+def finish(g: Figures, worked_sum: int, worked_count: int) -> None:
+    """The derived figures and rates, from the counts (shared with the SQL adapter)."""
+    g.in_progress = g.overdue_open + g.open_not_due
     g.closed = g.early + g.on_time + g.late
     g.on_time_rate = _rate(g.early + g.on_time + g.open_not_due, g.population)
     g.on_time_rate_closed = _rate(g.early + g.on_time, g.closed)
     g.apology_compliance = _rate(g.late_with_timely_apology, g.late)
     g.postal_received_share = _rate(g.received_by_channel["postal"], g.received)
     g.postal_returned_share = _rate(g.returned_by_method["postal"], g.returned)
-    if worked:
-        g.avg_processing_working_days = round(sum(worked) / len(worked), 4)
-    _satisfaction(g, ratings, p)
-    return g
+    if worked_count:
+        g.avg_processing_working_days = round(worked_sum / worked_count, 4)
 
 
 def _satisfaction(g: Figures, ratings: Iterable[Facts], p: Period) -> None:
@@ -187,7 +191,6 @@ def _satisfaction(g: Figures, ratings: Iterable[Facts], p: Period) -> None:
         if f.rating not in LEVELS or not p.contains(f.rated_at):
             continue
         g.ratings[f.rating] += 1
-        g.ratings_total += 1
         if f.decree61_total is not None:
             totals.append(f.decree61_total)
         if f.sipas:
@@ -195,10 +198,16 @@ def _satisfaction(g: Figures, ratings: Iterable[Facts], p: Period) -> None:
             for factor in SIPAS_FACTORS:
                 if int(f.sipas.get(factor, 0)) >= 4:
                     high[factor] += 1
+    finish_satisfaction(g, sum(totals), len(totals), with_sipas, high)
+
+
+def finish_satisfaction(g: Figures, decree61_sum: int, decree61_count: int, with_sipas: int,
+                        high: dict[str, int]) -> None:
+    g.ratings_total = sum(g.ratings.values())
     g.satisfaction_rate = _rate(g.ratings["very_satisfied"] + g.ratings["satisfied"],
                                 g.ratings_total)
-    if totals:
-        g.decree61_mean = round(sum(totals) / len(totals), 4)
+    if decree61_count:
+        g.decree61_mean = round(decree61_sum / decree61_count, 4)
         g.decree61_grade = next(name for bound, name in DECREE61_GRADES
                                 if g.decree61_mean >= bound)
     if with_sipas:

@@ -1,0 +1,140 @@
+"""The figures of ``domain.figures`` counted inside PostgreSQL: one aggregate query per
+request instead of every fact row travelling to Python. It must agree with the pure
+function exactly; ``tests/integration/test_metrics_sql_contract.py`` runs both on the same
+facts. The counts come from here; the rates are finished by the same Python code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from services.metrics.domain.figures import (
+    CHANNELS,
+    LEVELS,
+    SIPAS_FACTORS,
+    Figures,
+    Period,
+    finish,
+    finish_satisfaction,
+)
+
+# $1 start, $2 end (exclusive), $3 as_of; each "in the period" test is start <= t < end and
+# t <= as_of, as Period.contains.
+_IN = "({col} >= $1 AND {col} < $2 AND {col} <= $3)"
+_VERDICT = """CASE
+    WHEN end_at IS NOT NULL AND end_at <= $3 AND closed_timeliness IS NOT NULL
+        THEN closed_timeliness
+    WHEN coalesce(effective_due_at, due_at) < LEAST($3, coalesce(pending_pause_since, $3))
+        THEN 'overdue_open'
+    ELSE 'open_not_due' END"""
+
+
+def _dossier_select(group: str | None) -> str:
+    counts = [f"count(*) FILTER (WHERE v = '{k}') AS {k}"
+              for k in ("early", "on_time", "late", "overdue_open", "open_not_due")]
+    counts += [f"count(*) FILTER (WHERE {_IN.format(col=c + '_at')}) AS {c}"
+               for c in ("received", "resolved", "rejected", "stopped", "withdrawn", "returned")]
+    counts += [f"count(*) FILTER (WHERE {_IN.format(col='received_at')} AND channel = '{c}') "
+               f"AS received_{c}" for c in CHANNELS]
+    counts += [f"count(*) FILTER (WHERE {_IN.format(col='returned_at')} "
+               f"AND returned_method = '{c}') AS returned_{c}" for c in CHANNELS]
+    counts += [
+        f"count(*) FILTER (WHERE {_IN.format(col='apology_issued_at')}) AS apologies_issued",
+        "count(*) FILTER (WHERE supplement_count > 1) AS multiple_supplement_requests",
+        "count(*) FILTER (WHERE v = 'late' AND apology_issued_at IS NULL) AS late_without_apology",
+        "count(*) FILTER (WHERE v = 'late' AND apology_issued_at IS NOT NULL AND apology_timely)"
+        " AS late_with_timely_apology",
+        "count(*) FILTER (WHERE v = 'late' AND apology_issued_at IS NOT NULL "
+        "AND NOT coalesce(apology_timely, false)) AS late_with_late_apology",
+        "count(*) FILTER (WHERE v IN ('early', 'on_time', 'late') AND new_due_at IS NOT NULL "
+        "AND end_at > new_due_at) AS missed_reappointment",
+        f"coalesce(sum(processing_working_days) FILTER (WHERE {_IN.format(col='resolved_at')} "
+        "AND processing_working_days IS NOT NULL), 0) AS worked_sum",
+        f"count(*) FILTER (WHERE {_IN.format(col='resolved_at')} "
+        "AND processing_working_days IS NOT NULL) AS worked_count",
+        "count(*) AS population",
+    ]
+    key = f"{group} AS key, " if group else ""
+    return f"""SELECT {key}{", ".join(counts)}
+        FROM (SELECT *, {_VERDICT} AS v FROM facts
+              WHERE received_at < $2 AND received_at <= $3
+                AND (received_at >= $1 OR end_at IS NULL OR end_at >= $1)
+                AND {{where}}) AS population
+        {"GROUP BY " + group if group else ""}"""
+
+
+def _rating_select(group: str | None) -> str:
+    counts = [f"count(*) FILTER (WHERE rating = '{level}') AS {level}" for level in LEVELS]
+    counts += ["coalesce(sum(decree61_total), 0) AS decree61_sum",
+               "count(decree61_total) AS decree61_count",
+               "count(*) FILTER (WHERE sipas IS NOT NULL AND sipas <> '{}'::jsonb) AS with_sipas"]
+    counts += [f"count(*) FILTER (WHERE sipas IS NOT NULL AND sipas <> '{{}}'::jsonb "
+               f"AND coalesce((sipas ->> '{k}')::int, 0) >= 4) AS high_{k}" for k in SIPAS_FACTORS]
+    key = f"{group} AS key, " if group else ""
+    return f"""SELECT {key}{", ".join(counts)} FROM facts
+        WHERE rating = ANY(ARRAY{list(LEVELS)!r}) AND {_IN.format(col="rated_at")} AND {{where}}
+        {"GROUP BY " + group if group else ""}"""
+
+
+def _filters(column: str, units: Sequence[str] | None,
+             procedure: str | None) -> tuple[str, list[Any]]:
+    where: list[str] = ["true"]
+    args: list[Any] = []
+    if units is not None:
+        args.append(list(units))
+        where.append(f"{column} = ANY($4::text[])")
+    if procedure is not None:
+        args.append(procedure)
+        where.append(f"procedure_code = ${3 + len(args)}")
+    return " AND ".join(where), args
+
+
+def _figures(d: asyncpg.Record | None, r: asyncpg.Record | None) -> Figures:
+    g = Figures()
+    if d is not None:
+        for name in ("early", "on_time", "late", "overdue_open", "open_not_due", "received",
+                     "resolved", "rejected", "stopped", "withdrawn", "returned",
+                     "apologies_issued", "multiple_supplement_requests", "late_without_apology",
+                     "late_with_timely_apology", "late_with_late_apology",
+                     "missed_reappointment", "population"):
+            setattr(g, name, int(d[name]))
+        g.received_by_channel = {c: int(d[f"received_{c}"]) for c in CHANNELS}
+        g.returned_by_method = {c: int(d[f"returned_{c}"]) for c in CHANNELS}
+        finish(g, int(d["worked_sum"]), int(d["worked_count"]))
+    else:
+        finish(g, 0, 0)
+    if r is not None:
+        g.ratings = {level: int(r[level]) for level in LEVELS}
+        finish_satisfaction(g, int(r["decree61_sum"]), int(r["decree61_count"]),
+                            int(r["with_sipas"]), {k: int(r[f"high_{k}"]) for k in SIPAS_FACTORS})
+    else:
+        finish_satisfaction(g, 0, 0, 0, dict.fromkeys(SIPAS_FACTORS, 0))
+    return g
+
+
+async def figures(conn: asyncpg.Connection | asyncpg.Pool, units: Sequence[str] | None,
+                  p: Period, procedure: str | None = None) -> Figures:
+    where, args = _filters("unit_code", units, procedure)
+    d = await conn.fetchrow(_dossier_select(None).replace("{where}", where), p.start, p.end, p.as_of,
+                            *args)
+    where, args = _filters("rating_unit", units, procedure)
+    r = await conn.fetchrow(_rating_select(None).replace("{where}", where), p.start, p.end, p.as_of,
+                            *args)
+    return _figures(d, r)
+
+
+async def figures_by_unit(conn: asyncpg.Connection | asyncpg.Pool, p: Period) -> dict[str, Figures]:
+    """Every unit's own figures from two grouped queries."""
+    dossiers = {row["key"]: row for row in await conn.fetch(
+        _dossier_select("unit_code").replace("{where}", "true"), p.start, p.end, p.as_of)}
+    ratings = {row["key"]: row for row in await conn.fetch(
+        _rating_select("rating_unit").replace("{where}", "true"), p.start, p.end, p.as_of)}
+    return {unit: _figures(dossiers.get(unit), ratings.get(unit))
+            for unit in set(dossiers) | set(ratings) if unit}
+
+
+def empty() -> Figures:
+    return _figures(None, None)

@@ -1,0 +1,68 @@
+"""Contract: the figures PostgreSQL counts (``sql_figures``) equal the pure function's
+(``domain.figures``) on the same facts — the golden scenario and its ranking extras — for
+every unit alone, with sub-units, and for several periods and ``as_of`` times."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from services.metrics.adapters import sql_figures, store
+from services.metrics.domain.figures import Period, figures
+from shared.db import create_pool
+from shared.migrations import migrate_service
+from tests.conftest import ROOT, Infra
+from tests.unit.test_metrics_golden import RB, SCENARIO, all_facts, received, resolved
+
+pytestmark = pytest.mark.integration
+VN = timezone(timedelta(hours=7))
+
+
+def periods() -> list[Period]:
+    now = datetime(2027, 1, 1, tzinfo=VN)
+    return [
+        Period.of(date(2026, 11, 1), date(2026, 11, 30), None, now),
+        Period.of(date(2026, 11, 1), date(2026, 11, 30), datetime(2026, 11, 11, 12, tzinfo=VN), now),
+        Period.of(date(2026, 11, 1), date(2026, 11, 30), datetime(2026, 11, 4, 9, tzinfo=VN), now),
+        Period.of(date(2026, 10, 1), date(2026, 10, 31), None, now),
+        Period.of(date(2026, 10, 15), date(2026, 12, 31), None, now),
+    ]
+
+
+async def test_sql_figures_equal_the_pure_function(infra: Infra,
+                                                   schema_factory: Callable[[str], str]) -> None:
+    extra = {}
+    for unit, n in (("H26.02", 5), ("H26.01", 2)):
+        for i in range(n):
+            code = f"{unit}-{i}"
+            extra[code] = [received(code, datetime(2026, 11, 2, 9, tzinfo=VN),
+                                    datetime(2026, 11, 5, 17, tzinfo=VN), unit=unit),
+                           resolved(datetime(2026, 11, 3, 10, tzinfo=VN))]
+    facts = all_facts(SCENARIO | extra)
+    schema = schema_factory("metrics")
+    pool = await create_pool(infra.database_url, schema)
+    try:
+        await migrate_service(pool, schema, ROOT / "services" / "metrics" / "sql")
+        async with pool.acquire() as conn:
+            await store.upsert_facts(conn, facts)
+        unit_sets = [[u] for u in ("H26.06", "H26.06.01", "H26.01", "H26.02", "H26.07")]
+        unit_sets += [RB.subunits("H26.06"), RB.subunits("H26"), None]  # type: ignore[list-item]
+        for p in periods():
+            for units in unit_sets:
+                pure = figures([f for f in facts if units is None or f.unit_code in units],
+                               [f for f in facts if units is None or f.rating_unit in units], p)
+                counted = await sql_figures.figures(pool, units, p)
+                assert counted == pure, (p, units)
+            by_unit = await sql_figures.figures_by_unit(pool, p)
+            for unit, counted in by_unit.items():
+                pure = figures([f for f in facts if f.unit_code == unit],
+                               [f for f in facts if f.rating_unit == unit], p)
+                assert counted == pure, (p, unit)
+        # A procedure filter narrows both the dossiers and the ratings.
+        p = periods()[0]
+        assert (await sql_figures.figures(pool, None, p, procedure="P3")).population > 0
+        assert (await sql_figures.figures(pool, None, p, procedure="nothing")).population == 0
+    finally:
+        await pool.close()

@@ -1,0 +1,497 @@
+"""`make bench`: the product's speed on this machine, with Kafka and PostgreSQL alongside,
+and the references that bound it, in one run. Writes tests/perf/results.json and
+tests/perf/RESULTS.md. Benchmarks, not tests: nothing here passes or fails on a number.
+
+1. intake: sustained POST /v1/dossiers (wrk, fixed connections): throughput, p50/p99;
+2. freshness: a dossier's POST to its effect on the metrics stream, under 500 dossiers/s;
+3. metrics consume rate from a pre-filled topic (events/s);
+4. `metrics rebuild` of one million events;
+5. metrics API p99 with one million dossiers, beside a month-end SQL GROUP BY report;
+6. references: Kafka's ProducerPerformance / ConsumerPerformance on the same broker, and a
+   bare FastAPI endpoint under the same load generator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+import orjson
+from aiokafka import AIOKafkaProducer
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from services.metrics.adapters.events_in import MetricsEvents  # noqa: E402
+from services.metrics.rebuild import rebuild  # noqa: E402
+from services.metrics.settings import Settings as MetricsSettings  # noqa: E402
+from shared import events as ev  # noqa: E402
+from shared.consumer import EventConsumer  # noqa: E402
+from shared.db import create_pool  # noqa: E402
+from shared.kafka import ensure_topics  # noqa: E402
+from shared.migrations import migrate_service  # noqa: E402
+from shared.rulebook import load_rulebook  # noqa: E402
+from shared.settings import DEFAULT_DATABASE_URL, DEFAULT_KAFKA_BOOTSTRAP, DEFAULT_RULEBOOK  # noqa: E402
+from tests.support.stack import create_database, drop_database, service_stack  # noqa: E402
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+OUT = ROOT / "tests" / "perf"
+KAFKA = os.environ.get("MOTCUA_KAFKA_BOOTSTRAP", DEFAULT_KAFKA_BOOTSTRAP)
+PG = os.environ.get("MOTCUA_DATABASE_URL", DEFAULT_DATABASE_URL)
+RB = load_rulebook(str(DEFAULT_RULEBOOK))
+PAIRS = [(u, p.code) for p in RB.procedures for u in p.units
+         if RB.unit(u) is not None and RB.unit(u).block == "department"]  # type: ignore[union-attr]
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))  # 0.1 for a quick run
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ load generator: wrk
+WRK_POST = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-API-Key"] = "%(key)s"
+local pairs = {%(pairs)s}
+request = function()
+  local p = pairs[math.random(#pairs)]
+  local body = string.format('{"unit_code":"%%s","procedure_code":"%%s","channel":"counter",' ..
+    '"applicant":{"full_name":"Nguyen Van An","id_number":"031203%%06d"}}',
+    p[1], p[2], math.random(0, 999999))
+  return wrk.format(nil, nil, nil, body)
+end
+%(done)s
+"""
+WRK_GET = """
+local paths = {%(paths)s}
+request = function() return wrk.format("GET", paths[math.random(#paths)]) end
+%(done)s
+"""
+WRK_DONE = """
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT {\\"requests\\":%d,\\"duration_us\\":%d,\\"p50_us\\":%d," ..
+    "\\"p90_us\\":%d,\\"p99_us\\":%d,\\"max_us\\":%d,\\"non2xx\\":%d,\\"socket_errors\\":%d}\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def wrk(url: str, script: str, seconds: int, connections: int) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s",
+                          "--timeout", "10s", "-s", f.name, url],
+                         capture_output=True, text=True, timeout=seconds + 60)
+    match = re.search(r"RESULT (\{.*\})", out.stdout)
+    if not match:
+        raise RuntimeError(out.stdout + out.stderr)
+    r = json.loads(match.group(1))
+    seconds_run = r["duration_us"] / 1e6
+    return {"requests": r["requests"], "seconds": round(seconds_run, 2),
+            "throughput_per_s": round(r["requests"] / seconds_run, 1),
+            "p50_ms": r["p50_us"] / 1000, "p90_ms": r["p90_us"] / 1000,
+            "p99_ms": r["p99_us"] / 1000, "max_ms": r["max_us"] / 1000,
+            "non_2xx": r["non2xx"], "socket_errors": r["socket_errors"],
+            "connections": connections}
+
+
+def post_script(key: str) -> str:
+    pairs = ",".join(f'{{"{u}","{p}"}}' for u, p in PAIRS)
+    return WRK_POST % {"key": key, "pairs": pairs, "done": WRK_DONE}
+
+
+# ------------------------------------------------------------------ 1. intake, 6b. bare FastAPI
+def bench_intake(stack: Any) -> dict[str, Any]:
+    log("intake: warm-up, then 20 s of POST /v1/dossiers")
+    wrk(stack.url("intake") + "/v1/dossiers", post_script("dvc-demo.local-demo-portal-key"), 3,
+        CONNECTIONS)
+    return wrk(stack.url("intake") + "/v1/dossiers",
+               post_script("dvc-demo.local-demo-portal-key"), int(20 * max(SCALE, 0.5)),
+               CONNECTIONS)
+
+
+def bench_bare_fastapi() -> dict[str, Any]:
+    log("reference: a bare FastAPI endpoint with the same body and load")
+    port = 18690
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "tests.perf.bare_app:app",
+                             "--port", str(port), "--log-level", "warning", "--no-access-log"],
+                            cwd=ROOT)
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        wrk(f"http://127.0.0.1:{port}/v1/dossiers", post_script("x"), 2, CONNECTIONS)
+        return wrk(f"http://127.0.0.1:{port}/v1/dossiers", post_script("x"), 10, CONNECTIONS)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+# ------------------------------------------------------------------ 2. freshness
+async def bench_freshness(stack: Any, rate: float = 500, seconds: float = 20) -> dict[str, Any]:
+    log(f"freshness: probes on H26.114 while {rate:.0f} dossiers/s are filed elsewhere")
+    client = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64))
+    key = {"X-API-Key": "dvc-demo.local-demo-portal-key"}
+    seen: dict[int, float] = {}
+    counts = {"load_sent": 0, "load_ok": 0}
+    stop = asyncio.Event()
+
+    async def listen() -> None:
+        async with client.stream("GET", stack.url("metrics") + "/v1/metrics/stream") as r:
+            event = None
+            async for line in r.aiter_lines():
+                if line.startswith("event:"):
+                    event = line.split(":", 1)[1].strip()
+                elif line.startswith("data:") and event == "unit":
+                    m = orjson.loads(line[5:])
+                    if m["unit_code"] == "H26.114":
+                        n = m["figures"]["received"]
+                        seen.setdefault(n, time.perf_counter())
+                if stop.is_set():
+                    return
+
+    async def one(unit: str, procedure: str) -> int:
+        r = await client.post(stack.url("intake") + "/v1/dossiers", headers=key, json={
+            "unit_code": unit, "procedure_code": procedure, "channel": "counter",
+            "applicant": {"full_name": "Nguyen Van An",
+                          "id_number": f"0312030{random.randrange(10**5):05d}"}})
+        return r.status_code
+
+    async def load() -> None:
+        interval = 1 / rate
+        start = time.perf_counter()
+        tasks: set[asyncio.Task[int]] = set()
+        i = 0
+        while time.perf_counter() - start < seconds:
+            target = start + i * interval
+            delay = target - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            unit, procedure = random.choice(PAIRS)
+            task = asyncio.ensure_future(one(unit, procedure))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            task.add_done_callback(lambda t: counts.__setitem__(
+                "load_ok", counts["load_ok"] + (not t.exception() and t.result() == 201)))
+            counts["load_sent"] += 1
+            i += 1
+        await asyncio.gather(*tasks, return_exceptions=True)
+        counts["achieved_per_s"] = round(counts["load_sent"] / (time.perf_counter() - start), 1)
+
+    baseline = (await client.get(stack.url("metrics") + "/v1/metrics/units/H26.114")).json()[
+        "figures"]["received"]
+    listener = asyncio.create_task(listen())
+    await asyncio.sleep(1)
+    loader = asyncio.create_task(load())
+    sent: dict[int, float] = {}
+    probe_procedure = next(p.code for p in RB.procedures if "H26.114" in p.units)
+    n = baseline
+    end = time.perf_counter() + seconds - 1
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        status = await one("H26.114", probe_procedure)
+        if status == 201:
+            n += 1
+            sent[n] = t0
+        await asyncio.sleep(0.4)
+    await loader
+    deadline = time.perf_counter() + 30
+    while time.perf_counter() < deadline and not all(k in seen for k in sent):
+        await asyncio.sleep(0.1)
+    stop.set()
+    listener.cancel()
+    await client.aclose()
+    lat = sorted((seen[k] - sent[k]) * 1000 for k in sent if k in seen)
+    return {"probes": len(sent), "observed": len(lat), "p50_ms": round(_pct(lat, 50), 1),
+            "p99_ms": round(_pct(lat, 99), 1), "max_ms": round(max(lat), 1) if lat else None,
+            "background_rate_target_per_s": rate, **counts}
+
+
+def _pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    k = max(0, min(len(values) - 1, round(p / 100 * (len(values) - 1))))
+    return sorted(values)[k]
+
+
+# ------------------------------------------------------------------ synthetic events
+def lifecycle(code: str, unit: str, procedure: str, day: datetime, rng: random.Random
+              ) -> list[ev.Envelope[Any]]:
+    received = day + timedelta(minutes=rng.randrange(60, 480))
+    due = received + timedelta(days=5)
+    resolved = received + timedelta(days=rng.randint(1, 7), hours=rng.randint(0, 6))
+    src = {"intake": ev.Envelope, "processing": ev.Envelope}
+    masked = ev.MaskedApplicant(name="N. V. A.", id_number="*********123")
+    out: list[ev.Envelope[Any]] = [
+        src["intake"](source="intake", data=ev.DossierReceived(
+            dossier_code=code, unit_code=unit, procedure_code=procedure, channel="counter",
+            received_at=received, counted_from=received, due_at=due, processing_days=5,
+            return_method="counter", applicant=masked, rulebook="bench")),
+        ev.Envelope(source="processing", data=ev.Accepted(dossier_code=code, at=received, by="o")),
+        ev.Envelope(source="processing", data=ev.Resolved(dossier_code=code, resolved_at=resolved)),
+        ev.Envelope(source="processing", data=ev.ResultReturned(
+            dossier_code=code, returned_at=resolved + timedelta(hours=2), method="counter")),
+        ev.Envelope(source="feedback", data=ev.FeedbackSubmitted(
+            dossier_code=code, unit_code=unit, rating="very_satisfied",
+            at=resolved + timedelta(hours=3))),
+    ]
+    return out
+
+
+async def produce(prefix: str, dossiers: int) -> int:
+    topics = [prefix + t for t in ev.ALL_DOSSIER_TOPICS]
+    await ensure_topics(KAFKA, topics, partitions=6)
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True,
+                                linger_ms=20, max_batch_size=512 * 1024)
+    await producer.start()
+    rng = random.Random(1)
+    start = datetime(2026, 1, 5, tzinfo=VN)
+    sent = 0
+    try:
+        futures = []
+        for i in range(dossiers):
+            unit, procedure = PAIRS[i % len(PAIRS)]
+            day = start + timedelta(days=(i * 300) // dossiers)
+            for env in lifecycle(f"B{prefix[:6]}-{i:07d}", unit, procedure, day, rng):
+                key, value, headers = ev.to_kafka(env)
+                futures.append(await producer.send(prefix + env.data.topic, value, key=key,
+                                                   headers=headers))
+                sent += 1
+            if len(futures) >= 20000:
+                await asyncio.gather(*futures)
+                futures = []
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return sent
+
+
+# ------------------------------------------------------------------ 3. consume rate
+async def bench_consume(db: str, events_target: int) -> dict[str, Any]:
+    prefix = f"c{uuid.uuid4().hex[:6]}."
+    dossiers = events_target // 5
+    log(f"metrics consume: producing {dossiers * 5} events, then consuming them")
+    total = await produce(prefix, dossiers)
+    schema = f"metrics_bench_{uuid.uuid4().hex[:6]}"
+    pool = await create_pool(db, schema, max_size=4)
+    await migrate_service(pool, schema, ROOT / "services" / "metrics" / "sql")
+    consumer = EventConsumer(pool=pool, schema=schema, name="bench-metrics",
+                             group_id=f"bench-{prefix}", bootstrap=KAFKA,
+                             topics=[prefix + t for t in ev.ALL_DOSSIER_TOPICS],
+                             batch_handler=MetricsEvents(RB), batch_size=5000)
+    await consumer.start()
+    seen = 0
+    start = None
+    while seen < total:
+        n = await consumer.poll_once(1000)
+        if n and start is None:
+            start = time.perf_counter() - 0.0
+        seen += n
+    elapsed = time.perf_counter() - (start or time.perf_counter())
+    await consumer.stop()
+    await pool.execute(f"DROP SCHEMA {schema} CASCADE")
+    await pool.close()
+    return {"events": total, "seconds": round(elapsed, 2),
+            "events_per_s": round(total / elapsed, 1) if elapsed else None}
+
+
+# ------------------------------------------------------------------ 4. rebuild
+async def bench_rebuild(db: str, events_target: int) -> dict[str, Any]:
+    prefix = f"r{uuid.uuid4().hex[:6]}."
+    log(f"rebuild: producing {events_target} events, then `metrics rebuild`")
+    t0 = time.perf_counter()
+    total = await produce(prefix, events_target // 5)
+    produced_s = time.perf_counter() - t0
+    settings = MetricsSettings(database_url=db, kafka_bootstrap=KAFKA, topic_prefix=prefix)
+    report = await rebuild(settings)
+    return {"events": total, "produce_seconds": round(produced_s, 1), "seconds": report.seconds,
+            "events_per_s": round(total / report.seconds, 1), "dossiers": report.dossiers,
+            "messages_replayed": report.messages}
+
+
+# ------------------------------------------------------------------ 5. API at 1M dossiers
+FILL = """
+INSERT INTO metrics.facts (dossier_code, unit_code, current_unit, procedure_code, channel,
+  return_method, received_at, counted_from, due_at, effective_due_at, processing_days,
+  resolved_at, end_at, end_kind, closed_timeliness, returned_at, returned_method,
+  processing_working_days, rating, rating_unit, rated_at, apology_issued_at, apology_timely)
+SELECT 'F-' || g, u.code, u.code, 'P', (ARRAY['counter','online','postal'])[1 + g % 3],
+  'counter', r, r, r + interval '5 days', r + interval '5 days', 5,
+  CASE WHEN g % 10 < 8 THEN r + (g % 7) * interval '1 day' END,
+  CASE WHEN g % 10 < 8 THEN r + (g % 7) * interval '1 day' END,
+  CASE WHEN g % 10 < 8 THEN 'resolved' END,
+  CASE WHEN g % 10 < 8 THEN (CASE WHEN g % 7 < 4 THEN 'early' WHEN g % 7 < 6 THEN 'on_time'
+                                  ELSE 'late' END) END,
+  NULL, NULL, 3,
+  CASE WHEN g % 3 = 0 THEN (ARRAY['very_satisfied','satisfied','unsatisfied'])[1 + g % 2] END,
+  CASE WHEN g % 3 = 0 THEN u.code END,
+  CASE WHEN g % 3 = 0 THEN r + interval '8 days' END,
+  CASE WHEN g % 29 = 0 THEN r + interval '4 days' END,
+  CASE WHEN g % 29 = 0 THEN g % 2 = 0 END
+FROM generate_series(1, $1) AS g
+CROSS JOIN LATERAL (SELECT code FROM unnest($2::text[]) WITH ORDINALITY AS x(code, i)
+                    WHERE i = 1 + g % array_length($2::text[], 1)) AS u
+CROSS JOIN LATERAL (SELECT timestamptz '2026-01-01 08:00+07'
+                           + (g % 330) * interval '1 day' + (g % 480) * interval '1 minute') AS t(r)
+"""
+
+MONTH_END_REPORT = """
+SELECT unit_code, count(*) AS received,
+       count(*) FILTER (WHERE end_kind = 'resolved') AS resolved,
+       count(*) FILTER (WHERE closed_timeliness IN ('early', 'on_time')) AS on_time,
+       count(*) FILTER (WHERE closed_timeliness = 'late') AS late,
+       count(*) FILTER (WHERE end_at IS NULL AND effective_due_at < $2) AS overdue_open
+FROM metrics.facts WHERE received_at >= $1 AND received_at < $2
+GROUP BY unit_code
+"""
+
+
+async def bench_api(stack: Any, db: str, dossiers: int) -> dict[str, Any]:
+    conn = await asyncpg.connect(db)
+    try:
+        have = await conn.fetchval("SELECT count(*) FROM metrics.facts")
+        missing = max(0, dossiers - have)
+        log(f"metrics API: {have} dossiers in the facts; adding {missing}")
+        units = [u.code for u in RB.units if u.block in ("department", "commune")]
+        await conn.execute(FILL, missing, units)
+        await conn.execute("ANALYZE metrics.facts")
+        count = await conn.fetchval("SELECT count(*) FROM metrics.facts")
+        timings = []
+        for _ in range(7):
+            t0 = time.perf_counter()
+            await conn.fetch(MONTH_END_REPORT, datetime(2026, 10, 1, tzinfo=VN),
+                             datetime(2026, 11, 1, tzinfo=VN))
+            timings.append((time.perf_counter() - t0) * 1000)
+        whole = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            await conn.fetch(MONTH_END_REPORT, datetime(2026, 1, 1, tzinfo=VN),
+                             datetime(2027, 1, 1, tzinfo=VN))
+            whole.append((time.perf_counter() - t0) * 1000)
+    finally:
+        await conn.close()
+    log("metrics API: wrk on GET /v1/metrics/units/{unit} for October 2026")
+    paths = ",".join(f'"/v1/metrics/units/{u}?from=2026-10-01&to=2026-10-31"' for u in units)
+    script = WRK_GET % {"paths": paths, "done": WRK_DONE}
+    wrk(stack.url("metrics"), script, 3, 8)
+    api = wrk(stack.url("metrics"), script, 15, 8)
+    return {"dossiers": count, "api": api,
+            "sql_month_end_report_one_month_ms": {"median": round(statistics.median(timings), 1),
+                                                  "max": round(max(timings), 1)},
+            "sql_report_whole_year_ms": {"median": round(statistics.median(whole), 1)}}
+
+
+# ------------------------------------------------------------------ 6a. Kafka's own tools
+def bench_kafka_reference(records: int) -> dict[str, Any]:
+    tools = ROOT / ".local" / "kafka" / "tools"
+    subprocess.run([str(ROOT / "deploy/local/stack.sh"), "tools-fetch"], check=True)
+    topic = f"perf-ref-{uuid.uuid4().hex[:6]}"
+    asyncio.run(ensure_topics(KAFKA, [topic], partitions=6, with_dlq=False))
+    cp = f"{tools}/*"
+    log(f"reference: Kafka ProducerPerformance, {records} records of 500 bytes, acks=all")
+    prod = subprocess.run(["java", "-cp", cp, "org.apache.kafka.tools.ProducerPerformance",
+                           "--topic", topic, "--num-records", str(records), "--record-size", "500",
+                           "--throughput", "-1", "--producer-props", f"bootstrap.servers={KAFKA}",
+                           "acks=all", "enable.idempotence=true"],
+                          capture_output=True, text=True, timeout=600)
+    line = [ln for ln in prod.stdout.splitlines() if "records sent" in ln][-1]
+    producer_rate = float(re.search(r"([\d.]+) records/sec", line).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"([\d.]+) ms 99th", line)
+    log("reference: Kafka ConsumerPerformance")
+    cons = subprocess.run(["java", "-cp", cp, "org.apache.kafka.tools.ConsumerPerformance",
+                           "--bootstrap-server", KAFKA, "--topic", topic, "--messages",
+                           str(records), "--timeout", "60000"],
+                          capture_output=True, text=True, timeout=600)
+    rows = [ln for ln in cons.stdout.splitlines() if ln and ln[0].isdigit()]
+    fields = rows[-1].split(",")
+    consumer_rate = float(fields[5])
+    return {"records": records, "record_bytes": 500,
+            "producer_records_per_s": producer_rate,
+            "producer_p99_ms": float(p99.group(1)) if p99 else None,
+            "consumer_records_per_s": consumer_rate}
+
+
+# ------------------------------------------------------------------ main
+TARGETS = {"intake_throughput_per_s": 1000, "intake_p99_ms": 100, "freshness_p99_ms": 1000,
+           "consume_events_per_s": 20000, "rebuild_1m_seconds": 60, "api_p99_ms": 20}
+
+
+async def run() -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform(), "scale": SCALE},
+        "targets": TARGETS,
+    }
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is required (apt-get install wrk)")
+    db = await create_database(PG)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+        with service_stack(tmp, kafka=KAFKA, database_url=db, port_base=18600,
+                           extra_env={"MOTCUA_LOG_LEVEL": "WARNING",
+                                      "MOTCUA_DATABASE_POOL_MAX": "20"}) as stack:
+            results["intake"] = await asyncio.to_thread(bench_intake, stack)
+            results["freshness"] = await bench_freshness(stack, rate=500,
+                                                         seconds=20 * max(SCALE, 0.5))
+            results["metrics_consume"] = await bench_consume(db, int(100_000 * SCALE))
+            results["rebuild"] = await bench_rebuild(db, int(1_000_000 * SCALE))
+            results["metrics_api"] = await bench_api(stack, db, int(1_000_000 * SCALE))
+        results["bare_fastapi"] = await asyncio.to_thread(bench_bare_fastapi)
+        results["kafka_reference"] = await asyncio.to_thread(bench_kafka_reference,
+                                                             int(200_000 * SCALE))
+    finally:
+        await drop_database(PG, db)
+    results["ratios"] = {
+        "intake_vs_bare_fastapi": round(results["intake"]["throughput_per_s"]
+                                        / results["bare_fastapi"]["throughput_per_s"], 3),
+        "metrics_consume_vs_kafka_consumer": round(
+            results["metrics_consume"]["events_per_s"]
+            / results["kafka_reference"]["consumer_records_per_s"], 3),
+        "rebuild_vs_kafka_consumer": round(
+            results["rebuild"]["events_per_s"]
+            / results["kafka_reference"]["consumer_records_per_s"], 3),
+        "intake_vs_kafka_producer": round(
+            results["intake"]["throughput_per_s"]
+            / results["kafka_reference"]["producer_records_per_s"], 4),
+        "api_p99_vs_sql_month_end_report": round(
+            results["metrics_api"]["api"]["p99_ms"]
+            / results["metrics_api"]["sql_month_end_report_one_month_ms"]["median"], 3),
+    }
+    return results
+
+
+def main() -> None:
+    results = asyncio.run(run())
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    log(f"wrote {OUT / 'results.json'}")
+    print(json.dumps(results, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
