@@ -48,17 +48,24 @@ async def write_events(conn: asyncpg.Connection, schema: str,
     if not conn.is_in_transaction():
         raise RuntimeError("write_events must run inside the state change's transaction")
     check_schema_name(schema)
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"outbox:{schema}")
-    await conn.executemany(
-        f"""INSERT INTO {schema}.outbox (event_id, topic, key, event_type, headers, payload)
-            VALUES ($1, $2, $3, $4, $5, $6)""",
-        [
-            (e.id, topic_prefix + e.data.topic, e.key, e.type,
-             [[k, v.decode()] for k, v in to_headers(e)], encode_data(e.data))
-            for e in events
-        ],
-    )
-    await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
+    # One round trip: the lock is taken before the rows are numbered (the INSERT reads the
+    # locking CTE first), and the NOTIFY is delivered at commit.
+    await conn.execute(
+        f"""WITH lock AS (SELECT pg_advisory_xact_lock(hashtext($1))),
+                 rows AS (INSERT INTO {schema}.outbox
+                            (event_id, topic, key, event_type, headers, payload)
+                          SELECT e.id, e.t, e.k, e.ty, e.h::jsonb, e.p
+                          FROM unnest($2::uuid[], $3::text[], $4::text[],
+                                 $5::text[], $6::text[], $7::bytea[])
+                               WITH ORDINALITY AS e(id, t, k, ty, h, p, n)
+                          CROSS JOIN LATERAL (SELECT 1 FROM lock) AS l(x)
+                          ORDER BY e.n RETURNING 1)
+            SELECT pg_notify($8, '') FROM (SELECT count(*) FROM rows) AS c""",
+        f"outbox:{schema}",
+        [e.id for e in events], [topic_prefix + e.data.topic for e in events],
+        [e.key for e in events], [e.type for e in events],
+        [orjson.dumps([[k, v.decode()] for k, v in to_headers(e)]).decode() for e in events],
+        [encode_data(e.data) for e in events], notify_channel(schema))
 
 
 @dataclass(frozen=True)
@@ -75,13 +82,14 @@ class OutboxRelay(LeaderLoop):
 
     def __init__(self, pool: asyncpg.Pool, schema: str, producer: AIOKafkaProducer, *,
                  batch_size: int = 500, poll_interval_s: float = 0.5,
-                 retention_hours: float = 24.0) -> None:
+                 retention_hours: float = 24.0, linger_s: float = 0.0) -> None:
         super().__init__(pool, interval_s=poll_interval_s)
         self.schema = check_schema_name(schema)
         self.lock_key = f"outbox-relay:{self.schema}"
         self.producer = producer
         self.batch_size = batch_size
         self.retention_hours = retention_hours
+        self.linger_s = linger_s
         self._ticks = 0
 
     # -- the three steps, public so that tests can interrupt between them
@@ -144,6 +152,9 @@ class OutboxRelay(LeaderLoop):
 
     # -- the leader loop
     async def step(self) -> bool:
+        if self.linger_s:
+            # Let the commits that arrive together leave together, in one batch.
+            await asyncio.sleep(self.linger_s)
         moved = await self.relay_once()
         self._ticks += 1
         if self._ticks % 20 == 0:

@@ -116,7 +116,8 @@ def create_service_app(
         relay = OutboxRelay(pool, settings.db_schema, producer,
                             batch_size=settings.outbox_batch_size,
                             poll_interval_s=settings.outbox_poll_interval_s,
-                            retention_hours=settings.outbox_retention_hours)
+                            retention_hours=settings.outbox_retention_hours,
+                            linger_s=settings.outbox_linger_ms / 1000)
         runtime = Runtime(settings=settings, pool=pool, producer=producer, relay=relay)
         app.state.runtime = runtime
         runtime.spawn(relay.run(), "outbox-relay")
@@ -301,4 +302,5 @@ def run_service(app_path: str, settings: ServiceSettings) -> None:
 
     configure_logging(settings.service_name, settings.log_level)
     uvicorn.run(app_path, host=settings.host, port=settings.port, factory=True,
-                log_config=None, access_log=False, timeout_graceful_shutdown=20)
+                workers=settings.workers, log_config=None, access_log=False,
+                timeout_graceful_shutdown=20)

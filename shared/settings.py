@@ -52,11 +52,15 @@ class ServiceSettings(BaseSettings):
     topic_replication: int = Field(default=1, ge=1)
     outbox_poll_interval_s: float = Field(default=0.5, gt=0)
     outbox_batch_size: int = Field(default=500, ge=1)
+    outbox_linger_ms: float = Field(default=5.0, ge=0,
+                                    description="wait after a wake-up to publish in batches")
     outbox_retention_hours: float = Field(default=24.0, ge=0)
     consumer_batch_size: int = Field(default=500, ge=1)
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = Field(default=1, ge=1, le=32, description="uvicorn worker processes; each "
+                         "runs its own relay candidate and consumer group member")
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     # Officer tokens (JWT). The default secret is for local runs only; deployments set it.
     jwt_secret: str = Field(default="local-development-only-jwt-secret-change-me", min_length=32)

@@ -20,5 +20,6 @@ class Settings(ServiceSettings):
                                                           "but not ranked (policy)")
     public_read: bool = Field(default=True, description="figures are public (no personal data); "
                                                         "false requires a bearer token")
-    live_interval_s: float = Field(default=0.2, gt=0)
+    live_interval_s: float = Field(default=0.5, gt=0, description="how often changed units "
+                                   "are recomputed and streamed (freshness stays under 1 s)")
     live_full_refresh_s: float = Field(default=30.0, gt=0)

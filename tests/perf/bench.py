@@ -454,7 +454,9 @@ async def run() -> dict[str, Any]:
         tmp = Path(tempfile.mkdtemp(prefix="bench-"))
         with service_stack(tmp, kafka=KAFKA, database_url=db, port_base=18600,
                            extra_env={"MOTCUA_LOG_LEVEL": "WARNING",
-                                      "MOTCUA_DATABASE_POOL_MAX": "20"}) as stack:
+                                      "MOTCUA_DATABASE_POOL_MAX": "20",
+                                      "INTAKE_WORKERS": os.environ.get("BENCH_INTAKE_WORKERS",
+                                                                       "2")}) as stack:
             results["intake"] = await asyncio.to_thread(bench_intake, stack)
             results["freshness"] = await bench_freshness(stack, rate=500,
                                                          seconds=20 * max(SCALE, 0.5))

@@ -92,11 +92,31 @@ async def revoke_portal_keys(conn: asyncpg.Connection, portal_id: str,
     return int(result.split()[-1])
 
 
+_KEY_CACHE: dict[str, tuple[float, Portal | None]] = {}
+KEY_CACHE_SECONDS = 30.0
+
+
 async def portal_for_key(pool: asyncpg.Pool, key: str) -> Portal | None:
+    """Cached for 30 s per process: a revoked or rotated-out key stops working within that."""
+    import time
+
+    digest = hash_api_key(key)
+    now = time.monotonic()
+    cached = _KEY_CACHE.get(digest)
+    if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
+        return cached[1]
+    portal = await _portal_for_digest(pool, digest)
+    if len(_KEY_CACHE) > 10_000:
+        _KEY_CACHE.clear()
+    _KEY_CACHE[digest] = (now, portal)
+    return portal
+
+
+async def _portal_for_digest(pool: asyncpg.Pool, digest: str) -> Portal | None:
     row = await pool.fetchrow(
         """SELECT p.id, p.role FROM portal_keys k JOIN portals p ON p.id = k.portal_id
            WHERE k.key_hash = $1 AND k.revoked_at IS NULL""",
-        hash_api_key(key),
+        digest,
     )
     return Portal(row["id"], row["role"]) if row else None
 
@@ -133,10 +153,13 @@ async def next_sequence(conn: asyncpg.Connection, unit_code: str, day: date) -> 
     return value
 
 
-async def insert_dossier(conn: asyncpg.Connection, row: dict[str, Any]) -> None:
+async def insert_dossier(conn: asyncpg.Connection, row: dict[str, Any]) -> asyncpg.Record:
     cols = ", ".join(row)
     params = ", ".join(f"${i}" for i in range(1, len(row) + 1))
-    await conn.execute(f"INSERT INTO dossiers ({cols}) VALUES ({params})", *row.values())
+    inserted: asyncpg.Record = await conn.fetchrow(
+        f"INSERT INTO dossiers ({cols}) VALUES ({params}) RETURNING {DOSSIER_COLUMNS}",
+        *row.values())
+    return inserted
 
 
 async def get_dossier(conn: asyncpg.Connection | asyncpg.Pool, code: str,

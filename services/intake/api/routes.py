@@ -153,7 +153,7 @@ async def file_dossier(
                 masked = body.applicant.masked()
                 status = ("in_transit" if in_transit else
                           "awaiting_receipt" if body.channel == "online" else "received")
-                await repo.insert_dossier(conn, {
+                row = await repo.insert_dossier(conn, {
                     "code": code, "unit_code": unit.code, "current_unit": unit.code,
                     "procedure_code": procedure.code, "channel": body.channel,
                     "return_method": body.return_method, "filed_at": received_at,
@@ -191,8 +191,6 @@ async def file_dossier(
             if existing is None:
                 raise
             return await replay(existing)
-        row = await repo.get_dossier(conn, code)
-    assert row is not None
     response.headers["Location"] = f"/v1/dossiers/{code}"
     return _receipt(row, runtime, replayed=False)
 

@@ -96,8 +96,7 @@ class LiveHub:
     async def refresh(self, units: set[str]) -> None:
         period = Period.month_of(datetime.now(UTC))
         known = [u for u in units if self.reader.rulebook.unit(u) is not None]
-        for unit in known:
-            self.cache[unit] = await self.reader.unit(unit, period)
+        self.cache.update(await self.reader.some_units(known, period))
         self.cached_at = period.as_of
         self._broadcast(known, period)
 

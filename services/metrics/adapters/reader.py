@@ -31,6 +31,9 @@ class MetricsReader:
         counted = await sql_figures.figures_by_unit(self.pool, p)
         return {u.code: counted.get(u.code) or sql_figures.empty() for u in self.rulebook.units}
 
+    async def some_units(self, units: list[str], p: Period) -> dict[str, Figures]:
+        return await sql_figures.figures_by_unit(self.pool, p, units)
+
     async def rankings(self, block: str, by: str, p: Period, min_sample: int) -> list[Ranked]:
         everyone = await self.all_units(p)
         in_block = {u.code: everyone[u.code] for u in self.rulebook.units if u.block == block}

@@ -126,14 +126,18 @@ async def figures(conn: asyncpg.Connection | asyncpg.Pool, units: Sequence[str] 
     return _figures(d, r)
 
 
-async def figures_by_unit(conn: asyncpg.Connection | asyncpg.Pool, p: Period) -> dict[str, Figures]:
-    """Every unit's own figures from two grouped queries."""
+async def figures_by_unit(conn: asyncpg.Connection | asyncpg.Pool, p: Period,
+                          units: Sequence[str] | None = None) -> dict[str, Figures]:
+    """Each unit's own figures (all units, or the given ones) from two grouped queries."""
+    where_d, args = _filters("unit_code", units, None)
+    where_r, _ = _filters("rating_unit", units, None)
     dossiers = {row["key"]: row for row in await conn.fetch(
-        _dossier_select("unit_code").replace("{where}", "true"), p.start, p.end, p.as_of)}
+        _dossier_select("unit_code").replace("{where}", where_d), p.start, p.end, p.as_of, *args)}
     ratings = {row["key"]: row for row in await conn.fetch(
-        _rating_select("rating_unit").replace("{where}", "true"), p.start, p.end, p.as_of)}
-    return {unit: _figures(dossiers.get(unit), ratings.get(unit))
-            for unit in set(dossiers) | set(ratings) if unit}
+        _rating_select("rating_unit").replace("{where}", where_r), p.start, p.end, p.as_of,
+        *args)}
+    keys = set(units) if units is not None else set(dossiers) | set(ratings)
+    return {unit: _figures(dossiers.get(unit), ratings.get(unit)) for unit in keys if unit}
 
 
 def empty() -> Figures:
