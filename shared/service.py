@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.consumer import BatchHandler, EventConsumer, Handler
 from shared.db import create_pool, ping
 from shared.events import Envelope
+from shared.jsonguard import JsonDepthGuard
 from shared.kafka import ensure_topics, kafka_reachable, make_producer
 from shared.logging import configure_logging
 from shared.migrations import migrate_service
@@ -256,16 +257,21 @@ class BodyLimitAndMetrics:
                 scope, receive, send)
             return
         received = 0
-        too_large = False
+        content_type = headers.get(b"content-type", b"")
+        guard = JsonDepthGuard(MAX_JSON_DEPTH) if b"json" in content_type else None
 
         async def limited_receive() -> Message:
-            nonlocal received, too_large
+            nonlocal received
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                body = message.get("body", b"")
+                received += len(body)
                 if received > self.max_body:
-                    too_large = True
-                    raise _BodyTooLarge
+                    raise _Refused(413, "Content Too Large",
+                                   f"request bodies are limited to {self.max_body} bytes")
+                if guard is not None and not guard.feed(body):
+                    raise _Refused(400, "Bad Request",
+                                   f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
             return message
 
         status = 500
@@ -279,12 +285,10 @@ class BodyLimitAndMetrics:
 
         try:
             await self.app(scope, limited_receive, send_wrapper)
-        except _BodyTooLarge:
-            if too_large:
-                status = 413
-                await problem_response(413, "Content Too Large",
-                                       f"request bodies are limited to {self.max_body} bytes")(
-                    scope, receive, send)
+        except _Refused as refused:
+            status = refused.status
+            await problem_response(refused.status, refused.title, refused.detail)(
+                scope, receive, send)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
@@ -292,8 +296,16 @@ class BodyLimitAndMetrics:
             HTTP_LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _Refused(HTTPException):
+    """An HTTP error, so that FastAPI's body parsing passes it through to the problem-details
+    handler instead of turning it into a generic 400."""
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(status_code=status, detail=detail)
+        self.status, self.title = status, title
+
+
+MAX_JSON_DEPTH = 64
 
 
 def run_service(app_path: str, settings: ServiceSettings) -> None:

@@ -22,6 +22,10 @@ class Settings(ServiceSettings):
                     "for local runs and first installs. Empty to disable.",
     )
 
+    portal_rate_per_s: float = Field(default=300.0, gt=0, description="default per-portal "
+                                     "request rate, per replica (portals.rate_per_s overrides)")
+    portal_burst: int = Field(default=600, ge=1)
+
     def bootstrap_keys(self) -> list[tuple[str, str, str]]:
         out = []
         for entry in filter(None, (e.strip() for e in self.portal_keys.split(","))):

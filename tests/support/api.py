@@ -18,6 +18,7 @@ from tests.support.stack import Stack
 ROOT_DIR = str(Path(__file__).resolve().parents[2])
 PORTAL_KEY = "dvc-demo.local-demo-portal-key"
 IMPORTER_KEY = "legacy-import.local-demo-importer-key"
+SERVICES_ORDER = ("intake", "processing", "postal", "feedback", "metrics")
 UNIT = "H26.01"  # Sở Tư pháp
 OTHER_UNIT = "H26.02"  # Sở Xây dựng
 PROCEDURE = "2.000488"  # Lý lịch tư pháp, 10 working days

@@ -66,6 +66,8 @@ async def load_catalog(conn: asyncpg.Connection, rulebook: Rulebook) -> bool:
 class Portal:
     id: str
     role: str
+    rate_per_s: float | None = None
+    burst: int | None = None
 
 
 async def add_portal_key(conn: asyncpg.Connection, portal_id: str, role: str, key: str,
@@ -114,11 +116,12 @@ async def portal_for_key(pool: asyncpg.Pool, key: str) -> Portal | None:
 
 async def _portal_for_digest(pool: asyncpg.Pool, digest: str) -> Portal | None:
     row = await pool.fetchrow(
-        """SELECT p.id, p.role FROM portal_keys k JOIN portals p ON p.id = k.portal_id
+        """SELECT p.id, p.role, p.rate_per_s, p.burst
+           FROM portal_keys k JOIN portals p ON p.id = k.portal_id
            WHERE k.key_hash = $1 AND k.revoked_at IS NULL""",
         digest,
     )
-    return Portal(row["id"], row["role"]) if row else None
+    return Portal(row["id"], row["role"], row["rate_per_s"], row["burst"]) if row else None
 
 
 # ------------------------------------------------------------------ dossiers

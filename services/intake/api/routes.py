@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -27,6 +28,7 @@ from services.intake.domain.filing import (
     received_event,
     request_fingerprint,
 )
+from services.intake.domain.ratelimit import TokenBuckets, retry_after
 from shared.auth import pin_digest, receipt_pin
 from shared.events import Envelope, FiledByPost, SupplementReceived, Withdrawn
 from shared.problems import TYPE_BASE, Problem
@@ -35,6 +37,7 @@ from shared.service import Runtime, get_runtime
 from shared.workdays import due_after_supplement, due_date
 
 router = APIRouter(prefix="/v1")
+BUCKETS = TokenBuckets()
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                               description="the portal's API key, `<portal_id>.<secret>`")
 CLOCK_SKEW = timedelta(minutes=1)
@@ -58,10 +61,17 @@ async def portal(request: Request,
     if not api_key:
         raise Problem(401, "Unauthorized", "an X-API-Key header is required",
                       headers={"WWW-Authenticate": "ApiKey"})
-    found = await repo.portal_for_key(get_runtime(request).pool, api_key)
+    runtime = get_runtime(request)
+    found = await repo.portal_for_key(runtime.pool, api_key)
     if found is None:
         raise Problem(401, "Unauthorized", "unknown or revoked API key",
                       headers={"WWW-Authenticate": "ApiKey"})
+    s = runtime.settings
+    wait = BUCKETS.take(found.id, found.rate_per_s or s.portal_rate_per_s,  # type: ignore[attr-defined]
+                        found.burst or s.portal_burst, time.monotonic())  # type: ignore[attr-defined]
+    if wait:
+        raise Problem(429, "Too Many Requests", f"portal {found.id} is over its request rate",
+                      headers={"Retry-After": retry_after(wait)})
     return found
 
 

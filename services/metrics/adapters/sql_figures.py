@@ -60,8 +60,10 @@ def _dossier_select(group: str | None) -> str:
     key = f"{group} AS key, " if group else ""
     return f"""SELECT {key}{", ".join(counts)}
         FROM (SELECT *, {_VERDICT} AS v FROM facts
-              WHERE received_at < $2 AND received_at <= $3
-                AND (received_at >= $1 OR end_at IS NULL OR end_at >= $1)
+              WHERE received_at <= $3
+                AND ((received_at >= $1 AND received_at < $2)
+                     OR (received_at < $1 AND end_at IS NULL)
+                     OR (received_at < $1 AND end_at >= $1))
                 AND {{where}}) AS population
         {"GROUP BY " + group if group else ""}"""
 

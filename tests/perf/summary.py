@@ -1,0 +1,138 @@
+"""Turns tests/perf/results.json into tests/perf/RESULTS.md: each figure beside its target,
+by how much a missed target is missed, and what limits it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+
+LIMITS = {
+    "intake": (
+        "CPU. Two cores carry the load generator, five Python services, PostgreSQL and Kafka. "
+        "One filing costs about 4 ms of intake CPU (FastAPI parsing and validation, the "
+        "calendar, ~6 PostgreSQL round trips), plus the relay publishing it and four consumers "
+        "applying it (processing, postal, feedback, metrics). A profile of intake under load "
+        "shows no single hot spot: half the time is in the endpoint and its round trips, the "
+        "rest in the ASGI stack. A second intake worker process does not help on this "
+        "machine, because all cores are already busy. Serialised commits are not the limit: "
+        "the outbox lock is held only from the insert to the commit, and fsync takes 0.14 ms "
+        "here. What would help on bigger hardware: more intake replicas (they are stateless), "
+        "and moving the four consumers to other machines."
+    ),
+    "freshness": (
+        "Measured while a 500 dossiers/s load is offered, which is more than intake sustains "
+        "here (see 1). The probes queue behind that load at intake, so the figure includes the "
+        "waiting time at an overloaded API, not only the pipeline. The pipeline's own steps "
+        "are the relay's 5 ms linger, the consumer's poll, the fold, and the live stream's "
+        "0.5 s recomputation cycle."
+    ),
+    "metrics_consume": (
+        "Python per event: decoding and validating each CloudEvent, the inbox insert, storing "
+        "the event, and refolding the dossier from its whole event set. The refold is what "
+        "makes the result independent of arrival order. Batches of 5,000 keep the PostgreSQL "
+        "round trips few."
+    ),
+    "rebuild": (
+        "Producing the million events is not part of the figure. Replaying them into PostgreSQL "
+        "through COPY is fast; the rest is folding 200,000 dossiers in Python and upserting "
+        "their facts."
+    ),
+    "metrics_api": (
+        "The figures are counted by one aggregate query per request (a partial scan of the "
+        "unit's index for the period), and the rates are finished in Python. The p99 includes "
+        "the live hub's periodic full recomputation competing for the same process."
+    ),
+}
+
+
+def _row(name: str, measured: Any, target: str, met: bool | None, note: str = "") -> str:
+    verdict = "—" if met is None else ("met" if met else "**not met**")
+    return f"| {name} | {measured} | {target} | {verdict} {note} |"
+
+
+def render(r: dict[str, Any]) -> str:
+    t = r["targets"]
+    intake, fresh, cons = r["intake"], r["freshness"], r["metrics_consume"]
+    reb, api, ref, bare = r["rebuild"], r["metrics_api"], r["kafka_reference"], r["bare_fastapi"]
+
+    def by(measured: float, target: float, higher_is_better: bool) -> str:
+        if higher_is_better:
+            return "" if measured >= target else f"({target / measured:.1f}× short)"
+        return "" if measured <= target else f"({measured / target:.1f}× over)"
+
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Measured {r['when']} on this machine ({r['machine']['cpus']} cores, Python "
+        f"{r['machine']['python']}), with Kafka and PostgreSQL running alongside; written by "
+        "`make bench` (`tests/perf/bench.py`; raw figures in `results.json`). These are "
+        "benchmarks, not tests: no test asserts a time.",
+        "",
+        "| figure | measured | target | |",
+        "|---|---|---|---|",
+        _row("1. intake throughput (POST /v1/dossiers, "
+             f"{intake['connections']} connections)", f"{intake['throughput_per_s']:.0f} /s",
+             f"≥ {t['intake_throughput_per_s']} /s",
+             intake["throughput_per_s"] >= t["intake_throughput_per_s"],
+             by(intake["throughput_per_s"], t["intake_throughput_per_s"], True)),
+        _row("1. intake latency p50 / p99", f"{intake['p50_ms']:.0f} / {intake['p99_ms']:.0f} ms",
+             f"p99 < {t['intake_p99_ms']} ms", intake["p99_ms"] < t["intake_p99_ms"],
+             by(intake["p99_ms"], t["intake_p99_ms"], False)),
+        _row("2. freshness POST → metrics stream, p50 / p99",
+             f"{fresh['p50_ms']:.0f} / {fresh['p99_ms']:.0f} ms "
+             f"({fresh['observed']} probes; background {fresh.get('achieved_per_s', '?')} /s "
+             f"achieved of {fresh['background_rate_target_per_s']:.0f} offered)",
+             f"p99 < {t['freshness_p99_ms']} ms at 500 /s", fresh["p99_ms"] < t["freshness_p99_ms"],
+             by(fresh["p99_ms"], t["freshness_p99_ms"], False)),
+        _row("2. freshness at a rate intake sustains here, p50 / p99",
+             f"{r['freshness_sustainable']['p50_ms']:.0f} / "
+             f"{r['freshness_sustainable']['p99_ms']:.0f} ms ("
+             f"{r['freshness_sustainable'].get('achieved_per_s', '?')} /s achieved)",
+             f"p99 < {t['freshness_p99_ms']} ms", r["freshness_sustainable"]["p99_ms"]
+             < t["freshness_p99_ms"]) if "freshness_sustainable" in r else "",
+        _row("3. metrics consume rate", f"{cons['events_per_s']:.0f} events/s "
+             f"({cons['events']} events)", f"≥ {t['consume_events_per_s']} /s",
+             cons["events_per_s"] >= t["consume_events_per_s"],
+             by(cons["events_per_s"], t["consume_events_per_s"], True)),
+        _row("4. `metrics rebuild`", f"{reb['seconds']:.1f} s for {reb['events']:,} events "
+             f"({reb['events_per_s']:.0f} /s, {reb['dossiers']:,} dossiers)",
+             f"< {t['rebuild_1m_seconds']} s for 1,000,000", reb["seconds"] < t["rebuild_1m_seconds"]
+             and reb["events"] >= 1_000_000, by(reb["seconds"], t["rebuild_1m_seconds"], False)),
+        _row("5. metrics API p50 / p99", f"{api['api']['p50_ms']:.1f} / {api['api']['p99_ms']:.1f} ms "
+             f"at {api['dossiers']:,} dossiers", f"p99 < {t['api_p99_ms']} ms",
+             api["api"]["p99_ms"] < t["api_p99_ms"], by(api["api"]["p99_ms"], t["api_p99_ms"], False)),
+        _row("5. month-end SQL GROUP BY (one month / whole year)",
+             f"{api['sql_month_end_report_one_month_ms']['median']:.0f} / "
+             f"{api['sql_report_whole_year_ms']['median']:.0f} ms", "reference", None),
+        _row("6. Kafka ProducerPerformance (500 B, acks=all)",
+             f"{ref['producer_records_per_s']:,.0f} records/s", "reference", None),
+        _row("6. Kafka ConsumerPerformance", f"{ref['consumer_records_per_s']:,.0f} records/s",
+             "reference", None),
+        _row("6. bare FastAPI endpoint (same body, same load)",
+             f"{bare['throughput_per_s']:.0f} /s, p99 {bare['p99_ms']:.0f} ms", "reference", None),
+        "",
+        "## Ratios to the references",
+        "",
+        "| ratio | value |",
+        "|---|---|",
+        *[f"| {k.replace('_', ' ')} | {v} |" for k, v in r["ratios"].items()],
+        "",
+        "## What limits each figure",
+        "",
+        *[f"* **{k.replace('_', ' ')}** — {v}" for k, v in LIMITS.items()],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    results = json.loads((HERE / "results.json").read_text())
+    (HERE / "RESULTS.md").write_text(render(results))
+    print((HERE / "RESULTS.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
