@@ -23,11 +23,11 @@ LIMITS = {
         "and moving the four consumers to other machines."
     ),
     "freshness": (
-        "Measured while a 500 dossiers/s load is offered, which is more than intake sustains "
-        "here (see 1). The probes queue behind that load at intake, so the figure includes the "
-        "waiting time at an overloaded API, not only the pipeline. The pipeline's own steps "
-        "are the relay's 5 ms linger, the consumer's poll, the fold, and the live stream's "
-        "0.5 s recomputation cycle."
+        "500 dossiers/s is beyond what intake takes on this machine (see 1), so the first "
+        "figure is measured with intake saturated by wrk, and the probes wait in its queue; the "
+        "second under a light load. The pipeline's own steps are the relay's 5 ms linger, each "
+        "consumer's poll, the fold, and the live stream's 0.5 s recomputation cycle, all "
+        "sharing the two cores with the load."
     ),
     "metrics_consume": (
         "Python per event: decoding and validating each CloudEvent, the inbox insert, storing "
@@ -41,9 +41,13 @@ LIMITS = {
         "their facts."
     ),
     "metrics_api": (
-        "The figures are counted by one aggregate query per request (a partial scan of the "
-        "unit's index for the period), and the rates are finished in Python. The p99 includes "
-        "the live hub's periodic full recomputation competing for the same process."
+        "Each request runs two aggregate queries. At one million dossiers the dossier query "
+        "takes about 25 ms alone: the plan is a BitmapOr over the three population indexes, "
+        "but a unit's facts are scattered across the table, so one unit-month reads about "
+        "3,300 heap pages for about 3,700 rows. Eight concurrent requests on two cores queue "
+        "behind each other and behind the live hub's recomputations. The way to 20 ms is "
+        "per-unit, per-day pre-aggregates of closed dossiers, keeping only the open ones "
+        "judged at query time, or clustering the facts by unit and receipt time."
     ),
 }
 
@@ -81,16 +85,17 @@ def render(r: dict[str, Any]) -> str:
         _row("1. intake latency p50 / p99", f"{intake['p50_ms']:.0f} / {intake['p99_ms']:.0f} ms",
              f"p99 < {t['intake_p99_ms']} ms", intake["p99_ms"] < t["intake_p99_ms"],
              by(intake["p99_ms"], t["intake_p99_ms"], False)),
-        _row("2. freshness POST → metrics stream, p50 / p99",
+        _row("2. freshness POST → metrics stream, p50 / p99, intake saturated",
              f"{fresh['p50_ms']:.0f} / {fresh['p99_ms']:.0f} ms "
-             f"({fresh['observed']} probes; background {fresh.get('achieved_per_s', '?')} /s "
-             f"achieved of {fresh['background_rate_target_per_s']:.0f} offered)",
-             f"p99 < {t['freshness_p99_ms']} ms at 500 /s", fresh["p99_ms"] < t["freshness_p99_ms"],
-             by(fresh["p99_ms"], t["freshness_p99_ms"], False)),
-        _row("2. freshness at a rate intake sustains here, p50 / p99",
+             f"({fresh['observed']} probes; background {fresh['achieved_per_s']:.0f} /s from "
+             f"{fresh['background_connections']} connections)",
+             f"p99 < {t['freshness_p99_ms']} ms at 500 /s", None,
+             f"p99 {'under' if fresh['p99_ms'] < t['freshness_p99_ms'] else 'over'} 1 s at the "
+             f"{fresh['achieved_per_s']:.0f} /s intake takes here; 500 /s is not reachable"),
+        _row("2. freshness under a lighter load, p50 / p99",
              f"{r['freshness_sustainable']['p50_ms']:.0f} / "
-             f"{r['freshness_sustainable']['p99_ms']:.0f} ms ("
-             f"{r['freshness_sustainable'].get('achieved_per_s', '?')} /s achieved)",
+             f"{r['freshness_sustainable']['p99_ms']:.0f} ms (background "
+             f"{r['freshness_sustainable']['achieved_per_s']:.0f} /s from 2 connections)",
              f"p99 < {t['freshness_p99_ms']} ms", r["freshness_sustainable"]["p99_ms"]
              < t["freshness_p99_ms"]) if "freshness_sustainable" in r else "",
         _row("3. metrics consume rate", f"{cons['events_per_s']:.0f} events/s "
