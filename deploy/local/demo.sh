@@ -29,4 +29,7 @@ echo "Một cửa demo is running, with a live trickle of new dossiers:"
 echo "  dashboard   http://127.0.0.1:8005/"
 deploy/local/services.sh urls
 echo "Ctrl-C stops everything."
-while kill -0 "$live_pid" 2>/dev/null && deploy/local/services.sh status | grep -q running; do sleep 2; done
+# (No `status | grep -q`: under pipefail, grep's early exit fails the pipeline.)
+while kill -0 "$live_pid" 2>/dev/null && [[ "$(deploy/local/services.sh status)" == *running* ]]; do
+  sleep 2
+done

@@ -14,4 +14,5 @@ deploy/local/stack.sh env | sed 's/^/  /'
 echo
 echo "Logs: .local/run/*.log. Ctrl-C (or 'make stop' elsewhere) stops everything."
 # Stay in the foreground while the services live.
-while deploy/local/services.sh status | grep -q running; do sleep 2; done
+# (No `status | grep -q`: under pipefail, grep's early exit fails the pipeline.)
+while [[ "$(deploy/local/services.sh status)" == *running* ]]; do sleep 2; done

@@ -6,7 +6,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 started=""
 if [[ -z "${MOTCUA_TEST_KAFKA_BOOTSTRAP:-}" || -z "${MOTCUA_TEST_DATABASE_URL:-}" ]]; then
-  if ! deploy/local/stack.sh status | grep -q "kafka: running" || ! deploy/local/stack.sh status | grep -q "postgresql: running"; then
+  status="$(deploy/local/stack.sh status)"
+  if [[ "$status" != *"kafka: running"* || "$status" != *"postgresql: running"* ]]; then
     started=yes
   fi
   deploy/local/stack.sh start
