@@ -45,24 +45,23 @@ Handler = Callable[[asyncpg.Connection, Envelope[EventData]], Awaitable[None]]
 BatchHandler = Callable[[asyncpg.Connection, Sequence[Envelope[EventData]]], Awaitable[None]]
 
 
+# Errors after which the same batch is simply retried later (the database or broker is
+# away, or a transaction lost a race); anything else is the message's own fault.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.AdminShutdownError,
+    asyncpg.QueryCanceledError,
+)
+
+
 def is_transient(exc: BaseException) -> bool:
-    """Errors after which the same batch should simply be retried later."""
-    return isinstance(
-        exc,
-        (
-            OSError,
-            ConnectionError,
-            TimeoutError,
-            asyncpg.PostgresConnectionError,
-            asyncpg.InterfaceError,
-            asyncpg.CannotConnectNowError,
-            asyncpg.TooManyConnectionsError,
-            asyncpg.SerializationError,
-            asyncpg.DeadlockDetectedError,
-            asyncpg.AdminShutdownError,
-            asyncpg.QueryCanceledError,
-        ),
-    )
+    return isinstance(exc, TRANSIENT)
 
 
 @dataclass
@@ -177,7 +176,7 @@ class EventConsumer:
                 backoff = 0.2
             except asyncio.CancelledError:
                 raise
-            except (KafkaError, *_TRANSIENT) as exc:
+            except (KafkaError, *TRANSIENT) as exc:
                 if self._stopping:
                     return
                 log.warning("consumer %s: %r; retrying in %.1fs", self.name, exc, backoff)
@@ -317,15 +316,3 @@ class EventConsumer:
             if high is not None:
                 CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(
                     max(0, high - records[-1].offset - 1))
-
-
-_TRANSIENT: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.AdminShutdownError,
-)

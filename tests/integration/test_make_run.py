@@ -27,10 +27,12 @@ def alive(pid: int) -> bool:
 
 
 def test_make_run_stays_up_and_ctrl_c_stops_everything() -> None:
+    # Every port below the kernel's ephemeral range (32768+): the suite's thousands of client
+    # connections must not be able to hold one of them when this stack starts.
     local = ROOT / ".local" / f"make-run-{uuid.uuid4().hex[:6]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MOTCUA_", "INTAKE_"))}
     env.update({"MOTCUA_LOCAL": str(local), "MOTCUA_KAFKA_PORT": "29092",
-                "MOTCUA_KAFKA_CONTROLLER_PORT": "29093", "MOTCUA_PG_PORT": "55632",
+                "MOTCUA_KAFKA_CONTROLLER_PORT": "29093", "MOTCUA_PG_PORT": "25632",
                 "MOTCUA_PORT_BASE": "18800", "MOTCUA_RUN_DIR": str(local / "run")})
     log = (ROOT / ".local" / f"{local.name}.log").open("wb")
     proc = subprocess.Popen(["make", "-s", "run"], cwd=ROOT, env=env, stdout=log, stderr=log,
@@ -42,7 +44,12 @@ def test_make_run_stays_up_and_ctrl_c_stops_everything() -> None:
         while "is running" not in text and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(1)
             text = (ROOT / ".local" / f"{local.name}.log").read_text(errors="replace")
-        assert "is running" in text, text[-3000:]
+        if "is running" not in text:
+            pg_log = local / "pg" / "postgres.log"
+            kafka_log = local / "kafka" / "logs" / "stdout.log"
+            details = "".join(f"\n--- {f.name}\n" + f.read_text(errors="replace")[-2000:]
+                              for f in (pg_log, kafka_log) if f.exists())
+            raise AssertionError(text[-3000:] + details)
         time.sleep(8)  # it must stay up, not only come up
         assert proc.poll() is None, text[-3000:]
         for i, service in enumerate(("intake", "processing", "postal", "feedback", "metrics")):

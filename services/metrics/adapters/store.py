@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 import orjson
 
 from services.metrics.domain.facts import EventRecord, Facts, fold
-from services.metrics.domain.figures import Period
 from shared.events import Envelope, EventData
 from shared.rulebook import Rulebook
 
@@ -70,45 +68,3 @@ async def upsert_facts(conn: asyncpg.Connection, facts: Iterable[Facts], *,
         f"""INSERT INTO {facts_table} ({_COLUMNS}) VALUES ({params})
             ON CONFLICT (dossier_code) DO UPDATE SET {updates}""",
         [tuple(getattr(f, c) for c in FACT_FIELDS) for f in facts])
-
-
-def _facts(rows: Iterable[asyncpg.Record]) -> list[Facts]:
-    return [Facts(**dict(r)) for r in rows]
-
-
-async def population(conn: asyncpg.Pool | asyncpg.Connection, units: Sequence[str] | None,
-                     p: Period, procedure: str | None = None) -> list[Facts]:
-    """Dossiers received before the period's horizon and not ended before it began."""
-    where = ["received_at < $1", "(received_at >= $2 OR end_at IS NULL OR end_at >= $2)"]
-    args: list[Any] = [p.horizon, p.start]
-    if units is not None:
-        args.append(list(units))
-        where.append(f"unit_code = ANY(${len(args)}::text[])")
-    if procedure is not None:
-        args.append(procedure)
-        where.append(f"procedure_code = ${len(args)}")
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM facts WHERE {' AND '.join(where)}", *args)
-    return _facts(rows)
-
-
-async def ratings(conn: asyncpg.Pool | asyncpg.Connection, units: Sequence[str] | None,
-                  p: Period, procedure: str | None = None) -> list[Facts]:
-    where = ["rated_at >= $1", "rated_at < $2"]
-    args: list[Any] = [p.start, p.horizon]
-    if units is not None:
-        args.append(list(units))
-        where.append(f"rating_unit = ANY(${len(args)}::text[])")
-    if procedure is not None:
-        args.append(procedure)
-        where.append(f"procedure_code = ${len(args)}")
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM facts WHERE {' AND '.join(where)}", *args)
-    return _facts(rows)
-
-
-async def population_by_unit(conn: asyncpg.Pool, p: Period) -> tuple[list[Facts], list[Facts]]:
-    """Every unit's population and ratings at once (rankings, the dashboard, /metrics)."""
-    return await population(conn, None, p), await ratings(conn, None, p)
-
-
-def horizon_of(p: Period) -> datetime:
-    return p.horizon
