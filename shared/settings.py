@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-DEFAULT_DATABASE_URL = "postgresql://motcua:motcua@127.0.0.1:55432/motcua"
+DEFAULT_DATABASE_URL = "postgresql://motcua:motcua@127.0.0.1:25432/motcua"
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:19092"
 DEFAULT_RULEBOOK = Path(__file__).parent / "rulebook" / "demo_province.json"
 

@@ -12,7 +12,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 LOCAL="${MOTCUA_LOCAL:-$ROOT/.local}"
 KAFKA_PORT="${MOTCUA_KAFKA_PORT:-19092}"
 CONTROLLER_PORT="${MOTCUA_KAFKA_CONTROLLER_PORT:-19093}"
-PG_PORT="${MOTCUA_PG_PORT:-55432}"
+# Ports below the kernel's ephemeral range (32768+), so that no client socket can hold them.
+PG_PORT="${MOTCUA_PG_PORT:-25432}"
 PG_USER=motcua
 PG_PASSWORD=motcua
 PG_DB=motcua
@@ -179,7 +180,9 @@ EOF
   else
     if port_open "$PG_PORT"; then log "port $PG_PORT is taken by another process"; exit 1; fi
     log "starting postgresql on 127.0.0.1:$PG_PORT"
-    as_pg "$bin/pg_ctl" -D "$PG_HOME/data" -l "$PG_HOME/postgres.log" -w -t 60 start >/dev/null
+    # The port on the command line wins over the one written at initdb time.
+    as_pg "$bin/pg_ctl" -D "$PG_HOME/data" -o "-p $PG_PORT" -l "$PG_HOME/postgres.log" \
+      -w -t 60 start >/dev/null
   fi
   if ! as_pg "$bin/psql" -h "$PG_HOME" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc \
       "select 1 from pg_database where datname='$PG_DB'" | grep -q 1; then
