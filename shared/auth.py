@@ -16,15 +16,32 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import jwt
 from fastapi import Request
 
-from shared.problems import Problem
+from shared.problems import Problem, invalid
 
 Role = Literal["officer", "leader", "importer", "operator"]
 ROLES: tuple[str, ...] = ("officer", "leader", "importer", "operator")
+
+
+CLOCK_SKEW = timedelta(minutes=1)
+
+
+def business_time(given: datetime | None, may_backdate: bool, field: str = "at") -> datetime:
+    """When a fact happened: now, or the time given by a caller allowed to give one (an
+    importer back-filling history, a courier reporting) — never in the future."""
+    now = datetime.now(UTC)
+    if given is None:
+        return now
+    if not may_backdate:
+        raise Problem(403, "Forbidden", f"only an importer may set {field!r} explicitly")
+    if given > now + CLOCK_SKEW:
+        raise invalid((f"body:/{field}", "must not be in the future"))
+    return given
 
 
 def hash_api_key(key: str) -> str:
@@ -97,20 +114,26 @@ def decode_token(token: str, secret: str, audience: str, issuer: str) -> Princip
     return Principal(str(claims["sub"]), role, frozenset(units))
 
 
-def bearer_principal(secret: str, audience: str, issuer: str,
-                     roles: Sequence[str] = ROLES) -> Callable[[Request], Principal]:
-    """A FastAPI dependency: the caller's principal, or 401/403 as problem details."""
-    allowed = frozenset(roles)
+def authenticate(request: Request, secret: str, audience: str, issuer: str,
+                 roles: Sequence[str] = ROLES) -> Principal:
+    """The caller's principal from its bearer token, or 401/403 as problem details."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise _unauthorized("a bearer token is required")
+    principal = decode_token(token.strip(), secret, audience, issuer)
+    if principal.role not in roles:
+        raise Problem(403, "Forbidden", f"role {principal.role!r} may not do this")
+    return principal
+
+
+def bearer(*roles: str) -> Callable[[Request], Principal]:
+    """A FastAPI dependency checking the token against the running service's settings."""
+    allowed = roles or ROLES
 
     def dependency(request: Request) -> Principal:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise _unauthorized("a bearer token is required")
-        principal = decode_token(token.strip(), secret, audience, issuer)
-        if principal.role not in allowed:
-            raise Problem(403, "Forbidden", f"role {principal.role!r} may not do this")
-        return principal
+        s = request.app.state.runtime.settings
+        return authenticate(request, s.jwt_secret, s.jwt_audience, s.jwt_issuer, allowed)
 
     return dependency
 

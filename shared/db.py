@@ -28,8 +28,11 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int
                       **kwargs: Any) -> asyncpg.Pool:
     """A pool whose connections see the service's schema first on the search path."""
     check_schema_name(schema)
-    async with _connect(dsn) as conn:
+    conn = await asyncpg.connect(dsn)
+    try:
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    finally:
+        await conn.close()
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -41,22 +44,6 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int
     )
     assert pool is not None
     return pool
-
-
-class _connect:
-    """``async with _connect(dsn) as conn`` for a one-off connection."""
-
-    def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
-        self.conn: asyncpg.Connection | None = None
-
-    async def __aenter__(self) -> asyncpg.Connection:
-        self.conn = await asyncpg.connect(self.dsn)
-        return self.conn
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.conn is not None:
-            await self.conn.close()
 
 
 async def ping(pool: asyncpg.Pool) -> bool:

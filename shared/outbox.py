@@ -178,7 +178,3 @@ class OutboxRelay(LeaderLoop):
 
     def _on_notify(self, *_: Any) -> None:
         self.wake()
-
-
-def headers_json(headers: list[tuple[str, bytes]]) -> bytes:
-    return orjson.dumps([[k, v.decode()] for k, v in headers])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,6 +29,14 @@ class Problem(Exception):
         self.type = type_ or "about:blank"
         self.headers = headers
         self.extra = extra
+
+
+def invalid(*errors: tuple[str, str]) -> Problem:
+    """422 naming the fields, in the same shape as request-validation errors."""
+    fields = ", ".join(sorted({field for field, _ in errors}))
+    return Problem(422, "Invalid request", f"Invalid fields: {fields}",
+                   type_=TYPE_BASE + "validation",
+                   errors=[{"field": f, "message": m, "type": "value_error"} for f, m in errors])
 
 
 def problem_response(status: int, title: str, detail: str | None = None, *,
@@ -69,8 +78,6 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        from http import HTTPStatus
-
         try:
             title = HTTPStatus(exc.status_code).phrase
         except ValueError:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -33,6 +33,7 @@ from shared.migrations import migrate_service
 from shared.observability import DEPENDENCY_UP, HTTP_LATENCY, HTTP_REQUESTS
 from shared.outbox import OutboxRelay, write_events
 from shared.problems import install_problem_handlers, problem_response
+from shared.rulebook import Rulebook, load_rulebook
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -61,12 +62,17 @@ class Runtime:
     _kafka_ok_at: float = 0.0
 
     @property
+    def rulebook(self) -> Rulebook:
+        """The province's rulebook (loaded once per path and version file)."""
+        return load_rulebook(self.settings.rulebook_path)
+
+    @property
     def schema(self) -> str:
         return self.settings.db_schema
 
     async def emit(self, conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
         """Write events to this service's outbox inside the caller's transaction."""
-        await write_events(conn, self.schema, events, topic_prefix=self.settings.topic_prefix)
+        await emitter(self.settings)(conn, events)
 
     def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -236,6 +242,17 @@ def health_router() -> APIRouter:
 def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def settings_of(request: Request, kind: type[S]) -> S:
+    """The running service's own settings class (typed, for its service-specific fields)."""
+    settings = get_runtime(request).settings
+    if not isinstance(settings, kind):
+        raise TypeError(f"this service runs with {type(settings).__name__}, not {kind.__name__}")
+    return settings
 
 
 class BodyLimitAndMetrics:

@@ -30,7 +30,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                              handler=IntakeEvents(rulebook, ctx.emit))]
 
     async def prepare(runtime: Runtime) -> None:
-        runtime.extras["rulebook"] = rulebook
         async with runtime.pool.acquire() as conn:
             if await load_catalog(conn, rulebook):
                 log.info("catalog loaded", extra={"version": rulebook.version,

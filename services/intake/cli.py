@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 
 from services.intake.adapters.repository import add_portal_key, revoke_portal_keys
 from services.intake.settings import Settings
@@ -16,8 +17,6 @@ from shared.migrations import migrate_service
 
 
 async def _run(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
     settings = Settings()
     pool = await create_pool(settings.database_url, settings.db_schema, min_size=1, max_size=2)
     try:

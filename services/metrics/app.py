@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reader = MetricsReader(runtime.pool, rulebook)
         hub = LiveHub(reader, interval_s=settings.live_interval_s,
                       full_refresh_s=settings.live_full_refresh_s)
-        runtime.extras.update(reader=reader, hub=hub, rulebook=rulebook)
+        runtime.extras.update(reader=reader, hub=hub)
         COLLECTOR.hub = hub
         runtime.spawn(hub.run(), "live-figures")
 

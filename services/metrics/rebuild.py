@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -162,8 +163,6 @@ async def swap(conn: asyncpg.Connection, rulebook: Rulebook, report: RebuildRepo
 
 
 async def rebuild(settings: Settings) -> RebuildReport:
-    from pathlib import Path
-
     started = time.perf_counter()
     report = RebuildReport()
     rulebook = load_rulebook(settings.rulebook_path)

@@ -30,7 +30,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                              handler=ProcessingEvents(rulebook), event_types=CONSUMED_TYPES)]
 
     async def start_watchdog(runtime: Runtime) -> None:
-        runtime.extras["rulebook"] = rulebook
         watchdog = DeadlineWatchdog(runtime.pool, runtime.emit,
                                     interval_s=settings.watchdog_interval_s,
                                     batch_size=settings.watchdog_batch_size)

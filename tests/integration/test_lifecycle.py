@@ -8,7 +8,6 @@ and 9.5 working hours; the apology on Mon 2/11 is before its deadline (Mon 2/11 
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -60,12 +59,7 @@ async def test_file_accept_supplement_apologize_resolve_return(api: Api) -> None
     assert iso(resp.json()["due_at"]) == t(3, 11, 17)
 
     # Processing resumes the clock when it consumes intake's supplement_received.
-    for _ in range(200):
-        view = await api.processing_view(code)
-        if view["state"] == "processing":
-            break
-        await asyncio.sleep(0.1)
-    assert view["state"] == "processing"
+    view = await api.wait_processing_state(code, "processing")
     assert iso(view["due_at"]) == t(3, 11, 17) and iso(view["original_due_at"]) == t(2, 11, 17)
     assert view["paused_days"] == 1 and view["paused_working_seconds"] == 9.5 * 3600
     assert iso(view["apology_deadline"]) == t(2, 11, 17)
@@ -128,10 +122,7 @@ async def test_withdrawal_reaches_processing_and_blocks_later_actions(api: Api) 
                             headers={"X-API-Key": "dvc-demo.local-demo-portal-key"},
                             json={"reason": "applicant request"})
     assert r.status_code == 200 and r.json()["status"] == "withdrawn"
-    for _ in range(200):
-        if (await api.processing_view(code))["state"] == "withdrawn":
-            break
-        await asyncio.sleep(0.1)
+    await api.wait_processing_state(code, "withdrawn")
     r = await api.act(code, "accept")
     assert r.status_code == 409 and r.json()["state"] == "withdrawn"
     again = await api.http.post(api.url("intake", f"/v1/dossiers/{code}/withdraw"),

@@ -24,6 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.api import IMPORTER_KEY, ROOT_DIR, Api
+from tests.support.wait import until
 
 pytestmark = pytest.mark.integration
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -38,15 +39,6 @@ async def figures(api: Api, unit: str = UNIT, **params: Any) -> dict[str, Any]:
     r = await api.http.get(api.url("metrics", f"/v1/metrics/units/{unit}"), params=params)
     assert r.status_code == 200, r.text
     return dict(r.json()["figures"])
-
-
-async def until(check: Any, timeout_s: float = 30) -> Any:
-    async with asyncio.timeout(timeout_s):
-        while True:
-            value = await check()
-            if value:
-                return value
-            await asyncio.sleep(0.2)
 
 
 async def importer(api: Api, code: str, action: str, **body: Any) -> None:

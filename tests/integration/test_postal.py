@@ -12,6 +12,7 @@ import pytest
 
 from shared.events import POSTAL_TOPIC, PROCESSING_TOPIC
 from tests.support.api import UNIT, Api, Courier
+from tests.support.wait import until
 
 pytestmark = pytest.mark.integration
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -19,15 +20,6 @@ VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
 def t(day: int, month: int, hour: int, minute: int = 0) -> str:
     return datetime(2026, month, day, hour, minute, tzinfo=VN).isoformat()
-
-
-async def wait_for(predicate, timeout_s: float = 20):  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout_s):
-        while True:
-            value = await predicate()
-            if value:
-                return value
-            await asyncio.sleep(0.1)
 
 
 async def test_postal_filing_is_received_at_the_handover_not_the_pickup(api: Api) -> None:
@@ -77,7 +69,7 @@ async def test_postal_return_counts_at_the_handover_and_delivery_is_tracked_afte
     async def returned() -> bool:
         return (await api.processing_view(code))["state"] == "returned"
 
-    await wait_for(returned)
+    await until(returned)
     assert (await api.wait_intake_status(code, "returned"))["status"] == "returned"
     events = await api.topic_events(POSTAL_TOPIC, code, expect=3)
     kinds = [e[0] for e in events]

@@ -14,6 +14,7 @@ from shared.auth import mint_token
 from tests.conftest import Infra
 from tests.support.kafka import read_all
 from tests.support.stack import Stack
+from tests.support.wait import until
 
 ROOT_DIR = str(Path(__file__).resolve().parents[2])
 PORTAL_KEY = "dvc-demo.local-demo-portal-key"
@@ -73,13 +74,21 @@ class Api:
     async def processing_view(self, code: str, timeout_s: float = 20) -> dict[str, Any]:
         """Waits until processing has consumed the dossier.received event."""
         headers = self.token(["*"], role="operator")
-        async with asyncio.timeout(timeout_s):
-            while True:
-                r = await self.http.get(self.url("processing", f"/v1/dossiers/{code}"),
-                                        headers=headers)
-                if r.status_code == 200:
-                    return dict(r.json())
-                await asyncio.sleep(0.1)
+
+        async def view() -> dict[str, Any] | None:
+            r = await self.http.get(self.url("processing", f"/v1/dossiers/{code}"),
+                                    headers=headers)
+            return dict(r.json()) if r.status_code == 200 else None
+
+        return await until(view, timeout_s)
+
+    async def wait_processing_state(self, code: str, state: str,
+                                    timeout_s: float = 20) -> dict[str, Any]:
+        async def reached() -> dict[str, Any] | None:
+            view = await self.processing_view(code)
+            return view if view["state"] == state else None
+
+        return await until(reached, timeout_s)
 
     async def intake_view(self, code: str) -> dict[str, Any]:
         r = await self.http.get(self.url("intake", f"/v1/dossiers/{code}"),
@@ -88,12 +97,11 @@ class Api:
         return dict(r.json())
 
     async def wait_intake_status(self, code: str, status: str, timeout_s: float = 20) -> dict[str, Any]:
-        async with asyncio.timeout(timeout_s):
-            while True:
-                view = await self.intake_view(code)
-                if view["status"] == status:
-                    return view
-                await asyncio.sleep(0.1)
+        async def reached() -> dict[str, Any] | None:
+            view = await self.intake_view(code)
+            return view if view["status"] == status else None
+
+        return await until(reached, timeout_s)
 
     async def db(self) -> asyncpg.Connection:
         if self._db is None:

@@ -10,11 +10,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.feedback.domain.rating import decree61_total, refusal
-from shared.auth import Principal, bearer_principal, decode_token, pin_matches
+from services.feedback.settings import Settings
+from shared.auth import Principal, bearer, business_time, decode_token, pin_matches
 from shared.events import CriteriaScores, DossierCode, Envelope, FeedbackSubmitted, Rating
 from shared.logging import mask_personal_data
 from shared.problems import TYPE_BASE, Problem
-from shared.service import get_runtime
+from shared.service import get_runtime, settings_of
 
 router = APIRouter(prefix="/v1")
 optional_bearer = HTTPBearer(auto_error=False)
@@ -52,24 +53,16 @@ _responses: dict[int | str, dict[str, Any]] = {
 @router.post("/feedback", status_code=201, response_model=FeedbackView, tags=["feedback"],
              summary="Rate a finished dossier (one rating per dossier)", responses=_responses)
 async def submit(body: FeedbackRequest, request: Request, response: Response,
-                 bearer: Annotated[HTTPAuthorizationCredentials | None,
-                                   Depends(optional_bearer)] = None) -> FeedbackView:
+                 credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                        Depends(optional_bearer)] = None) -> FeedbackView:
     runtime = get_runtime(request)
-    s = runtime.settings
+    s = settings_of(request, Settings)
+    importer = body.at is not None and credentials is not None and decode_token(
+        credentials.credentials, s.jwt_secret, s.jwt_audience, s.jwt_issuer).role == "importer"
+    at = business_time(body.at, importer)
     now = datetime.now(UTC)
-    at = now
-    if body.at is not None:
-        if bearer is None or decode_token(bearer.credentials, s.jwt_secret, s.jwt_audience,
-                                          s.jwt_issuer).role != "importer":
-            raise Problem(403, "Forbidden", "only an importer may set 'at' explicitly")
-        if body.at > now + timedelta(minutes=1):
-            raise Problem(422, "Invalid request", "Invalid fields: body:/at",
-                          type_=TYPE_BASE + "validation",
-                          errors=[{"field": "body:/at", "message": "must not be in the future",
-                                   "type": "value_error"}])
-        at = body.at
     client = request.client.host if request.client else "unknown"
-    window = timedelta(seconds=s.pin_failure_window_s)  # type: ignore[attr-defined]
+    window = timedelta(seconds=s.pin_failure_window_s)
     async with runtime.pool.acquire() as conn, conn.transaction():
         dossier = await conn.fetchrow(
             "SELECT code, unit_code, finished FROM dossiers WHERE code = $1 FOR UPDATE",
@@ -80,7 +73,7 @@ async def submit(body: FeedbackRequest, request: Request, response: Response,
         failures = await conn.fetch(
             "SELECT at FROM pin_failures WHERE dossier_code = $1 AND at > $2 ORDER BY at",
             body.dossier_code, now - window)
-        if len(failures) >= s.max_pin_failures:  # type: ignore[attr-defined]
+        if len(failures) >= s.max_pin_failures:
             retry = int((failures[0]["at"] + window - now).total_seconds()) + 1
             raise Problem(429, "Too Many Requests", "too many wrong PINs for this dossier",
                           headers={"Retry-After": str(max(retry, 1))})
@@ -110,16 +103,11 @@ async def submit(body: FeedbackRequest, request: Request, response: Response,
                         decree61_total=decree61_total(body.criteria), comment=comment, at=at)
 
 
-def _reader(request: Request) -> Principal:
-    s = get_runtime(request).settings
-    return bearer_principal(s.jwt_secret, s.jwt_audience, s.jwt_issuer)(request)
-
-
 @router.get("/feedback/{dossier_code}", response_model=FeedbackView, tags=["feedback"],
             summary="The rating of a dossier (officers and operators of its unit)",
             responses={401: {"description": "no valid token"}, 404: {"description": "none"}})
 async def read(dossier_code: str, request: Request,
-               who: Annotated[Principal, Depends(_reader)]) -> FeedbackView:
+               who: Annotated[Principal, Depends(bearer())]) -> FeedbackView:
     row = await get_runtime(request).pool.fetchrow(
         "SELECT dossier_code, unit_code, rating, criteria, comment, at FROM ratings "
         "WHERE dossier_code = $1", dossier_code)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -100,8 +101,6 @@ KEY_CACHE_SECONDS = 30.0
 
 async def portal_for_key(pool: asyncpg.Pool, key: str) -> Portal | None:
     """Cached for 30 s per process: a revoked or rotated-out key stops working within that."""
-    import time
-
     digest = hash_api_key(key)
     now = time.monotonic()
     cached = _KEY_CACHE.get(digest)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
@@ -29,18 +29,17 @@ from services.intake.domain.filing import (
     request_fingerprint,
 )
 from services.intake.domain.ratelimit import TokenBuckets, retry_after
-from shared.auth import pin_digest, receipt_pin
+from services.intake.settings import Settings
+from shared.auth import business_time, pin_digest, receipt_pin
 from shared.events import Envelope, FiledByPost, SupplementReceived, Withdrawn
-from shared.problems import TYPE_BASE, Problem
-from shared.rulebook import Rulebook
-from shared.service import Runtime, get_runtime
+from shared.problems import TYPE_BASE, Problem, invalid
+from shared.service import Runtime, get_runtime, settings_of
 from shared.workdays import due_after_supplement, due_date
 
 router = APIRouter(prefix="/v1")
 BUCKETS = TokenBuckets()
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                               description="the portal's API key, `<portal_id>.<secret>`")
-CLOCK_SKEW = timedelta(minutes=1)
 
 _problem_responses: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or unknown API key"},
@@ -51,24 +50,19 @@ _problem_responses: dict[int | str, dict[str, Any]] = {
 }
 
 
-def rulebook_of(runtime: Runtime) -> Rulebook:
-    rb: Rulebook = runtime.extras["rulebook"]
-    return rb
-
-
 async def portal(request: Request,
                  api_key: Annotated[str | None, Depends(api_key_header)]) -> repo.Portal:
     if not api_key:
         raise Problem(401, "Unauthorized", "an X-API-Key header is required",
                       headers={"WWW-Authenticate": "ApiKey"})
     runtime = get_runtime(request)
+    s = settings_of(request, Settings)
     found = await repo.portal_for_key(runtime.pool, api_key)
     if found is None:
         raise Problem(401, "Unauthorized", "unknown or revoked API key",
                       headers={"WWW-Authenticate": "ApiKey"})
-    s = runtime.settings
-    wait = BUCKETS.take(found.id, found.rate_per_s or s.portal_rate_per_s,  # type: ignore[attr-defined]
-                        found.burst or s.portal_burst, time.monotonic())  # type: ignore[attr-defined]
+    wait = BUCKETS.take(found.id, found.rate_per_s or s.portal_rate_per_s,
+                        found.burst or s.portal_burst, time.monotonic())
     if wait:
         raise Problem(429, "Too Many Requests", f"portal {found.id} is over its request rate",
                       headers={"Retry-After": retry_after(wait)})
@@ -78,25 +72,12 @@ async def portal(request: Request,
 Portal = Annotated[repo.Portal, Depends(portal)]
 
 
-def _invalid(field: str, message: str) -> Problem:
-    return Problem(422, "Invalid request", f"Invalid fields: {field}",
-                   type_=TYPE_BASE + "validation",
-                   errors=[{"field": field, "message": message, "type": "value_error"}])
-
-
 def _business_time(given: datetime | None, who: repo.Portal, field: str) -> datetime:
-    now = datetime.now(UTC)
-    if given is None:
-        return now
-    if who.role != "importer":
-        raise Problem(403, "Forbidden", f"only an importer may set {field!r} explicitly")
-    if given > now + CLOCK_SKEW:
-        raise _invalid(f"body:/{field}", "must not be in the future")
-    return given
+    return business_time(given, who.role == "importer", field)
 
 
 def _receipt(row: asyncpg.Record, runtime: Runtime, *, replayed: bool) -> Receipt:
-    rb = rulebook_of(runtime)
+    rb = runtime.rulebook
     unit = rb.unit(row["unit_code"])
     procedure = rb.procedure(row["procedure_code"])
     return Receipt(
@@ -123,15 +104,11 @@ async def file_dossier(
                                                   pattern=r"^[\x21-\x7e]+$")] = None,
 ) -> Receipt:
     runtime = get_runtime(request)
-    rb = rulebook_of(runtime)
+    rb = runtime.rulebook
     unit, procedure, errors = check_filing(rb, body.unit_code, body.procedure_code, body.channel,
                                            body.return_method)
     if errors:
-        raise Problem(422, "Invalid request",
-                      "Invalid fields: " + ", ".join(sorted({e.field for e in errors})),
-                      type_=TYPE_BASE + "validation",
-                      errors=[{"field": e.field, "message": e.message, "type": "value_error"}
-                              for e in errors])
+        raise invalid(*((e.field, e.message) for e in errors))
     assert unit is not None and procedure is not None
     received_at = _business_time(body.received_at, who, "received_at")
     fingerprint = request_fingerprint(body.model_dump(mode="json"))
@@ -241,7 +218,7 @@ async def supplement(code: str, body: SupplementRequest, request: Request,
                      who: Portal) -> DossierView:
     runtime = get_runtime(request)
     at = _business_time(body.at, who, "at")
-    rb = rulebook_of(runtime)
+    rb = runtime.rulebook
     async with runtime.pool.acquire() as conn, conn.transaction():
         row = await _load(conn, code)
         if row["status"] != "awaiting_supplement":
@@ -249,7 +226,7 @@ async def supplement(code: str, body: SupplementRequest, request: Request,
                           type_=TYPE_BASE + "illegal-state", status_now=row["status"])
         requested_at = row["supplement_requested_at"] or at
         if at < requested_at:
-            raise _invalid("body:/at", "must not be before the supplement request")
+            raise invalid(("body:/at", "must not be before the supplement request"))
         unit = row["current_unit"]
         new_due = due_after_supplement(row["due_at"], requested_at, at, row["processing_days"],
                                        rb.calendar_for(unit), rb.policy_for(unit))
@@ -290,7 +267,7 @@ async def withdraw(code: str, body: WithdrawRequest, request: Request, who: Port
             summary="The tree of units with their blocks and cut-off times")
 async def units(request: Request,
                 block: Annotated[str | None, Query(max_length=32)] = None) -> list[UnitView]:
-    rb = rulebook_of(get_runtime(request))
+    rb = get_runtime(request).rulebook
     return [
         UnitView(code=u.code, name=u.name, parent=u.parent, block=u.block,
                  cutoff=rb.policy_for(u.code).cutoff.strftime("%H:%M"))
@@ -303,7 +280,7 @@ async def units(request: Request,
 async def procedures(request: Request,
                      unit: Annotated[str | None, Query(max_length=32)] = None,
                      q: Annotated[str | None, Query(max_length=100)] = None) -> list[ProcedureView]:
-    rb = rulebook_of(get_runtime(request))
+    rb = get_runtime(request).rulebook
     out = []
     for p in rb.procedures:
         if unit is not None and unit not in p.units:

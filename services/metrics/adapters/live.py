@@ -33,7 +33,6 @@ class LiveHub:
         self.interval_s = interval_s
         self.full_refresh_s = full_refresh_s
         self.cache: dict[str, Figures] = {}
-        self.cached_at: datetime | None = None
         self._dirty: set[str] = set()
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self._stopping = False
@@ -90,14 +89,12 @@ class LiveHub:
         figures = await self.reader.all_units(period)
         changed = [u for u, g in figures.items() if self.cache.get(u) != g]
         self.cache.update(figures)
-        self.cached_at = period.as_of
         self._broadcast(changed, period)
 
     async def refresh(self, units: set[str]) -> None:
         period = Period.month_of(datetime.now(UTC))
         known = [u for u in units if self.reader.rulebook.unit(u) is not None]
         self.cache.update(await self.reader.some_units(known, period))
-        self.cached_at = period.as_of
         self._broadcast(known, period)
 
     def _broadcast(self, units: list[str], period: Period) -> None:

@@ -25,19 +25,17 @@ def event_row(env: Envelope[EventData]) -> tuple[Any, ...]:
 
 
 async def add_events(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]],
-                     rulebook: Rulebook, *, events_table: str = "dossier_events",
-                     facts_table: str = "facts", notify: bool = True) -> set[str]:
+                     rulebook: Rulebook) -> set[str]:
     """Add events to the set and refold their dossiers; returns the units whose figures
     changed. Runs inside the caller's transaction; NOTIFY is delivered at its commit."""
     if not rows:
         return set()
     await conn.executemany(
-        f"""INSERT INTO {events_table} (event_id, dossier_code, type, occurred_at, data)
+        """INSERT INTO dossier_events (event_id, dossier_code, type, occurred_at, data)
             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING""", rows)
     codes = sorted({r[1] for r in rows})
-    units = await refold(conn, codes, rulebook, events_table=events_table,
-                         facts_table=facts_table)
-    if notify and units:
+    units = await refold(conn, codes, rulebook)
+    if units:
         await conn.execute("SELECT pg_notify($1, $2)", CHANGED_CHANNEL,
                            orjson.dumps(sorted(units)).decode())
     return units

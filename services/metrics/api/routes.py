@@ -18,12 +18,14 @@ from sse_starlette.sse import EventSourceResponse
 from services.metrics.adapters.live import LiveHub
 from services.metrics.adapters.reader import MetricsReader
 from services.metrics.domain.figures import RANKABLE, Period
+from services.metrics.settings import Settings
 from shared.auth import decode_token
-from shared.problems import TYPE_BASE, Problem
-from shared.service import get_runtime
+from shared.problems import Problem, invalid
+from shared.service import get_runtime, settings_of
 
 router = APIRouter()
-DASHBOARD = Path(__file__).with_name("dashboard.html")
+# Read once: the page is static (it fetches its figures and listens to the stream).
+DASHBOARD = Path(__file__).with_name("dashboard.html").read_text(encoding="utf-8")
 
 
 def _reader(request: Request) -> MetricsReader:
@@ -39,8 +41,8 @@ def _hub(request: Request) -> LiveHub:
 def may_read(request: Request, access_token: Annotated[str | None, Query(
         description="when figures are not public: a bearer token (EventSource cannot "
                     "send headers)")] = None) -> None:
-    s = get_runtime(request).settings
-    if getattr(s, "public_read", True):
+    s = settings_of(request, Settings)
+    if s.public_read:
         return
     header = request.headers.get("authorization", "")
     token = header[7:] if header.lower().startswith("bearer ") else access_token
@@ -61,15 +63,9 @@ def period(first: date | None, last: date | None, as_of: datetime | None) -> Per
     start = first or month.start.date()
     end = last or (month.end - timedelta(days=1)).date()
     if end < start:
-        raise Problem(422, "Invalid request", "Invalid fields: query:/to",
-                      type_=TYPE_BASE + "validation",
-                      errors=[{"field": "query:/to", "message": "must not be before from",
-                               "type": "value_error"}])
+        raise invalid(("query:/to", "must not be before from"))
     if as_of is not None and as_of.tzinfo is None:
-        raise Problem(422, "Invalid request", "Invalid fields: query:/as_of",
-                      type_=TYPE_BASE + "validation",
-                      errors=[{"field": "query:/as_of", "message": "needs a timezone",
-                               "type": "value_error"}])
+        raise invalid(("query:/as_of", "needs a timezone"))
     return Period.of(start, end, as_of, now)
 
 
@@ -142,18 +138,12 @@ async def rankings(request: Request, block: Annotated[str, Query(max_length=32)]
                    first: FromQ = None, last: ToQ = None, as_of: AsOfQ = None) -> Rankings:
     reader = _reader(request)
     if by not in RANKABLE:
-        raise Problem(422, "Invalid request", "Invalid fields: query:/by",
-                      type_=TYPE_BASE + "validation",
-                      errors=[{"field": "query:/by", "message": f"one of {', '.join(RANKABLE)}",
-                               "type": "value_error"}])
+        raise invalid(("query:/by", f"one of {', '.join(RANKABLE)}"))
     blocks = {u.block for u in reader.rulebook.units}
     if block not in blocks:
-        raise Problem(422, "Invalid request", "Invalid fields: query:/block",
-                      type_=TYPE_BASE + "validation",
-                      errors=[{"field": "query:/block", "message": f"one of {sorted(blocks)}",
-                               "type": "value_error"}])
+        raise invalid(("query:/block", f"one of {sorted(blocks)}"))
     p = period(first, last, as_of)
-    sample = min_sample or get_runtime(request).settings.min_sample  # type: ignore[attr-defined]
+    sample = min_sample or settings_of(request, Settings).min_sample
     ranked = await reader.rankings(block, by, p, sample)
     names = {u.code: u.name for u in reader.rulebook.units}
     return Rankings(block=block, by=by, min_sample=sample, period=_pv(p),
@@ -240,4 +230,4 @@ async def stream(request: Request) -> EventSourceResponse:
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def dashboard() -> HTMLResponse:
-    return HTMLResponse(DASHBOARD.read_text(encoding="utf-8"))
+    return HTMLResponse(DASHBOARD)

@@ -61,21 +61,13 @@ async def worklist(conn: asyncpg.Pool, units: list[str] | None, states: list[str
                    assignee: str | None, limit: int, offset: int) -> list[Dossier]:
     where: list[str] = []
     args: list[Any] = []
-    if units is not None:
-        args.append(units)
-        where.append(f"unit_code = ANY(${len(args)}::text[])")
-    if states:
-        args.append(states)
-        where.append(f"state = ANY(${len(args)}::text[])")
-    if due_before:
-        args.append(due_before)
-        where.append(f"due_at <= ${len(args)}")
-    if due_after:
-        args.append(due_after)
-        where.append(f"due_at >= ${len(args)}")
-    if assignee:
-        args.append(assignee)
-        where.append(f"assignee = ${len(args)}")
+    for value, condition in ((units, "unit_code = ANY({}::text[])"),
+                             (states or None, "state = ANY({}::text[])"),
+                             (due_before, "due_at <= {}"), (due_after, "due_at >= {}"),
+                             (assignee, "assignee = {}")):
+        if value is not None:
+            args.append(value)
+            where.append(condition.format(f"${len(args)}"))
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     args += [limit, offset]
     rows = await conn.fetch(
@@ -85,6 +77,4 @@ async def worklist(conn: asyncpg.Pool, units: list[str] | None, states: list[str
 
 
 def as_dict(d: Dossier) -> dict[str, Any]:
-    out = asdict(d)
-    out.pop("pending_events", None)
-    return out
+    return asdict(d)

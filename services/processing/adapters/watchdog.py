@@ -35,7 +35,6 @@ class DeadlineWatchdog(LeaderLoop):
         self.emit = emit
         self.batch_size = batch_size
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.emitted = 0
         self._ticks = 0
 
     async def step(self) -> bool:
@@ -76,7 +75,6 @@ class DeadlineWatchdog(LeaderLoop):
                     await repo.save(conn, d)
                     envelopes += [Envelope(source="processing", data=e) for e in events]
             await self.emit(conn, envelopes)
-        self.emitted += len(envelopes)
         for env in envelopes:
             WATCHDOG_EVENTS.labels(env.type).inc()
         return len(rows)

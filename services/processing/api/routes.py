@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -13,7 +13,6 @@ from services.processing.api.schemas import (
     ActionRequest,
     ControlSlip,
     DossierState,
-    SlipEntryView,
 )
 from services.processing.domain.control_slip import control_slip
 from services.processing.domain.workflow import (
@@ -22,14 +21,12 @@ from services.processing.domain.workflow import (
     IllegalTransition,
     RuleViolation,
 )
-from shared.auth import Principal, bearer_principal
+from shared.auth import Principal, bearer, business_time
 from shared.events import Envelope, EventData
-from shared.problems import TYPE_BASE, Problem
-from shared.rulebook import Rulebook
+from shared.problems import TYPE_BASE, Problem, invalid
 from shared.service import get_runtime
 
 router = APIRouter(prefix="/v1")
-CLOCK_SKEW = timedelta(minutes=1)
 ACTORS = ("officer", "leader", "importer")
 READERS = ("officer", "leader", "importer", "operator")
 
@@ -42,27 +39,8 @@ _responses: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _principal(roles: tuple[str, ...]) -> Any:
-    def dependency(request: Request) -> Principal:
-        s = get_runtime(request).settings
-        return bearer_principal(s.jwt_secret, s.jwt_audience, s.jwt_issuer, roles)(request)
-
-    return Depends(dependency)
-
-
-Actor = Annotated[Principal, _principal(ACTORS)]
-Reader = Annotated[Principal, _principal(READERS)]
-
-
-def _rulebook(request: Request) -> Rulebook:
-    rb: Rulebook = get_runtime(request).extras["rulebook"]
-    return rb
-
-
-def _invalid(field: str, message: str) -> Problem:
-    return Problem(422, "Invalid request", f"Invalid fields: {field}",
-                   type_=TYPE_BASE + "validation",
-                   errors=[{"field": field, "message": message, "type": "value_error"}])
+Actor = Annotated[Principal, Depends(bearer(*ACTORS))]
+Reader = Annotated[Principal, Depends(bearer(*READERS))]
 
 
 def _not_found(code: str) -> Problem:
@@ -98,7 +76,7 @@ async def worklist(
         units = None if "*" in who.units else sorted(who.units)
     for t in (due_before, due_after):
         if t is not None and t.tzinfo is None:
-            raise _invalid("query:/due_before", "times need a timezone")
+            raise invalid(("query:/due_before", "times need a timezone"))
     rows = await repo.worklist(get_runtime(request).pool, units, state, due_before, due_after,
                                assignee, limit, offset)
     return [view(d) for d in rows]
@@ -122,12 +100,12 @@ async def get_dossier(code: str, request: Request, who: Reader) -> DossierState:
             responses=_responses)
 async def get_control_slip(code: str, request: Request, who: Reader) -> ControlSlip:
     d = await _visible(request, who, code)
-    rb = _rulebook(request)
+    rb = get_runtime(request).rulebook
     hops = await repo.hops(get_runtime(request).pool, code)
     entries = control_slip(hops, rb.calendar_for(d.unit_code), rb.policy_for(d.unit_code))
     return ControlSlip(code=d.code, procedure_code=d.procedure_code, state=d.state,
                        received_at=d.received_at, due_at=d.due_at,
-                       entries=[SlipEntryView(**e.__dict__) for e in entries])
+                       entries=entries)
 
 
 ACTION_DOC = """Actions and the fields they need:
@@ -157,16 +135,11 @@ async def act(
 ) -> DossierState:
     for name in REQUIRED_FIELDS.get(action, ()):
         if getattr(body, name) is None:
-            raise _invalid(f"body:/{name}", f"{action} needs {name}")
-    now = datetime.now(UTC)
-    if body.at is not None and not who.is_importer:
-        raise Problem(403, "Forbidden", "only an importer may set 'at' explicitly")
-    at = body.at or now
-    if at > now + CLOCK_SKEW:
-        raise _invalid("body:/at", "must not be in the future")
-    rb = _rulebook(request)
+            raise invalid((f"body:/{name}", f"{action} needs {name}"))
+    at = business_time(body.at, who.is_importer)
+    rb = get_runtime(request).rulebook
     if action == "transfer" and body.to_unit is not None and rb.unit(body.to_unit) is None:
-        raise _invalid("body:/to_unit", f"unknown unit {body.to_unit}")
+        raise invalid(("body:/to_unit", f"unknown unit {body.to_unit}"))
     runtime = get_runtime(request)
     async with runtime.pool.acquire() as conn, conn.transaction():
         d = await repo.get(conn, code, for_update=True)
@@ -181,7 +154,7 @@ async def act(
                           state=exc.state, action=exc.action) from exc
         except RuleViolation as exc:
             if exc.field:
-                raise _invalid(f"body:/{exc.field}", str(exc)) from exc
+                raise invalid((f"body:/{exc.field}", str(exc))) from exc
             raise Problem(409, "Conflict", str(exc), type_=TYPE_BASE + "rule-violation",
                           state=d.state) from exc
         await repo.save(conn, d)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from services.processing.domain.control_slip import SlipEntry
 from shared.events import ReturnMethod
 from shared.rulebook import UNIT_CODE
 
@@ -71,17 +71,6 @@ class DossierState(BaseModel):
     version: int
 
 
-class SlipEntryView(BaseModel):
-    step: str
-    unit_code: str
-    actor: str
-    at: datetime
-    due_at: datetime
-    timeliness: str
-    working_seconds_since_previous: float
-    detail: dict[str, Any]
-
-
 class ControlSlip(BaseModel):
     """Form 05 as data."""
 
@@ -90,4 +79,4 @@ class ControlSlip(BaseModel):
     state: str
     received_at: datetime
     due_at: datetime
-    entries: list[SlipEntryView]
+    entries: list[SlipEntry]

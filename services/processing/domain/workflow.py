@@ -5,7 +5,7 @@ events to publish; nothing here does I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
@@ -115,7 +115,6 @@ class Dossier:
     due_soon_sent_at: datetime | None = None
     overdue_sent_at: datetime | None = None
     version: int = 0
-    pending_events: list[EventData] = field(default_factory=list, repr=False, compare=False)
 
     # ------------------------------------------------------------- creation
     @classmethod
@@ -148,8 +147,8 @@ class Dossier:
         self.last_action_at = at
         self.version += 1
 
-    def _emit(self, event: EventData) -> list[EventData]:
-        self.pending_events.append(event)
+    @staticmethod
+    def _emit(event: EventData) -> list[EventData]:
         return [event]
 
     def timeliness_at(self, at: datetime, cal: WorkingCalendar, policy: OfficePolicy) -> str:
@@ -315,4 +314,4 @@ def _due_soon_at(deadline: datetime, received_at: datetime, policy: OfficePolicy
     return min(max(opens, received_at), deadline)
 
 
-DOSSIER_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Dossier) if f.name != "pending_events")
+DOSSIER_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Dossier))
