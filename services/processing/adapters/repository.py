@@ -42,11 +42,21 @@ async def save(conn: asyncpg.Connection, d: Dossier) -> None:
 
 
 async def add_hop(conn: asyncpg.Connection, code: str, step: str, unit_code: str, actor: str,
-                  at: datetime, due_at: datetime, detail: dict[str, Any] | None = None) -> None:
+                  at: datetime, due_at: datetime, detail: dict[str, Any] | None = None, *,
+                  idempotency_key: str | None = None, request_hash: str | None = None) -> None:
     await conn.execute(
-        """INSERT INTO hops (dossier_code, step, unit_code, actor, at, due_at, detail)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-        code, step, unit_code, actor, at, due_at, detail or {})
+        """INSERT INTO hops (dossier_code, step, unit_code, actor, at, due_at, detail,
+                             idempotency_key, request_hash)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+        code, step, unit_code, actor, at, due_at, detail or {}, idempotency_key, request_hash)
+
+
+async def hop_request_hash(conn: asyncpg.Connection, code: str, idempotency_key: str) -> str | None:
+    """The fingerprint of the action first sent with this key, or None if there was none."""
+    value = await conn.fetchval(
+        "SELECT request_hash FROM hops WHERE dossier_code = $1 AND idempotency_key = $2",
+        code, idempotency_key)
+    return None if value is None else str(value)
 
 
 async def hops(conn: asyncpg.Connection | asyncpg.Pool, code: str) -> list[Hop]:

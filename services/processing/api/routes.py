@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from services.processing.adapters import repository as repo
 from services.processing.api.schemas import (
@@ -23,6 +23,7 @@ from services.processing.domain.workflow import (
 )
 from shared.auth import Principal, bearer, business_time
 from shared.events import Envelope, EventData
+from shared.idempotency import IdempotencyKey, key_reused, request_fingerprint
 from shared.problems import TYPE_BASE, Problem, invalid
 from shared.service import get_runtime
 
@@ -121,6 +122,10 @@ ACTION_DOC = """Actions and the fields they need:
 * `return` — `method` (`counter` or `online`; postal returns come from the postal service)
 
 `at` is accepted from the importer role only.
+
+Send an `Idempotency-Key` to make a retry safe: the same action sent again with the same key
+is not applied twice; it answers 200 with the dossier as it is now and
+`Idempotent-Replayed: true`. The key used for a different action or body is refused (422).
 """
 
 
@@ -131,7 +136,9 @@ async def act(
     action: Annotated[str, Path(pattern="^(" + "|".join(ACTIONS) + ")$")],
     body: ActionRequest,
     request: Request,
+    response: Response,
     who: Actor,
+    idempotency_key: IdempotencyKey = None,
 ) -> DossierState:
     for name in REQUIRED_FIELDS.get(action, ()):
         if getattr(body, name) is None:
@@ -145,6 +152,16 @@ async def act(
         d = await repo.get(conn, code, for_update=True)
         if d is None or not who.may_act_on(d.unit_code):
             raise _not_found(code)
+        fingerprint = request_fingerprint(
+            [action, who.subject, body.model_dump(mode="json", exclude_unset=True)])
+        if idempotency_key is not None:
+            first = await repo.hop_request_hash(conn, code, idempotency_key)
+            if first is not None:
+                if first != fingerprint:
+                    raise key_reused()
+                # Acted on the first time; the answer is the dossier as it is now.
+                response.headers["Idempotent-Replayed"] = "true"
+                return view(d)
         unit_before = d.unit_code
         policy = rb.policy_for(d.unit_code)
         try:
@@ -160,7 +177,9 @@ async def act(
         await repo.save(conn, d)
         detail = {k: v for k, v in body.model_dump(mode="json", exclude={"at"}).items()
                   if v is not None}
-        await repo.add_hop(conn, code, action, unit_before, who.subject, at, d.due_at, detail)
+        await repo.add_hop(conn, code, action, unit_before, who.subject, at, d.due_at, detail,
+                           idempotency_key=idempotency_key,
+                           request_hash=fingerprint if idempotency_key else None)
         await runtime.emit(conn, [Envelope(source="processing", data=e) for e in events])
     return view(d)
 

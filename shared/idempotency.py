@@ -1,0 +1,29 @@
+"""Idempotency keys: a client that did not get an answer (a timeout, a dropped connection,
+a restarted service) sends the same request again with the same ``Idempotency-Key`` and is
+told what happened the first time instead of acting twice."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+import orjson
+from fastapi import Header
+
+from shared.problems import TYPE_BASE, Problem
+
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", max_length=200, pattern=r"^[\x21-\x7e]+$",
+    description="a client-chosen key; a repeated request with the same key is not acted on "
+                "twice, it gets the first request's outcome")]
+
+
+def request_fingerprint(body: object) -> str:
+    """What a repeated key must be sent with again: the same request, field for field."""
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def key_reused() -> Problem:
+    return Problem(422, "Idempotency-Key reused",
+                   "this Idempotency-Key was used for a different request",
+                   type_=TYPE_BASE + "idempotency-key-reused")
