@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts and stops the five services as background uvicorn processes.
 #   deploy/local/services.sh start|stop|status|wait
+#   deploy/local/services.sh kill <service>      SIGKILL one service (`start` brings it back)
+#   deploy/local/services.sh restart <service>   SIGTERM, wait for the drain, start again
 # Environment: MOTCUA_RUN_DIR (pid and log files, default <repo>/.local/run),
 # MOTCUA_PORT_BASE (default 8000: intake 8001 ... metrics 8005), MOTCUA_* settings.
 set -euo pipefail
@@ -58,6 +60,17 @@ stop() {
   done
 }
 
+# One service down: with SIGKILL (a crash) or SIGTERM (a graceful stop that drains).
+down() {
+  local s="$1" sig="$2" pid i
+  [[ -f "$RUN/$s.pid" ]] || return 0
+  pid="$(cat "$RUN/$s.pid")"
+  kill "-$sig" "$pid" 2>/dev/null || true
+  for i in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$RUN/$s.pid"
+}
+
 urls() {
   local s
   for s in "${SERVICES[@]}"; do
@@ -78,5 +91,7 @@ case "${1:-}" in
   status) status ;;
   urls) urls ;;
   wait) wait_ready ;;
-  *) echo "usage: $0 start|stop|status|urls|wait" >&2; exit 2 ;;
+  kill) down "${2:?service}" KILL ;;
+  restart) down "${2:?service}" TERM; start ;;
+  *) echo "usage: $0 start|stop|status|urls|wait|kill <service>|restart <service>" >&2; exit 2 ;;
 esac

@@ -6,6 +6,7 @@
 #
 #   deploy/local/stack.sh start|stop|status|env
 #   deploy/local/stack.sh kafka-start|kafka-stop|pg-start|pg-stop
+#   deploy/local/stack.sh kafka-kill|pg-kill    (SIGKILL, for `make chaos`; start brings them back)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -119,6 +120,17 @@ kafka_stop() {
   rm -f "$KAFKA_HOME/kafka.pid"
 }
 
+# A crash, not a stop: SIGKILL, no flush, no controlled shutdown.
+kafka_kill() {
+  local pid
+  pid="$(kafka_pid)" || return 0
+  log "killing kafka (SIGKILL, pid $pid)"
+  kill -KILL "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  mv -f "$KAFKA_HOME/logs/server.log" "$KAFKA_HOME/logs/server.log.prev" 2>/dev/null || true
+  rm -f "$KAFKA_HOME/kafka.pid"
+}
+
 # ---------------------------------------------------------------- PostgreSQL
 pg_bindir() {
   local d
@@ -200,6 +212,17 @@ pg_stop() {
   fi
 }
 
+# A crash: SIGKILL to the postmaster and every backend; the next start runs crash recovery.
+pg_kill() {
+  local f="$PG_HOME/data/postmaster.pid" pm
+  [[ -f "$f" ]] || return 0
+  pm="$(head -1 "$f")"
+  kill -0 "$pm" 2>/dev/null || return 0
+  log "killing postgresql (SIGKILL, postmaster $pm and its backends)"
+  kill -KILL "$pm" $(pgrep -P "$pm" || true) 2>/dev/null || true
+  while kill -0 "$pm" 2>/dev/null || pgrep -P "$pm" >/dev/null; do sleep 0.1; done
+}
+
 print_env() {
   echo "MOTCUA_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT"
   echo "MOTCUA_DATABASE_URL=postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB"
@@ -225,7 +248,9 @@ case "${1:-}" in
   tools-fetch) tools_fetch ;;
   pg-start) pg_start ;;
   pg-stop) pg_stop ;;
+  kafka-kill) kafka_kill ;;
+  pg-kill) pg_kill ;;
   status) status ;;
   env) print_env ;;
-  *) echo "usage: $0 start|stop|status|env|kafka-start|kafka-stop|pg-start|pg-stop" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|env|kafka-start|kafka-stop|kafka-kill|pg-start|pg-stop|pg-kill" >&2; exit 2 ;;
 esac
