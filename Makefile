@@ -4,7 +4,7 @@ PY := .venv/bin/python
 STACK := deploy/local/stack.sh
 SERVICES := deploy/local/services.sh
 
-.PHONY: run demo test stop install infra lint typecheck clean status rebuild contracts bench
+.PHONY: run demo test stop install infra lint typecheck clean status rebuild contracts bench chaos
 
 ## make run: install, start Kafka, PostgreSQL and the five services, load the demo catalog,
 ## print the URLs, and keep running until Ctrl-C (or `make stop` from another terminal).
@@ -58,3 +58,9 @@ bench: install infra
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
 	@.venv/bin/python tests/perf/bench.py > /dev/null
 	@.venv/bin/python tests/perf/summary.py
+
+## make chaos: SIGKILL Kafka, PostgreSQL and each service (then a rolling SIGTERM restart) under
+## the simulator's load, on a stack of its own; audit losses and double counts into
+## tests/chaos/results.json and RESULTS.md. Options: CHAOS_ARGS='--days 2 --faults kafka,metrics'.
+chaos: install infra
+	@.venv/bin/python -m tests.chaos.chaos --results tests/chaos/results.json $(CHAOS_ARGS)

@@ -56,7 +56,11 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
     asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
     asyncpg.QueryCanceledError,
+    # A pooled connection whose server died mid-operation: "cannot switch to state ...;
+    # another operation is in progress". The next connection is a fresh one.
+    asyncpg.InternalClientError,
 )
 
 

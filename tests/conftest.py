@@ -99,7 +99,8 @@ def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ob
     db = asyncio.run(create_database(infra.database_url))
     try:
         with service_stack(tmp_path_factory.mktemp("stack"), kafka=infra.kafka_bootstrap,
-                           database_url=db, port_base=18200,
+                           database_url=db,
+                           port_base=int(os.environ.get("MOTCUA_TEST_PORT_BASE", "18200")),
                            extra_env={"MOTCUA_JWT_SECRET": JWT_SECRET,
                                       "PROCESSING_WATCHDOG_INTERVAL_S": "0.3"}) as s:
             yield s

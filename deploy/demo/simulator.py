@@ -21,6 +21,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -71,8 +72,17 @@ class Record:
     errors: list[str] = field(default_factory=list)
 
 
+RETRIED_STATUSES = frozenset({500, 502, 503, 504})
+
+
 class Api:
-    def __init__(self, base: str, jwt_secret: str, concurrency: int) -> None:
+    """The public APIs, as a patient client: a dropped connection or a 5xx (a service or its
+    database restarting) is retried with the same request until ``patience_s`` runs out, so
+    only requests that carry an idempotency guarantee (an ``Idempotency-Key``, a courier
+    ``event_id``) or that are reconciled by reading back are sent through it."""
+
+    def __init__(self, base: str, jwt_secret: str, concurrency: int,
+                 patience_s: float = 60.0) -> None:
         host, _, port = base.rpartition(":")
         self.urls = {s: f"{host}:{int(port) + i}" for i, s in enumerate(
             ("intake", "processing", "postal", "feedback", "metrics"))}
@@ -82,20 +92,36 @@ class Api:
         self.operator = {"Authorization": "Bearer " + mint_token(
             jwt_secret, subject="simulator", role="operator", units=["*"], ttl_s=86400)}
         self.courier_id, _, self.courier_secret = COURIER.partition(":")
+        self.patience_s = patience_s
         self.calls = 0
+        self.attempts = 0
+        self.retried: dict[str, int] = defaultdict(int)  # why a request was sent again
 
-    async def request(self, method: str, service: str, path: str, **kw: Any) -> httpx.Response:
+    async def request(self, method: str, service: str, path: str, *,
+                      fresh_headers: Callable[[], dict[str, str]] | None = None,
+                      **kw: Any) -> httpx.Response:
         self.calls += 1
-        for attempt in range(5):
+        deadline = time.monotonic() + self.patience_s
+        pause = 0.2
+        while True:
+            self.attempts += 1
+            if fresh_headers is not None:
+                kw["headers"] = fresh_headers()
             try:
-                return await self.http.request(method, self.urls[service] + path, **kw)
-            except httpx.TransportError:
-                await asyncio.sleep(0.5 * (attempt + 1))
-        return await self.http.request(method, self.urls[service] + path, **kw)
+                r = await self.http.request(method, self.urls[service] + path, **kw)
+                if r.status_code not in RETRIED_STATUSES or time.monotonic() > deadline:
+                    return r
+                self.retried[f"{service} {r.status_code}"] += 1
+            except httpx.TransportError as exc:
+                if time.monotonic() > deadline:
+                    raise
+                self.retried[f"{service} {type(exc).__name__}"] += 1
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
     async def wait(self, service: str, path: str, ok: Any, headers: dict[str, str],
-                   timeout_s: float = 60) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
+                   timeout_s: float | None = None) -> dict[str, Any]:
+        deadline = time.monotonic() + (timeout_s or self.patience_s)
         while True:
             r = await self.request("GET", service, path, headers=headers)
             if r.status_code == 200 and ok(r.json()):
@@ -105,17 +131,33 @@ class Api:
             await asyncio.sleep(0.1)
 
     async def act(self, code: str, action: str, at: datetime, **body: Any) -> httpx.Response:
+        # One key per intended action: a retry after a lost answer is not applied twice.
         return await self.request("POST", "processing", f"/v1/dossiers/{code}/actions/{action}",
-                                  json={"at": at.isoformat(), **body}, headers=self.importer)
+                                  json={"at": at.isoformat(), **body},
+                                  headers={**self.importer, "Idempotency-Key": uuid.uuid4().hex})
 
     async def courier(self, shipment: str, kind: str, at: datetime) -> httpx.Response:
         body = orjson.dumps({"event_id": uuid.uuid4().hex, "shipment_id": shipment,
                              "kind": kind, "at": at.isoformat()})
-        ts = int(time.time())
-        return await self.request("POST", "postal", "/v1/courier/events", content=body, headers={
-            "X-Courier-Id": self.courier_id, "X-Timestamp": str(ts),
-            "X-Signature": sign(self.courier_secret, ts, body),
-            "content-type": "application/json"})
+
+        def signed() -> dict[str, str]:
+            # A resent event is signed afresh (a repeated signature is a replay); the same
+            # event_id makes it change nothing the second time.
+            ts = int(time.time())
+            return {"X-Courier-Id": self.courier_id, "X-Timestamp": str(ts),
+                    "X-Signature": sign(self.courier_secret, ts, body),
+                    "content-type": "application/json"}
+
+        return await self.request("POST", "postal", "/v1/courier/events", content=body,
+                                  fresh_headers=signed)
+
+    async def intake_status(self, code: str) -> str:
+        r = await self.request("GET", "intake", f"/v1/dossiers/{code}",
+                               headers={"X-API-Key": IMPORTER_KEY})
+        return str(r.json()["status"]) if r.status_code == 200 else ""
+
+    def stats(self) -> dict[str, Any]:
+        return {"calls": self.calls, "attempts": self.attempts, "retried": dict(self.retried)}
 
 
 def applicant(rng: random.Random) -> dict[str, Any]:
@@ -205,7 +247,9 @@ class Simulator:
                 r = await api.request("POST", "intake", f"/v1/dossiers/{rec.code}/withdraw",
                                       headers={"X-API-Key": IMPORTER_KEY},
                                       json={"at": at.isoformat(), "reason": "theo đề nghị"})
-                if r.status_code == 200:
+                # 409 after a lost answer: the first attempt did it (only we withdraw).
+                if r.status_code == 200 or (r.status_code == 409
+                                            and await api.intake_status(rec.code) == "withdrawn"):
                     rec.end_kind, rec.end_at = "withdrawn", at.isoformat()
             return
         if (await api.act(rec.code, "accept", t)).status_code != 200:
@@ -243,7 +287,9 @@ class Simulator:
                                   headers={"X-API-Key": IMPORTER_KEY},
                                   json={"documents": [{"name": "Giấy tờ bổ sung"}],
                                         "at": t.isoformat()})
-            if r.status_code != 200:
+            if r.status_code != 200 and not (
+                    r.status_code == 409
+                    and await api.intake_status(rec.code) not in ("awaiting_supplement", "")):
                 return
             rec.supplement_pending_since = None
             await api.wait("processing", f"/v1/dossiers/{rec.code}",
@@ -338,12 +384,18 @@ class Simulator:
         for _ in range(100):  # feedback learns of the resolution through Kafka
             r = await self.api.request("POST", "feedback", "/v1/feedback", json=body,
                                        headers=self.api.importer)
-            if r.status_code == 201:
+            if r.status_code == 201 or (r.status_code == 409 and await self._rated(rec.code, level)):
                 rec.rating, rec.rated_at, rec.rating_unit = level, at.isoformat(), rec.current_unit
                 return
             if r.status_code not in (404, 409):
                 return
             await asyncio.sleep(0.1)
+
+    async def _rated(self, code: str, level: str) -> bool:
+        """After a lost answer the rating may already be in (only we rate)."""
+        r = await self.api.request("GET", "feedback", f"/v1/feedback/{code}",
+                                   headers=self.api.operator)
+        return r.status_code == 200 and r.json().get("rating") == level
 
     # ------------------------------------------------------------- runs
     async def backfill(self, days: int, per_day: int, concurrency: int) -> None:
@@ -523,7 +575,7 @@ async def until_quiet(api: Api, as_of: datetime, seconds: float = 1.5,
 
 async def main_async(args: argparse.Namespace) -> int:
     settings = ServiceSettings()
-    api = Api(args.base, settings.jwt_secret, args.concurrency)
+    api = Api(args.base, settings.jwt_secret, args.concurrency, patience_s=args.patience)
     rulebook = load_rulebook(str(DEFAULT_RULEBOOK))
     sim = Simulator(api, rulebook, Path(args.log), args.seed)
     try:
@@ -537,6 +589,10 @@ async def main_async(args: argparse.Namespace) -> int:
             return await verify(api, Path(args.log), as_of)
     finally:
         await api.http.aclose()
+        if args.stats:
+            stats = {**api.stats(), "dossiers_accepted": len({r.code for r in sim.records}),
+                     "dossiers_with_errors": sum(1 for r in sim.records if r.errors)}
+            await asyncio.to_thread(Path(args.stats).write_bytes, orjson.dumps(stats))
     return 0
 
 
@@ -553,6 +609,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=12)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--log", default=str(DEFAULT_LOG))
+    parser.add_argument("--patience", type=float, default=60.0,
+                        help="seconds to keep resending a request a restart interrupted")
+    parser.add_argument("--stats", default=None, help="write the run's request counts here (JSON)")
     sys.exit(asyncio.run(main_async(parser.parse_args())))
 
 

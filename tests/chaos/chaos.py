@@ -1,0 +1,557 @@
+"""`make chaos`: faults under load, then an audit of what was lost or counted twice.
+
+On a stack of its own (own Kafka, own PostgreSQL cluster, own ports, so nothing else is
+disturbed), the province simulator drives load through the public APIs while this script
+crashes, one after the other, the Kafka broker, PostgreSQL and each of the five services
+with SIGKILL, brings each back, and finally restarts every service in turn with SIGTERM (a
+rolling restart, which must drain). When the load is done and the pipeline is quiet it
+checks, from the real stores and topics:
+
+* every dossier the simulator got a 2xx receipt for exists, once, in every service's store;
+* every event on the topics was applied, in effect once, by every consumer that takes it
+  (each consumer's inbox holds every such event id; the inbox's key holds it to once);
+* the metrics API's figures equal those the simulator computes from its own log;
+* no outbox row is left unsent, no message went to a dead-letter topic.
+
+Figures go to ``--results`` (JSON) and a Markdown summary beside it. Exit status 0 only if
+nothing was lost, nothing counted twice, and every figure matched.
+
+    python -m tests.chaos.chaos                      # the full run (make chaos)
+    python -m tests.chaos.chaos --days 2 --per-day 12 --faults kafka,postgresql,processing
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from shared.events import (
+    ALL_DOSSIER_TOPICS,
+    INTAKE_TOPIC,
+    POSTAL_TOPIC,
+    PROCESSING_TOPIC,
+    from_kafka,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+SERVICES = ("intake", "processing", "postal", "feedback", "metrics")
+FAULTS = ("kafka", "postgresql", *SERVICES, "rolling-restart")
+STORES = {  # where each service keeps what it knows of a dossier, and the code's column
+    "intake": ("intake.dossiers", "code"),
+    "processing": ("processing.dossiers", "code"),
+    "postal": ("postal.dossier_units", "code"),
+    "feedback": ("feedback.dossiers", "code"),
+    "metrics": ("metrics.facts", "dossier_code"),
+}
+
+
+def consumers() -> dict[str, tuple[str, tuple[str, ...], frozenset[str] | None]]:
+    """consumer name -> (schema, topics, event types it takes or None for all), as the
+    services' apps declare them."""
+    from services.feedback.app import CONSUMED as FEEDBACK_TYPES
+    from services.postal.app import CONSUMED as POSTAL_TYPES
+    from services.processing.app import CONSUMED_TYPES as PROCESSING_TYPES
+
+    return {
+        "intake-status": ("intake", (PROCESSING_TOPIC, POSTAL_TOPIC), None),
+        "processing-workflow": ("processing", (INTAKE_TOPIC, POSTAL_TOPIC), PROCESSING_TYPES),
+        "postal-shipments": ("postal", (INTAKE_TOPIC, PROCESSING_TOPIC), POSTAL_TYPES),
+        "feedback-dossiers": ("feedback", (INTAKE_TOPIC, PROCESSING_TOPIC, POSTAL_TOPIC),
+                              FEEDBACK_TYPES),
+        "metrics-facts": ("metrics", ALL_DOSSIER_TOPICS, None),
+    }
+
+
+@dataclass
+class Ports:
+    kafka: int = 29192
+    controller: int = 29193
+    postgres: int = 25732
+    service_base: int = 18900
+
+
+@dataclass
+class Run:
+    local: Path
+    ports: Ports
+    env: dict[str, str] = field(default_factory=dict)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("MOTCUA_", "INTAKE_", "PROCESSING_", "POSTAL_", "FEEDBACK_",
+                                    "METRICS_"))}
+        env.update({
+            "MOTCUA_LOCAL": str(self.local),
+            "MOTCUA_KAFKA_PORT": str(self.ports.kafka),
+            "MOTCUA_KAFKA_CONTROLLER_PORT": str(self.ports.controller),
+            "MOTCUA_PG_PORT": str(self.ports.postgres),
+            "MOTCUA_PORT_BASE": str(self.ports.service_base),
+            "MOTCUA_RUN_DIR": str(self.local / "run"),
+            "MOTCUA_OUTBOX_POLL_INTERVAL_S": "0.2",
+            "PYTHONPATH": str(ROOT),
+        })
+        self.env = env
+
+    @property
+    def database_url(self) -> str:
+        return f"postgresql://motcua:motcua@127.0.0.1:{self.ports.postgres}/motcua"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.ports.kafka}"
+
+    def script(self, name: str, *args: str) -> None:
+        r = subprocess.run([str(ROOT / "deploy/local" / name), *args], env=self.env,
+                           capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            raise RuntimeError(f"{name} {' '.join(args)} failed:\n{r.stderr[-3000:]}")
+
+    def note(self, what: str, **extra: Any) -> None:
+        entry = {"t_s": round(time.monotonic() - self.started, 1), "what": what, **extra}
+        self.timeline.append(entry)
+        print(f"[chaos] {entry['t_s']:7.1f}s {what}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ the stack
+def prepare(run: Run) -> None:
+    """A fresh stack folder; the broker's jars are shared with the main local stack."""
+    if run.local.exists():
+        shutil.rmtree(run.local)
+    (run.local / "kafka").mkdir(parents=True)
+    jars = ROOT / ".local" / "kafka" / "libs"
+    if (jars / ".complete").exists():
+        (run.local / "kafka" / "libs").symlink_to(jars)
+
+
+def start(run: Run) -> None:
+    run.script("stack.sh", "start")
+    run.script("services.sh", "start")
+    run.note("stack and services up")
+
+
+def stop(run: Run) -> None:
+    for name, args in (("services.sh", ("stop",)), ("stack.sh", ("stop",))):
+        try:
+            run.script(name, *args)
+        except Exception as exc:  # leave nothing running, whatever failed
+            print(f"[chaos] {name} {args}: {exc}", file=sys.stderr)
+
+
+def inject(run: Run, fault: str, down_s: float) -> None:
+    """One fault: a crash (SIGKILL), some seconds down, and the restart; or the rolling
+    restart, which stops (SIGTERM, drained) and starts each service in turn."""
+    if fault == "rolling-restart":
+        for service in SERVICES:
+            run.note(f"SIGTERM {service} (rolling restart)")
+            run.script("services.sh", "restart", service)
+        run.note("rolling restart done")
+        return
+    run.note(f"SIGKILL {fault}")
+    if fault == "kafka":
+        run.script("stack.sh", "kafka-kill")
+    elif fault == "postgresql":
+        run.script("stack.sh", "pg-kill")
+    else:
+        run.script("services.sh", "kill", fault)
+    time.sleep(down_s)
+    if fault == "kafka":
+        run.script("stack.sh", "kafka-start")
+    elif fault == "postgresql":
+        run.script("stack.sh", "pg-start")
+    run.script("services.sh", "start")  # brings back whatever is down, waits until ready
+    run.note(f"{fault} back")
+
+
+# ------------------------------------------------------------------ the load
+def simulator(run: Run, *args: str) -> subprocess.Popen[bytes]:
+    log = (run.local / "simulator.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "deploy.demo.simulator", *args,
+         "--base", f"http://127.0.0.1:{run.ports.service_base + 1}",
+         "--log", str(run.local / "simulator.jsonl")],
+        cwd=ROOT, env=run.env, stdout=log, stderr=log)
+
+
+async def drive(run: Run, faults: list[str], *, days: int, per_day: int, concurrency: int,
+                warmup_s: float, between_s: float, down_s: float) -> dict[str, Any]:
+    """Back-fill batches run one after another until every fault was injected."""
+    batches: list[subprocess.Popen[bytes]] = []
+
+    def next_batch() -> None:
+        stats = run.local / f"sim-stats-{len(batches)}.json"
+        batches.append(simulator(run, "backfill", "--days", str(days), "--per-day", str(per_day),
+                                 "--seed", str(100 + len(batches)), "--concurrency",
+                                 str(concurrency), "--patience", "180", "--stats", str(stats)))
+        run.note(f"load batch {len(batches)} started")
+
+    next_batch()
+
+    async def faulting() -> None:
+        await asyncio.sleep(warmup_s)
+        for fault in faults:
+            await asyncio.to_thread(inject, run, fault, down_s)
+            await asyncio.sleep(between_s)
+
+    task = asyncio.create_task(faulting())
+    while not task.done() or batches[-1].poll() is None:
+        if batches[-1].poll() is not None and not task.done():
+            next_batch()
+        await asyncio.sleep(0.5)
+    await task
+    failed = [b.returncode for b in batches if b.returncode != 0]
+    if failed:
+        raise RuntimeError(f"simulator batches failed: {failed}; see {run.local}/simulator.log")
+    total = load_figures(run)
+    run.note("load done", **{k: total[k] for k in ("calls", "dossiers_accepted")})
+    return total
+
+
+def load_figures(run: Run) -> dict[str, Any]:
+    """The simulator batches' request counts, added up."""
+    stats_files = sorted(run.local.glob("sim-stats-*.json"))
+    total: dict[str, Any] = {"batches": len(stats_files), "calls": 0, "attempts": 0,
+                             "retried": {}, "dossiers_accepted": 0, "dossiers_with_errors": 0}
+    for f in stats_files:
+        s = orjson.loads(f.read_bytes())
+        for k in ("calls", "attempts", "dossiers_accepted", "dossiers_with_errors"):
+            total[k] += s[k]
+        for k, v in s["retried"].items():
+            total["retried"][k] = total["retried"].get(k, 0) + v
+    return total
+
+
+# ------------------------------------------------------------------ the audit
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    id: str
+    type: str
+
+
+async def topic_events(bootstrap: str, topics: list[str]) -> dict[str, list[Message]]:
+    """Every message of the topics, up to their current ends."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                              enable_auto_commit=False, client_id="chaos-audit")
+    await reader.start()
+    try:
+        cluster = await reader._client.fetch_all_metadata()  # aiokafka has no public call for it
+        parts = [TopicPartition(t, p) for t in topics for p in cluster.partitions_for_topic(t) or ()]
+        reader.assign(parts)
+        await reader.seek_to_beginning(*parts)
+        ends = await reader.end_offsets(parts)
+        out: dict[str, list[Message]] = {t: [] for t in topics}
+        async def behind() -> bool:
+            return any([await reader.position(tp) < ends[tp] for tp in parts])
+
+        while await behind():
+            batch = await reader.getmany(timeout_ms=500, max_records=5000)
+            for tp, records in batch.items():
+                for rec in records:
+                    if rec.offset < ends[tp]:
+                        env = from_kafka(rec.headers, rec.value)
+                        out[tp.topic].append(Message(tp.topic, rec.key, rec.value,
+                                                     list(rec.headers), str(env.id), env.type))
+        return out
+    finally:
+        await reader.stop()
+
+
+async def lag(bootstrap: str, groups: list[str]) -> int:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await admin.start()
+    await reader.start()
+    try:
+        total = 0
+        for group in groups:
+            committed = await admin.list_consumer_group_offsets(group)
+            ends = await reader.end_offsets(list(committed))
+            total += sum(ends[tp] - meta.offset for tp, meta in committed.items())
+        return total
+    finally:
+        await reader.stop()
+        await admin.close()
+
+
+async def wait_quiet(run: Run, conn: asyncpg.Connection, timeout_s: float = 300) -> None:
+    """Until every outbox is sent and every consumer group has caught up (twice in a row)."""
+    groups = list(consumers())
+    deadline = time.monotonic() + timeout_s
+    quiet = 0
+    while quiet < 2:
+        unsent = sum([await conn.fetchval(f"SELECT count(*) FROM {s}.outbox WHERE sent_at IS NULL")
+                      for s in SERVICES])
+        behind = await lag(run.bootstrap, groups)
+        quiet = quiet + 1 if unsent == 0 and behind == 0 else 0
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not quiet after {timeout_s} s: {unsent} unsent, lag {behind}")
+        await asyncio.sleep(1.0)
+    run.note("pipeline quiet")
+
+
+def accepted_codes(run: Run) -> set[str]:
+    codes = set()
+    for line in (run.local / "simulator.jsonl").read_bytes().splitlines():
+        if line.strip():
+            codes.add(orjson.loads(line)["code"])
+    return codes
+
+
+async def audit(run: Run) -> dict[str, Any]:
+    conn = await asyncpg.connect(run.database_url)
+    try:
+        await wait_quiet(run, conn)
+        accepted = accepted_codes(run)
+        intake_codes = {r["code"] for r in await conn.fetch("SELECT code FROM intake.dossiers")}
+        unknown_to_client = intake_codes - accepted  # accepted, but the answer never arrived
+        stores: dict[str, Any] = {}
+        for service, (table, column) in STORES.items():
+            codes = {r[0] for r in await conn.fetch(f"SELECT {column} FROM {table}")}
+            stores[service] = {"rows": len(codes), "lost": len(accepted - codes),
+                               "lost_examples": sorted(accepted - codes)[:5],
+                               # a dossier intake never filed: an event applied to a phantom
+                               "phantoms": len(codes - intake_codes)}
+
+        topics = list(ALL_DOSSIER_TOPICS)
+        wire = await topic_events(run.bootstrap, topics)
+        effects: dict[str, Any] = {}
+        for name, (schema, its_topics, types) in consumers().items():
+            want = {m.id for t in its_topics for m in wire[t] if types is None or m.type in types}
+            rows = await conn.fetch(f"SELECT event_id::text AS id FROM {schema}.inbox "
+                                    "WHERE consumer = $1", name)
+            have = [r["id"] for r in rows]
+            effects[name] = {"events": len(want), "applied": len(set(have) & want),
+                             "skipped": len(want - set(have))}
+        messages = sum(len(v) for v in wire.values())
+        distinct = len({m.id for v in wire.values() for m in v})
+        unsent = {s: await conn.fetchval(f"SELECT count(*) FROM {s}.outbox WHERE sent_at IS NULL")
+                  for s in SERVICES}
+        dead = {s: await conn.fetchval(f"SELECT count(*) FROM {s}.dead_letters") for s in SERVICES}
+        metrics_events = await conn.fetchval("SELECT count(*) FROM metrics.dossier_events")
+    finally:
+        await conn.close()
+    verify = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "deploy.demo.simulator", "verify",
+         "--base", f"http://127.0.0.1:{run.ports.service_base + 1}",
+         "--log", str(run.local / "simulator.jsonl")],
+        cwd=ROOT, env=run.env, capture_output=True, text=True, timeout=600)
+    summary = verify.stdout.strip().splitlines()[-1] if verify.stdout.strip() else verify.stderr
+    differing = [line for line in verify.stdout.splitlines() if "DIFFERS" in line]
+    replayed = await replays(run, wire)
+    return {
+        "replay": replayed,
+        "dossiers_accepted": len(accepted),
+        "dossiers_lost": max(s["lost"] for s in stores.values()),
+        "dossiers_phantom": max(s["phantoms"] for s in stores.values()),
+        "dossiers_accepted_unanswered": len(unknown_to_client),
+        "stores": stores,
+        "messages_on_topics": messages,
+        "distinct_events": distinct,
+        "redelivered_on_the_wire": messages - distinct,
+        "metrics_event_rows": metrics_events,
+        "effects": effects,
+        "events_skipped": sum(e["skipped"] for e in effects.values()),
+        "outbox_unsent": sum(unsent.values()),
+        "dead_letters": sum(dead.values()),
+        "metrics_check": summary,
+        "metrics_units_differing": len(differing),
+        "metrics_differences": differing[:10],
+        "metrics_check_ok": verify.returncode == 0 and summary.endswith(" 0 with differences"),
+    }
+
+
+async def replays(run: Run, wire: dict[str, list[Message]], seed: int = 7) -> dict[str, Any]:
+    """Duplicates and reordering, on this run's own events:
+
+    1. every message is published to its topic a second time: no live figure changes;
+    2. every event, twice, shuffled, in batches of random size, into a fresh metrics store:
+       the same figures as the live store, for every unit."""
+    from aiokafka import AIOKafkaProducer
+
+    from services.metrics.adapters.events_in import MetricsEvents
+    from services.metrics.adapters.reader import MetricsReader
+    from services.metrics.domain.figures import Period
+    from shared.db import create_pool
+    from shared.migrations import migrate_service
+    from shared.rulebook import load_rulebook
+    from shared.settings import DEFAULT_RULEBOOK
+
+    rulebook = load_rulebook(str(DEFAULT_RULEBOOK))
+    now = datetime.now(UTC)
+    first = now.astimezone(VN).date().replace(day=1)
+    period = Period.of(first, now.astimezone(VN).date(), now, now)
+    messages = [m for v in wire.values() for m in v]
+    live = await create_pool(run.database_url, "metrics", min_size=1, max_size=2)
+    fresh = await create_pool(run.database_url, "metrics_replay", min_size=1, max_size=2)
+    try:
+        before = await MetricsReader(live, rulebook).all_units(period)
+        producer = AIOKafkaProducer(bootstrap_servers=run.bootstrap, enable_idempotence=True)
+        await producer.start()
+        try:
+            for m in messages:
+                await producer.send(m.topic, m.value, key=m.key, headers=m.headers)
+            await producer.flush()
+        finally:
+            await producer.stop()
+        conn = await asyncpg.connect(run.database_url)
+        try:
+            await wait_quiet(run, conn)
+        finally:
+            await conn.close()
+        after = await MetricsReader(live, rulebook).all_units(period)
+        run.note(f"{len(messages)} messages published again")
+
+        await migrate_service(fresh, "metrics_replay", ROOT / "services" / "metrics" / "sql")
+        events = [from_kafka(m.headers, m.value) for m in messages] * 2
+        rng = random.Random(seed)
+        rng.shuffle(events)
+        handler = MetricsEvents(rulebook)
+        i = 0
+        while i < len(events):
+            n = rng.randint(1, 64)
+            async with fresh.acquire() as c, c.transaction():
+                await handler(c, events[i:i + n])
+            i += n
+        rebuilt = await MetricsReader(fresh, rulebook).all_units(period)
+        run.note(f"{len(events)} events fed shuffled to a fresh metrics store")
+    finally:
+        await live.close()
+        await fresh.close()
+    return {
+        "republished_messages": len(messages),
+        "units_changed_by_republishing": sorted(u for u in before if before[u] != after[u]),
+        "shuffled_events_fed": len(events),
+        "units_differing_in_fresh_store": sorted(u for u in after if after[u] != rebuilt[u]),
+        "units_with_dossiers": sum(1 for f in after.values() if f.population),
+    }
+
+
+def verdict(report: dict[str, Any]) -> bool:
+    a = report["audit"]
+    return bool(a["dossiers_lost"] == 0 and a["dossiers_phantom"] == 0
+                and a["events_skipped"] == 0 and a["outbox_unsent"] == 0
+                and a["dead_letters"] == 0 and a["metrics_check_ok"]
+                and a["metrics_event_rows"] == a["distinct_events"]
+                and not a["replay"]["units_changed_by_republishing"]
+                and not a["replay"]["units_differing_in_fresh_store"])
+
+
+def write_results(path: Path, report: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    a, load = report["audit"], report["load"]
+    lines = [
+        "# Chaos run", "",
+        f"{report['finished_at']}, {report['host']}; faults: {', '.join(report['faults'])}.", "",
+        "| figure | value |", "|---|---|",
+        f"| API requests sent (logical / attempts incl. retries) | {load['calls']} / {load['attempts']} |",
+        f"| dossiers accepted with a 2xx | {a['dossiers_accepted']} |",
+        f"| faults injected | {len(report['faults'])} ({report['kills']} SIGKILLs, "
+        f"{report['sigterms']} SIGTERMs) |",
+        f"| dossiers lost (worst store) | {a['dossiers_lost']} |",
+        f"| dossiers in a store that intake never filed | {a['dossiers_phantom']} |",
+        f"| accepted but the answer was lost (kept, not lost) | {a['dossiers_accepted_unanswered']} |",
+        f"| messages on the topics / distinct events | {a['messages_on_topics']} / {a['distinct_events']} |",
+        f"| events skipped by a consumer | {a['events_skipped']} |",
+        f"| metrics' event rows / distinct events (a redelivery counted twice would show) "
+        f"| {a['metrics_event_rows']} / {a['distinct_events']} |",
+        f"| outbox rows left unsent | {a['outbox_unsent']} |",
+        f"| dead letters | {a['dead_letters']} |",
+        f"| metrics vs the simulator's log | {a['metrics_check']} |",
+        f"| every message published again: units whose figures changed "
+        f"| {len(a['replay']['units_changed_by_republishing'])} |",
+        f"| every event twice, shuffled, into a fresh metrics store: units differing "
+        f"| {len(a['replay']['units_differing_in_fresh_store'])} of "
+        f"{a['replay']['units_with_dossiers']} with dossiers |",
+        f"| verdict | {'PASS' if report['passed'] else 'FAIL'} |", "",
+        "Requests resent by the simulator, by cause: "
+        + (", ".join(f"{k} ×{v}" for k, v in sorted(load["retried"].items())) or "none") + ".", "",
+    ]
+    (path.parent / "RESULTS.md").write_text("\n".join(lines))
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    faults = [f for f in args.faults.split(",") if f]
+    unknown = set(faults) - set(FAULTS)
+    if unknown:
+        raise SystemExit(f"unknown faults {sorted(unknown)}; choose from {', '.join(FAULTS)}")
+    run = Run(args.local, Ports(args.kafka_port, args.kafka_port + 1, args.pg_port,
+                                      args.port_base))
+    if not args.audit_only:
+        prepare(run)
+    try:
+        if args.audit_only:  # of a run left with --keep
+            load = load_figures(run)
+        else:
+            await asyncio.to_thread(start, run)
+            load = await drive(run, faults, days=args.days, per_day=args.per_day,
+                               concurrency=args.concurrency, warmup_s=args.warmup,
+                               between_s=args.between, down_s=args.down)
+        result = await audit(run)
+    finally:
+        if not args.keep:
+            await asyncio.to_thread(stop, run)
+    report = {
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": f"{os.cpu_count()} cores",
+        "faults": faults,
+        "kills": sum(1 for f in faults if f != "rolling-restart"),
+        "sigterms": len(SERVICES) * faults.count("rolling-restart"),
+        "load": load, "audit": result, "timeline": run.timeline,
+    }
+    report["passed"] = verdict(report)
+    write_results(Path(args.results), report)
+    print((Path(args.results).parent / "RESULTS.md").read_text())
+    return 0 if report["passed"] else 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--faults", default=",".join(FAULTS),
+                        help=f"in order, comma-separated, from: {', '.join(FAULTS)}")
+    parser.add_argument("--days", type=int, default=5, help="days of history per load batch")
+    parser.add_argument("--per-day", type=int, default=40)
+    parser.add_argument("--concurrency", type=int, default=12)
+    parser.add_argument("--warmup", type=float, default=8.0, help="seconds of load before faults")
+    parser.add_argument("--between", type=float, default=6.0, help="seconds between faults")
+    parser.add_argument("--down", type=float, default=3.0, help="seconds a crashed part stays down")
+    parser.add_argument("--local", default=str(ROOT / ".local" / "chaos"))
+    parser.add_argument("--kafka-port", type=int, default=29192)
+    parser.add_argument("--pg-port", type=int, default=25732)
+    parser.add_argument("--port-base", type=int, default=18900)
+    parser.add_argument("--results", default=str(ROOT / "tests" / "chaos" / "results.json"))
+    parser.add_argument("--keep", action="store_true", help="leave the stack running after")
+    parser.add_argument("--audit-only", action="store_true",
+                        help="only audit the stack a run left with --keep")
+    args = parser.parse_args()
+    args.local = Path(args.local).resolve()
+    sys.exit(asyncio.run(main_async(args)))
+
+
+if __name__ == "__main__":
+    main()
