@@ -47,6 +47,7 @@ from shared.events import (
     PROCESSING_TOPIC,
     from_kafka,
 )
+from tests.support.kafka import committed_lag
 
 ROOT = Path(__file__).resolve().parents[2]
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -277,25 +278,6 @@ async def topic_events(bootstrap: str, topics: list[str]) -> dict[str, list[Mess
         await reader.stop()
 
 
-async def lag(bootstrap: str, groups: list[str]) -> int:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await admin.start()
-    await reader.start()
-    try:
-        total = 0
-        for group in groups:
-            committed = await admin.list_consumer_group_offsets(group)
-            ends = await reader.end_offsets(list(committed))
-            total += sum(ends[tp] - meta.offset for tp, meta in committed.items())
-        return total
-    finally:
-        await reader.stop()
-        await admin.close()
-
-
 async def wait_quiet(run: Run, conn: asyncpg.Connection, timeout_s: float = 300) -> None:
     """Until every outbox is sent and every consumer group has caught up (twice in a row)."""
     groups = list(consumers())
@@ -304,7 +286,7 @@ async def wait_quiet(run: Run, conn: asyncpg.Connection, timeout_s: float = 300)
     while quiet < 2:
         unsent = sum([await conn.fetchval(f"SELECT count(*) FROM {s}.outbox WHERE sent_at IS NULL")
                       for s in SERVICES])
-        behind = await lag(run.bootstrap, groups)
+        behind = await committed_lag(run.bootstrap, *groups)
         quiet = quiet + 1 if unsent == 0 and behind == 0 else 0
         if time.monotonic() > deadline:
             raise TimeoutError(f"not quiet after {timeout_s} s: {unsent} unsent, lag {behind}")

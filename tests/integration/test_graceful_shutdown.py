@@ -13,13 +13,11 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.events import INTAKE_TOPIC
 from tests.conftest import JWT_SECRET, Infra
 from tests.support.api import PORTAL_KEY, UNIT, applicant
-from tests.support.kafka import read_all
+from tests.support.kafka import committed_lag, read_all
 from tests.support.stack import Stack, create_database, drop_database, service_stack
 from tests.support.wait import until
 
@@ -43,21 +41,6 @@ async def terminate(stack: Stack, service: str) -> None:
     while alive(pid):
         assert time.monotonic() < deadline, f"{service} did not stop within 60 s of SIGTERM"
         await asyncio.sleep(0.1)
-
-
-async def committed_lag(bootstrap: str, group: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await admin.start()
-    await reader.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-        assert committed, f"group {group} committed nothing"
-        ends = await reader.end_offsets(list(committed))
-        return sum(ends[tp] - meta.offset for tp, meta in committed.items())
-    finally:
-        await reader.stop()
-        await admin.close()
 
 
 async def test_sigterm_drains_requests_flushes_the_outbox_and_commits_offsets(

@@ -32,7 +32,7 @@ from shared.kafka import ensure_topics, make_producer
 from shared.migrations import migrate_service
 from shared.outbox import OutboxRelay, write_events
 from tests.conftest import Infra
-from tests.support.kafka import read_all
+from tests.support.kafka import committed_lag, read_all
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
@@ -232,6 +232,8 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_consumer_move
     await poll_until(consumer, 6)
     await consumer.stop()
     assert await services.effects() == {str(good.id): 1}
+    # Past the poison: the group's committed offsets reached the end, the lag recovered.
+    assert await committed_lag(bootstrap, f"g-{unique}") == 0
 
     dead = await read_all(bootstrap, dlq_topic(services.topic), expect=5)
     reasons = [dict(r.headers)["dlq_reason"].decode() for r in dead]

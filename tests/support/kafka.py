@@ -29,3 +29,24 @@ async def read_all(bootstrap: str, topic: str, *, expect: int, timeout_s: float 
     finally:
         await consumer.stop()
     return records
+
+
+async def committed_lag(bootstrap: str, *groups: str) -> int:
+    """How many messages the groups' committed offsets are behind the partitions' ends."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await admin.start()
+    await reader.start()
+    try:
+        total = 0
+        for group in groups:
+            committed = await admin.list_consumer_group_offsets(group)
+            assert committed, f"group {group} committed nothing"
+            ends = await reader.end_offsets(list(committed))
+            total += sum(ends[tp] - meta.offset for tp, meta in committed.items())
+        return total
+    finally:
+        await reader.stop()
+        await admin.close()
