@@ -1,17 +1,23 @@
 """Portal API keys: ``python -m services.intake.cli add-key <portal> [--role importer]`` prints
 a new key once (only its hash is stored); ``rotate <portal>`` adds a new key and revokes the
-others; ``revoke <portal>`` revokes every key of the portal."""
+others at once; ``revoke <portal>`` revokes every key of the portal, or with ``--keep KEY``
+(``-``: read from stdin) every key but that one.
+
+Rotation without downtime: ``add-key``, give the new key to the portal (both keys work
+meanwhile), then ``revoke <portal> --keep <new key>``. A revoked key may still be accepted
+for up to ``INTAKE_PORTAL_KEY_CACHE_S`` (30 s) by a replica that looked it up just before."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from services.intake.adapters.repository import add_portal_key, revoke_portal_keys
 from services.intake.settings import Settings
-from shared.auth import generate_api_key
+from shared.auth import generate_api_key, hash_api_key
 from shared.db import create_pool
 from shared.migrations import migrate_service
 
@@ -30,7 +36,14 @@ async def _run(args: argparse.Namespace) -> None:
                     print(f"# revoked {n} older key(s) of {args.portal}")
                 print(key)
             else:
-                n = await revoke_portal_keys(conn, args.portal)
+                keep = sys.stdin.readline().strip() if args.keep == "-" else args.keep
+                if keep is not None and not await conn.fetchval(
+                        """SELECT 1 FROM portal_keys WHERE portal_id = $1 AND key_hash = $2
+                           AND revoked_at IS NULL""", args.portal, hash_api_key(keep)):
+                    # A mistyped key would otherwise revoke every key the portal has.
+                    raise SystemExit(f"--keep: not a valid key of portal {args.portal}; "
+                                     "nothing revoked")
+                n = await revoke_portal_keys(conn, args.portal, keep_key=keep)
                 print(f"# revoked {n} key(s) of {args.portal}")
     finally:
         await pool.close()
@@ -42,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("portal", help="portal id, e.g. dvc-haiphong")
     parser.add_argument("--role", choices=["portal", "importer"], default="portal")
     parser.add_argument("--name", default=None)
+    parser.add_argument("--keep", default=None, metavar="KEY",
+                        help="revoke: spare this key of the portal (- reads it from stdin)")
     asyncio.run(_run(parser.parse_args(argv)))
 
 

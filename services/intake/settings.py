@@ -25,6 +25,8 @@ class Settings(ServiceSettings):
     portal_rate_per_s: float = Field(default=300.0, gt=0, description="default per-portal "
                                      "request rate, per replica (portals.rate_per_s overrides)")
     portal_burst: int = Field(default=600, ge=1)
+    portal_key_cache_s: float = Field(default=30.0, ge=0, description="how long each replica "
+                                      "trusts a key look-up: a revoked key may work this long")
 
     def bootstrap_keys(self) -> list[tuple[str, str, str]]:
         out = []

@@ -99,12 +99,14 @@ _KEY_CACHE: dict[str, tuple[float, Portal | None]] = {}
 KEY_CACHE_SECONDS = 30.0
 
 
-async def portal_for_key(pool: asyncpg.Pool, key: str) -> Portal | None:
-    """Cached for 30 s per process: a revoked or rotated-out key stops working within that."""
+async def portal_for_key(pool: asyncpg.Pool, key: str,
+                         ttl_s: float = KEY_CACHE_SECONDS) -> Portal | None:
+    """Cached for ``ttl_s`` per process (the ``portal_key_cache_s`` setting): a revoked or
+    rotated-out key stops working within that; 0 looks every key up."""
     digest = hash_api_key(key)
     now = time.monotonic()
     cached = _KEY_CACHE.get(digest)
-    if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
+    if cached is not None and now - cached[0] < ttl_s:
         return cached[1]
     portal = await _portal_for_digest(pool, digest)
     if len(_KEY_CACHE) > 10_000:

@@ -57,7 +57,7 @@ async def portal(request: Request,
                       headers={"WWW-Authenticate": "ApiKey"})
     runtime = get_runtime(request)
     s = settings_of(request, Settings)
-    found = await repo.portal_for_key(runtime.pool, api_key)
+    found = await repo.portal_for_key(runtime.pool, api_key, s.portal_key_cache_s)
     if found is None:
         raise Problem(401, "Unauthorized", "unknown or revoked API key",
                       headers={"WWW-Authenticate": "ApiKey"})
