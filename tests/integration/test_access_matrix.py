@@ -1,0 +1,705 @@
+"""Who may call what, on every endpoint of the five services (SPEC §6 Security).
+
+The routes are read from the services' own FastAPI apps (and the live OpenAPI documents must
+list the same), so an endpoint added without a row in ``MATRIX`` fails
+``test_every_route_has_an_access_rule``: nobody adds an unguarded route silently.
+
+For each route, ``test_access`` sends the refusals its rule calls for against real sample
+dossiers of ``UNIT`` and checks that every one is problem details and changes nothing:
+
+* bearer routes (JWT): no / expired / forged / wrong-audience / wrong-issuer / not-yet-valid /
+  ``alg: none`` / HS512 / expiry-less / unknown-role / garbage / Basic tokens → 401; each role
+  outside the rule → 403; each allowed role of another unit, or of no unit → 404 exactly as
+  for a dossier that does not exist (nothing of the dossier leaks), an empty list, or 403;
+* portal routes (intake, ``X-API-Key``): missing, empty, unknown, revoked, secret-only,
+  the stored digest itself, the key as a bearer token, an officer token → 401; a portal
+  (not importer) key giving an importer-only time → 403;
+* the courier webhook (HMAC): unsigned, unknown courier, other secret, stale, future or
+  malformed timestamp, no signature, tampered body, another timestamp → 401;
+* feedback by PIN: wrong PIN, another dossier's PIN → 403; a back-dated rating without a
+  valid importer token → 401 or 403;
+* public routes answer without credentials, and credentials change nothing;
+* metrics figures are public by default (``METRICS_PUBLIC_READ``); on a stack of its own with
+  the setting off they need a valid token of any role (``test_figures_need_a_token_...``).
+
+Then a positive control per route: each allowed credential gets past the guard (200, or a
+harmless 409/404 for writes), and an owner's answer shows what a stranger's must not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import importlib
+import json
+import time
+import uuid
+import warnings
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import jwt
+import pytest
+
+from services.intake.adapters.repository import add_portal_key, revoke_portal_keys
+from services.processing.domain.workflow import ACTIONS
+from shared.auth import mint_token
+from tests.conftest import JWT_SECRET, Infra
+from tests.support.api import (
+    IMPORTER_KEY,
+    OTHER_UNIT,
+    PORTAL_KEY,
+    PROCEDURE,
+    UNIT,
+    Api,
+    Courier,
+)
+from tests.support.stack import Stack, create_database, drop_database, service_stack
+from tests.support.wait import until
+
+pytestmark = pytest.mark.integration
+
+SERVICES = ("intake", "processing", "postal", "feedback", "metrics")
+ROLES = ("officer", "leader", "importer", "operator")
+ACTORS = ("officer", "leader", "importer")  # operators read, never act (SPEC §6)
+OWN_PORT_BASE = 18500  # the stack with METRICS_PUBLIC_READ=false
+
+
+class Access(StrEnum):
+    PUBLIC = "public"  # anyone; credentials are ignored
+    FIGURES = "figures"  # public while METRICS_PUBLIC_READ (default true), else any valid token
+    PORTAL = "portal"  # X-API-Key of a portal or importer (intake)
+    BEARER = "bearer"  # JWT of one of `roles`, and only the caller's units
+    COURIER = "courier"  # HMAC over timestamp and body, per courier secret
+    PIN = "pin"  # the receipt's PIN; back-dating needs an importer token
+
+
+@dataclass(frozen=True)
+class Rule:
+    access: Access
+    roles: tuple[str, ...] = ()
+    why: str = ""
+
+
+Key = tuple[str, str, str]  # service, method, path template
+
+_OPERATIONS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs",
+               "/docs/oauth2-redirect", "/redoc")
+_FIGURES = Rule(Access.FIGURES, why="figures carry no personal data (SPEC §5); "
+                                    "METRICS_PUBLIC_READ=false closes them")
+
+# The access rule of every route. A route missing here fails the suite.
+MATRIX: dict[Key, Rule] = {
+    **{(s, "GET", p): Rule(Access.PUBLIC, why="operations and API documents")
+       for s in SERVICES for p in _OPERATIONS},
+    ("intake", "POST", "/v1/dossiers"): Rule(Access.PORTAL),
+    ("intake", "GET", "/v1/dossiers/{code}"): Rule(Access.PORTAL),
+    ("intake", "POST", "/v1/dossiers/{code}/supplements"): Rule(Access.PORTAL),
+    ("intake", "POST", "/v1/dossiers/{code}/withdraw"): Rule(Access.PORTAL),
+    ("intake", "GET", "/v1/units"): Rule(Access.PUBLIC, why="the catalog"),
+    ("intake", "GET", "/v1/procedures"): Rule(Access.PUBLIC, why="the catalog"),
+    ("processing", "GET", "/v1/worklist"): Rule(Access.BEARER, ROLES),
+    ("processing", "GET", "/v1/dossiers/{code}"): Rule(Access.BEARER, ROLES),
+    ("processing", "GET", "/v1/dossiers/{code}/control-slip"): Rule(Access.BEARER, ROLES),
+    ("processing", "POST", "/v1/dossiers/{code}/actions/{action}"): Rule(Access.BEARER, ACTORS),
+    ("postal", "POST", "/v1/courier/events"): Rule(Access.COURIER),
+    ("postal", "GET", "/v1/shipments/{shipment_id}"): Rule(Access.BEARER, ROLES),
+    ("postal", "GET", "/v1/shipments"): Rule(Access.BEARER, ROLES),
+    ("feedback", "POST", "/v1/feedback"): Rule(Access.PIN),
+    ("feedback", "GET", "/v1/feedback/{dossier_code}"): Rule(Access.BEARER, ROLES),
+    ("metrics", "GET", "/v1/metrics/units/{unit_code}"): _FIGURES,
+    ("metrics", "GET", "/v1/metrics/rankings"): _FIGURES,
+    ("metrics", "GET", "/v1/metrics/procedures/{code}"): _FIGURES,
+    ("metrics", "GET", "/v1/metrics/overview"): _FIGURES,
+    ("metrics", "GET", "/v1/metrics/stream"): _FIGURES,
+    ("metrics", "GET", "/"): Rule(Access.PUBLIC, why="the dashboard page; it holds no figures"),
+}
+
+
+# ------------------------------------------------------------------ the routes of the code
+def _flat_routes(routes: list[Any]) -> list[Any]:
+    try:  # FastAPI >= 0.13x keeps included routers as branches
+        from fastapi.routing import iter_route_contexts
+    except ImportError:
+        return routes
+    return list(iter_route_contexts(routes))
+
+
+def discover() -> dict[Key, bool]:
+    """Every (service, method, path) the apps answer, with whether OpenAPI lists it."""
+    found: dict[Key, bool] = {}
+    for service in SERVICES:
+        app = importlib.import_module(f"services.{service}.app").create_app()
+        for route in _flat_routes(app.routes):
+            methods = set(getattr(route, "methods", None) or {"ANY"}) - {"HEAD"}
+            for method in methods:
+                found[(service, method, route.path)] = bool(getattr(route, "include_in_schema",
+                                                                    False))
+    return found
+
+
+ROUTES = discover()
+
+
+def _id(key: Key) -> str:
+    return " ".join(key)
+
+
+def test_every_route_has_an_access_rule() -> None:
+    missing = sorted(k for k in ROUTES if k not in MATRIX)
+    assert not missing, f"routes without an access rule in MATRIX (add one): {missing}"
+    stale = sorted(k for k in MATRIX if k not in ROUTES)
+    assert not stale, f"MATRIX rows for routes that no longer exist: {stale}"
+    for key, rule in MATRIX.items():
+        assert (rule.access == Access.BEARER) == bool(rule.roles), key
+        assert set(rule.roles) <= set(ROLES), key
+
+
+async def test_the_live_services_serve_exactly_these_routes(api: Api) -> None:
+    for service in SERVICES:
+        r = await api.http.get(api.url(service, "/openapi.json"))
+        assert r.status_code == 200
+        live = {(service, method.upper(), path) for path, ops in r.json()["paths"].items()
+                for method in ops if method in {"get", "post", "put", "patch", "delete"}}
+        documented = {k for k, listed in ROUTES.items() if k[0] == service and listed}
+        assert live == documented, service
+
+
+# ------------------------------------------------------------------ sample data
+@dataclass(frozen=True)
+class World:
+    code: str  # filed at the counter, received in processing
+    pin: str
+    due_at: datetime
+    postal_code: str  # filed by post: its inbound shipment exists
+    shipment: str
+    rated: str  # resolved and rated
+    rated_pin: str
+    withdrawn: str
+    revoked_key: str
+
+    @property
+    def codes(self) -> list[str]:
+        return [self.code, self.postal_code, self.rated, self.withdrawn]
+
+
+ABSENT = f"{UNIT}-991231-9999"  # a well-formed dossier code that does not exist
+
+
+async def footprint(conn: asyncpg.Connection, w: World) -> dict[str, Any]:
+    """What a refused request must not change: the samples' rows in every service's
+    schema, their events in the outboxes, and the tables a slipped-through request would
+    add to."""
+    queries = {
+        "intake dossiers": "SELECT count(*) FROM intake.dossiers",
+        "intake samples": "SELECT jsonb_agg(to_jsonb(d) ORDER BY code)::text FROM intake.dossiers d "
+                          "WHERE code = ANY($1)",
+        "intake timeline": "SELECT count(*) FROM intake.timeline WHERE dossier_code = ANY($1)",
+        "intake supplements": "SELECT count(*) FROM intake.supplements",
+        "portal keys": "SELECT jsonb_agg(to_jsonb(k) ORDER BY key_hash)::text FROM intake.portal_keys k",
+        "processing samples": "SELECT jsonb_agg(to_jsonb(d) ORDER BY code)::text "
+                              "FROM processing.dossiers d WHERE code = ANY($1)",
+        "processing hops": "SELECT count(*) FROM processing.hops WHERE dossier_code = ANY($1)",
+        "shipments": "SELECT jsonb_agg(to_jsonb(s) ORDER BY id)::text FROM postal.shipments s "
+                     "WHERE dossier_code = ANY($1)",
+        "courier events": "SELECT count(*) FROM postal.courier_events",
+        "courier signatures": "SELECT count(*) FROM postal.courier_signatures",
+        "ratings": "SELECT jsonb_agg(to_jsonb(r) ORDER BY dossier_code)::text FROM feedback.ratings r",
+        **{f"{s} outbox": f"SELECT count(*) FROM {s}.outbox WHERE key = ANY($1)"
+           for s in ("intake", "processing", "postal", "feedback")},
+    }
+    return {name: await conn.fetchval(sql, *([w.codes] if "$1" in sql else []))
+            for name, sql in queries.items()}
+
+
+@pytest.fixture(scope="module")
+async def world(stack: Stack, infra: Infra) -> AsyncIterator[World]:
+    api = Api(stack, infra, JWT_SECRET)
+    try:
+        receipt = (await api.file()).json()
+        view = await api.processing_view(receipt["code"])
+
+        postal = (await api.file(channel="postal", return_method="postal")).json()["code"]
+        shipment = (await Courier(api).shipment(postal, "inbound"))["id"]
+
+        rated = (await api.file()).json()
+        await api.processing_view(rated["code"])
+        assert (await api.act(rated["code"], "accept")).status_code == 200
+        assert (await api.act(rated["code"], "resolve")).status_code == 200
+
+        async def rate() -> bool:
+            r = await api.http.post(api.url("feedback", "/v1/feedback"), json={
+                "dossier_code": rated["code"], "pin": rated["pin"], "rating": "satisfied"})
+            assert r.status_code in (201, 404, 409), r.text  # 404/409: not heard of yet
+            return r.status_code == 201
+
+        await until(rate, 30, every_s=0.2)
+
+        withdrawn = (await api.file()).json()["code"]
+        await api.processing_view(withdrawn)
+        r = await api.http.post(api.url("intake", f"/v1/dossiers/{withdrawn}/withdraw"),
+                                json={"reason": "đổi ý"}, headers={"X-API-Key": PORTAL_KEY})
+        assert r.status_code == 200, r.text
+        await api.wait_processing_state(withdrawn, "withdrawn")
+
+        portal_id = f"gone-{uuid.uuid4().hex[:8]}"
+        revoked = f"{portal_id}.{uuid.uuid4().hex}"
+        conn = await asyncpg.connect(stack.database_url, server_settings={"search_path": "intake"})
+        try:
+            await add_portal_key(conn, portal_id, "portal", revoked)
+            assert await revoke_portal_keys(conn, portal_id) == 1
+        finally:
+            await conn.close()
+
+        w = World(code=receipt["code"], pin=receipt["pin"],
+                  due_at=datetime.fromisoformat(view["due_at"]), postal_code=postal,
+                  shipment=shipment, rated=rated["code"], rated_pin=rated["pin"],
+                  withdrawn=withdrawn, revoked_key=revoked)
+        # Until the events about the samples have been consumed everywhere.
+        db = await api.db()
+        last: dict[str, Any] = {}
+
+        async def settled() -> bool:
+            nonlocal last
+            now = await footprint(db, w)
+            same, last = now == last, now
+            return same
+
+        await until(settled, 30, every_s=1.0)
+        yield w
+    finally:
+        await api.close()
+
+
+# ------------------------------------------------------------------ requests
+@dataclass(frozen=True)
+class Call:
+    """One request of a route, and what its rule means for it."""
+
+    service: str
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    body: dict[str, Any] | None = None
+    ok: int | None = 200  # an allowed caller's status; None: not sent (it would change state)
+    mark: str | None = None  # in an allowed caller's answer, never in a stranger's
+    foreign: str = "hidden"  # another unit's caller: hidden (404 as if absent), filtered, forbidden
+    subject: str | None = None  # the sample's id in the path
+    absent: str | None = None  # an id of the same kind that does not exist
+    backdate: str | None = None  # the importer-only time field of the body
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def about_absent(self) -> Call:
+        assert self.subject and self.absent
+        return replace(self, path=self.path.replace(self.subject, self.absent))
+
+
+PROCESSING_BODIES: dict[str, dict[str, Any]] = {
+    "assign": {"assignee": "officer-2"}, "transfer": {"to_unit": OTHER_UNIT},
+    "request-supplement": {"reason": "thiếu bản sao"}, "request-payment": {"amount": "1000"},
+    "apologize": {"reason": "r", "new_due_at": "2030-06-03T17:00:00+07:00"},
+    "reject": {"reason": "r"}, "stop": {"reason": "r"}, "return": {"method": "counter"},
+}
+
+
+def filing() -> dict[str, Any]:
+    return {"unit_code": UNIT, "procedure_code": PROCEDURE, "channel": "counter",
+            "return_method": "counter",
+            "applicant": {"kind": "citizen", "full_name": "Trần Thị Bình",
+                          "id_number": "031203009999", "phone": "0987654321",
+                          "address": "5 Điện Biên Phủ, Hồng Bàng, Hải Phòng"}}
+
+
+def calls_for(key: Key, w: World | None) -> list[Call]:
+    """The requests that exercise a route; routes with path parameters need a row here."""
+    s, m, p = key
+    if key[0] == "metrics":
+        metrics_paths = {"/v1/metrics/units/{unit_code}": (f"/v1/metrics/units/{UNIT}", UNIT),
+                         "/v1/metrics/procedures/{code}": (f"/v1/metrics/procedures/{PROCEDURE}",
+                                                           PROCEDURE),
+                         "/v1/metrics/stream": (p, "hello"), "/v1/metrics/overview": (p, UNIT),
+                         "/v1/metrics/rankings": (p, "department")}
+        path, mark = metrics_paths.get(p, (p, None))
+        return [Call(s, m, path, mark=mark)]
+    if "{" not in p and MATRIX[key].access == Access.PUBLIC:
+        return [Call(s, m, p, params={"unit": UNIT} if p == "/v1/procedures" else None,
+                     mark={"/v1/units": UNIT, "/v1/procedures": PROCEDURE}.get(p))]
+    assert w is not None
+    window = {"due_after": (w.due_at - timedelta(hours=1)).astimezone(UTC).isoformat(),
+              "due_before": (w.due_at + timedelta(hours=1)).astimezone(UTC).isoformat(),
+              "state": "received", "limit": 500}
+    table: dict[Key, list[Call]] = {
+        ("intake", "POST", "/v1/dossiers"): [
+            Call(s, m, p, body=filing(), ok=201, backdate="received_at")],
+        ("intake", "GET", "/v1/dossiers/{code}"): [
+            Call(s, m, f"/v1/dossiers/{w.code}", mark=w.code)],
+        ("intake", "POST", "/v1/dossiers/{code}/supplements"): [
+            Call(s, m, f"/v1/dossiers/{w.code}/supplements",
+                 body={"documents": [{"name": "Bản sao CCCD"}]}, ok=409, backdate="at")],
+        ("intake", "POST", "/v1/dossiers/{code}/withdraw"): [
+            Call(s, m, f"/v1/dossiers/{w.code}/withdraw", body={"reason": "r"}, ok=None,
+                 backdate="at"),
+            Call(s, m, f"/v1/dossiers/{w.withdrawn}/withdraw", body={"reason": "r"}, ok=409)],
+        ("processing", "GET", "/v1/worklist"): [
+            Call(s, m, p, params=window, mark=w.code, foreign="filtered"),
+            Call(s, m, p, params={**window, "unit": UNIT}, mark=w.code, foreign="forbidden")],
+        ("processing", "GET", "/v1/dossiers/{code}"): [
+            Call(s, m, f"/v1/dossiers/{w.code}", mark=PROCEDURE, subject=w.code, absent=ABSENT)],
+        ("processing", "GET", "/v1/dossiers/{code}/control-slip"): [
+            Call(s, m, f"/v1/dossiers/{w.code}/control-slip", mark=PROCEDURE, subject=w.code,
+                 absent=ABSENT)],
+        ("processing", "POST", "/v1/dossiers/{code}/actions/{action}"): [
+            # Only `return` (illegal while received: 409) is sent by allowed callers.
+            Call(s, m, f"/v1/dossiers/{w.code}/actions/{a}", body=PROCESSING_BODIES.get(a, {}),
+                 ok=409 if a == "return" else None, subject=w.code, absent=ABSENT)
+            for a in ACTIONS],
+        ("postal", "POST", "/v1/courier/events"): [
+            Call(s, m, p, body={"event_id": f"ev-{uuid.uuid4().hex[:8]}", "shipment_id": w.shipment,
+                                "kind": "picked_up", "at": datetime.now(UTC).isoformat()},
+                 ok=None)],
+        ("postal", "GET", "/v1/shipments/{shipment_id}"): [
+            Call(s, m, f"/v1/shipments/{w.shipment}", mark=w.postal_code, subject=w.shipment,
+                 absent="IN-" + ABSENT)],
+        ("postal", "GET", "/v1/shipments"): [
+            Call(s, m, p, params={"dossier_code": w.postal_code}, mark=w.shipment,
+                 foreign="filtered")],
+        ("feedback", "POST", "/v1/feedback"): [
+            Call(s, m, p, body={"dossier_code": w.rated, "pin": w.rated_pin,
+                                "rating": "unsatisfied"}, ok=409)],
+        ("feedback", "GET", "/v1/feedback/{dossier_code}"): [
+            Call(s, m, f"/v1/feedback/{w.rated}", mark="satisfied", subject=w.rated,
+                 absent=ABSENT)],
+    }
+    if key not in table:
+        pytest.fail(f"{_id(key)}: add its sample requests to calls_for()")
+    return table[key]
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: httpx.Headers
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+async def send(http: httpx.AsyncClient, base: str, call: Call,
+               headers: dict[str, str] | None = None, *, body: dict[str, Any] | None = None,
+               params: dict[str, Any] | None = None, raw: bytes | None = None) -> Reply:
+    """The reply, reading a Server-Sent Events stream only up to its first event."""
+    kw: dict[str, Any] = {"content": raw} if raw is not None else {"json": body or call.body}
+    async with http.stream(call.method, base + call.path, params=params or call.params,
+                           headers={**call.headers, **(headers or {})}, **kw) as r:
+        if r.headers.get("content-type", "").startswith("text/event-stream"):
+            text = ""
+            async with asyncio.timeout(10):
+                async for line in r.aiter_lines():
+                    text += line + "\n"
+                    if line.startswith("data:"):
+                        break
+        else:
+            text = (await r.aread()).decode()
+    return Reply(r.status_code, r.headers, text)
+
+
+def refused(r: Reply, status: int, why: str, challenge: str | None = None) -> None:
+    assert r.status == status, f"{why}: {r.status} {r.text[:300]}"
+    assert r.headers["content-type"].startswith("application/problem+json"), why
+    body = r.json()
+    assert body["status"] == status and body["title"], why
+    if challenge:
+        assert r.headers.get("www-authenticate", "").startswith(challenge), why
+
+
+def allowed(r: Reply, call: Call, why: str) -> None:
+    assert r.status == call.ok, f"{why}: {r.status} {r.text[:300]}"
+    if call.mark:
+        assert call.mark in r.text, f"{why}: {call.mark} not in {r.text[:300]}"
+
+
+# ------------------------------------------------------------------ credentials
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def bad_tokens(api: Api) -> dict[str, dict[str, str]]:
+    now = int(time.time())
+    claims = {"sub": "officer-1", "role": "officer", "units": [UNIT], "aud": "motcua",
+              "iss": "motcua-idp", "iat": now, "exp": now + 3600}
+    unsigned = _b64(b'{"alg":"none","typ":"JWT"}') + "." + _b64(json.dumps(claims).encode()) + "."
+    no_exp = {k: v for k, v in claims.items() if k != "exp"}
+    with warnings.catch_warnings():  # the suite's secret is short for HS512, and that is fine
+        warnings.simplefilter("ignore")
+        hs512 = jwt.encode(claims, api.secret, algorithm="HS512")
+
+    def bearer(token: str) -> dict[str, str]:
+        return {"Authorization": "Bearer " + token}
+
+    return {
+        "no credentials": {},
+        "expired": api.token([UNIT], now=now - 100_000),
+        "forged (another secret)": bearer(mint_token("another-secret-of-enough-length-for-hs256",
+                                                     subject="officer-1", role="officer",
+                                                     units=[UNIT])),
+        "wrong audience": api.token([UNIT], audience="another-system"),
+        "wrong issuer": api.token([UNIT], issuer="evil-idp"),
+        "not yet valid": api.token([UNIT], now=now + 3600),
+        "alg none": bearer(unsigned),
+        "HS512 with the right secret": bearer(hs512),
+        "no expiry": bearer(jwt.encode(no_exp, api.secret, algorithm="HS256")),
+        "unknown role": api.token([UNIT], role="admin"),
+        "garbage": bearer("abc.def.ghi"),
+        "scheme without a token": {"Authorization": "Bearer"},
+        "basic scheme": {"Authorization": "Basic " + base64.b64encode(b"officer-1:pw").decode()},
+    }
+
+
+def bad_keys(api: Api, w: World) -> dict[str, dict[str, str]]:
+    return {
+        "no key": {},
+        "empty key": {"X-API-Key": ""},
+        "unknown key": {"X-API-Key": "dvc-demo.not-the-key"},
+        "revoked key": {"X-API-Key": w.revoked_key},
+        "secret without the portal": {"X-API-Key": PORTAL_KEY.split(".", 1)[1]},
+        "the stored digest": {"X-API-Key": hashlib.sha256(PORTAL_KEY.encode()).hexdigest()},
+        "key as a bearer token": {"Authorization": "Bearer " + PORTAL_KEY},
+        "an operator token": api.token(["*"], role="operator"),
+    }
+
+
+# ------------------------------------------------------------------ the checks
+async def check_public(http: httpx.AsyncClient, base: str, calls: list[Call]) -> None:
+    for call in calls:
+        for name, headers in {"anonymous": {}, "garbage token": {"Authorization": "Bearer x.y.z"},
+                              "unknown key": {"X-API-Key": "nobody.nothing"}}.items():
+            r = await send(http, base, call, headers)
+            allowed(r, call, f"{call.path} {name}")
+            assert r.text, call.path
+
+
+async def check_bearer(api: Api, rule: Rule, calls: list[Call]) -> None:
+    base = api.stack.url(calls[0].service)
+    for call in calls:
+        where = f"{call.method} {call.path}"
+        for name, headers in bad_tokens(api).items():
+            refused(await send(api.http, base, call, headers), 401, f"{where} {name}", "Bearer")
+        for role in set(ROLES) - set(rule.roles):
+            for units in ([UNIT], ["*"]):
+                refused(await send(api.http, base, call, api.token(units, role=role)), 403,
+                        f"{where} as {role} of {units}")
+        for role in rule.roles:
+            for units in ([OTHER_UNIT], []):
+                stranger = api.token(units, role=role, sub="stranger")
+                why = f"{where} as {role} of {units}"
+                r = await send(api.http, base, call, stranger)
+                if call.foreign == "hidden":
+                    refused(r, 404, why)
+                    absent = call.about_absent()
+                    r2 = await send(api.http, base, absent, stranger)
+                    assert call.subject and call.absent
+                    assert (r.status, r.text.replace(call.subject, "<id>")) == \
+                        (r2.status, r2.text.replace(call.absent, "<id>")), why
+                elif call.foreign == "filtered":
+                    assert r.status == 200, f"{why}: {r.status} {r.text[:300]}"
+                    assert call.mark and call.mark not in r.text, why
+                    assert all(item["unit_code"] != UNIT for item in r.json()), why
+                else:
+                    refused(r, 403, why)
+
+
+async def bearer_allowed(api: Api, rule: Rule, calls: list[Call]) -> None:
+    base = api.stack.url(calls[0].service)
+    for call in calls:
+        if call.ok is None:
+            continue
+        for role in rule.roles:
+            for units in ([UNIT], [OTHER_UNIT, UNIT]):
+                r = await send(api.http, base, call, api.token(units, role=role))
+                allowed(r, call, f"{call.method} {call.path} as {role} of {units}")
+                if call.ok == 409:
+                    assert r.json()["state"] == "received"
+
+
+async def check_portal(api: Api, w: World, calls: list[Call]) -> None:
+    base = api.stack.url("intake")
+    for call in calls:
+        where = f"{call.method} {call.path}"
+        for name, headers in bad_keys(api, w).items():
+            refused(await send(api.http, base, call, headers), 401, f"{where} {name}", "ApiKey")
+        if call.backdate:
+            assert call.body is not None
+            earlier = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+            r = await send(api.http, base, call, {"X-API-Key": PORTAL_KEY},
+                           body={**call.body, call.backdate: earlier})
+            refused(r, 403, f"{where}: a portal key giving {call.backdate}")
+
+
+async def portal_allowed(api: Api, calls: list[Call]) -> None:
+    for call in calls:
+        if call.ok is None:
+            continue
+        for key in (PORTAL_KEY, IMPORTER_KEY):
+            r = await send(api.http, api.stack.url("intake"), call, {"X-API-Key": key})
+            allowed(r, call, f"{call.method} {call.path} with {key.split('.')[0]}")
+
+
+async def check_courier(api: Api, calls: list[Call]) -> None:
+    courier = Courier(api)
+    base = api.stack.url("postal")
+    [call] = calls
+    assert call.body is not None
+    raw, good = courier.signed(call.body)
+    stamp = int(good["X-Timestamp"])
+    tampered = json.dumps({**call.body, "kind": "delivered"}).encode()
+
+    def without(name: str) -> dict[str, str]:
+        return {k: v for k, v in good.items() if k != name}
+
+    cases: dict[str, tuple[bytes, dict[str, str]]] = {
+        "unsigned": (raw, {"content-type": "application/json"}),
+        "unknown courier": (raw, {**good, "X-Courier-Id": "ghost-post"}),
+        "another secret": courier.signed(call.body, secret="not-the-courier-secret"),
+        "stale": courier.signed(call.body, ts=stamp - 3600),
+        "from the future": courier.signed(call.body, ts=stamp + 3600),
+        "malformed timestamp": (raw, {**good, "X-Timestamp": "yesterday"}),
+        "no timestamp": (raw, without("X-Timestamp")),
+        "no signature": (raw, without("X-Signature")),
+        "tampered body": (tampered, good),
+        "another timestamp": (raw, {**good, "X-Timestamp": str(stamp - 1)}),
+        "officer token instead": (raw, {"content-type": "application/json",
+                                        **api.token([UNIT])}),
+    }
+    for name, (body, headers) in cases.items():
+        r = await send(api.http, base, call, headers, raw=body)
+        refused(r, 401, f"courier {name}")
+        assert r.json()["type"].endswith("courier-signature"), name
+
+
+async def courier_allowed(api: Api, calls: list[Call]) -> None:
+    # A genuine signature gets past the guard: 404 for a shipment that does not exist (and
+    # the rolled-back transaction keeps no signature: the footprint is checked after).
+    [call] = calls
+    assert call.body is not None
+    nowhere = {**call.body, "shipment_id": "IN-" + ABSENT}
+    raw, headers = Courier(api).signed(nowhere)
+    r = await send(api.http, api.stack.url("postal"), call, headers, raw=raw)
+    refused(r, 404, "a genuine courier about an unknown shipment")
+
+
+async def check_pin(api: Api, w: World, calls: list[Call]) -> None:
+    [call] = calls
+    assert call.body is not None
+    base = api.stack.url("feedback")
+    wrong = f"{(int(w.rated_pin) + 1) % 1_000_000:06d}"
+    for name, pin in {"wrong PIN": wrong, "another dossier's PIN": w.pin}.items():
+        if pin == w.rated_pin:
+            continue
+        r = await send(api.http, base, call, body={**call.body, "pin": pin})
+        refused(r, 403, name)
+    r = await send(api.http, base, call, body={k: v for k, v in call.body.items() if k != "pin"})
+    refused(r, 422, "no PIN")
+    earlier = {**call.body, "at": (datetime.now(UTC) - timedelta(days=1)).isoformat()}
+    refused(await send(api.http, base, call, body=earlier), 403, "back-dated, no token")
+    for role in ("officer", "operator", "leader"):
+        r = await send(api.http, base, call, api.token(["*"], role=role), body=earlier)
+        refused(r, 403, f"back-dated as {role}")
+    for name, headers in bad_tokens(api).items():
+        if headers.get("Authorization", "").lower().startswith("bearer "):
+            r = await send(api.http, base, call, headers, body=earlier)
+            refused(r, 401, f"back-dated with {name}")
+
+
+async def pin_allowed(api: Api, w: World, calls: list[Call]) -> None:
+    [call] = calls
+    assert call.body is not None
+    base = api.stack.url("feedback")
+    r = await send(api.http, base, call)  # the right PIN: past the guard, already rated
+    allowed(r, call, "the right PIN")
+    assert r.json()["type"].endswith("feedback-refused")
+    earlier = {**call.body, "at": (datetime.now(UTC) - timedelta(days=1)).isoformat()}
+    r = await send(api.http, base, call, api.token(["*"], role="importer"), body=earlier)
+    allowed(r, call, "an importer back-dating with the right PIN")
+
+
+@pytest.mark.parametrize("key", sorted(ROUTES), ids=_id)
+async def test_access(key: Key, api: Api, world: World) -> None:
+    rule = MATRIX.get(key)
+    if rule is None:
+        pytest.fail(f"{_id(key)} has no access rule in MATRIX")
+    calls = calls_for(key, world)
+    base = api.stack.url(key[0])
+    db = await api.db()
+    before = await footprint(db, world)
+    match rule.access:
+        case Access.PUBLIC | Access.FIGURES:  # figures: public with the default setting
+            await check_public(api.http, base, calls)
+        case Access.BEARER:
+            await check_bearer(api, rule, calls)
+        case Access.PORTAL:
+            await check_portal(api, world, calls)
+        case Access.COURIER:
+            await check_courier(api, calls)
+        case Access.PIN:
+            await check_pin(api, world, calls)
+    assert await footprint(db, world) == before, f"{_id(key)}: a refused request changed state"
+
+    match rule.access:
+        case Access.BEARER:
+            await bearer_allowed(api, rule, calls)
+        case Access.PORTAL:
+            await portal_allowed(api, calls)
+        case Access.COURIER:
+            await courier_allowed(api, calls)
+        case Access.PIN:
+            await pin_allowed(api, world, calls)
+    if all(c.ok != 201 for c in calls):  # only a filing's positive control adds something
+        assert await footprint(db, world) == before, f"{_id(key)}: a 4xx changed state"
+
+
+# ------------------------------------------------------------------ figures made private
+async def test_figures_need_a_token_when_not_public(infra: Infra, tmp_path: Path) -> None:
+    db = await create_database(infra.database_url)
+    try:
+        with service_stack(tmp_path, kafka=infra.kafka_bootstrap, database_url=db,
+                           port_base=OWN_PORT_BASE,
+                           extra_env={"MOTCUA_JWT_SECRET": JWT_SECRET,
+                                      "METRICS_PUBLIC_READ": "false"}) as stack:
+            api = Api(stack, infra, JWT_SECRET)
+            try:
+                await _check_private_figures(api)
+            finally:
+                await api.close()
+    finally:
+        await drop_database(infra.database_url, db)
+
+
+async def _check_private_figures(api: Api) -> None:
+    base = api.stack.url("metrics")
+    keys = sorted(k for k in ROUTES if k[0] == "metrics")
+    assert any(MATRIX[k].access == Access.FIGURES for k in keys)
+    for key in keys:
+        [call] = calls_for(key, None)
+        if MATRIX[key].access == Access.PUBLIC:
+            await check_public(api.http, base, [call])
+            continue
+        for name, headers in bad_tokens(api).items():
+            refused(await send(api.http, base, call, headers), 401, f"{call.path} {name}", "Bearer")
+        for role in ROLES:  # any valid token, of any unit: the figures are not personal
+            r = await send(api.http, base, call, api.token([OTHER_UNIT], role=role))
+            allowed(r, call, f"{call.path} as {role}")
+        # EventSource cannot send headers: the token may come as a query parameter.
+        token = api.token([UNIT], role="operator")["Authorization"].split(" ", 1)[1]
+        allowed(await send(api.http, base, call, params={**(call.params or {}),
+                                                        "access_token": token}),
+                call, f"{call.path} with ?access_token")
+        refused(await send(api.http, base, call, params={"access_token": "abc.def.ghi"}), 401,
+                f"{call.path} with a garbage ?access_token")
