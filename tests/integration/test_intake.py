@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import orjson
 import pytest
 
+from services.intake.adapters.repository import add_portal_key
 from shared.events import INTAKE_TOPIC
-from tests.support.api import IMPORTER_KEY, PROCEDURE, UNIT, Api, applicant, unique_ref
+from tests.support.api import IMPORTER_KEY, PORTAL_KEY, PROCEDURE, UNIT, Api, applicant, unique_ref
 
 pytestmark = pytest.mark.integration
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -122,6 +125,35 @@ async def test_missing_or_unknown_api_key_is_401(api: Api) -> None:
     assert r.status_code == 401
     r = await api.http.get(api.url("intake", "/v1/dossiers/H26.01-261123-0001"))
     assert r.status_code == 401
+
+
+async def test_a_portal_sees_and_acts_only_on_dossiers_it_filed(api: Api) -> None:
+    other_key = f"other-portal.{uuid.uuid4().hex}"
+    conn = await asyncpg.connect(api.stack.database_url, server_settings={"search_path": "intake"})
+    try:
+        await add_portal_key(conn, "other-portal", "portal", other_key)
+    finally:
+        await conn.close()
+    code = (await api.file()).json()["code"]
+    theirs = {"X-API-Key": other_key}
+    base = api.url("intake", f"/v1/dossiers/{code}")
+    missing = await api.http.get(api.url("intake", "/v1/dossiers/H26.01-991231-9999"),
+                                 headers=theirs)
+    for method, path, body in (("GET", "", None),
+                               ("POST", "/withdraw", {"reason": "không phải của tôi"}),
+                               ("POST", "/supplements", {"documents": [{"name": "x"}]})):
+        r = await api.http.request(method, base + path, json=body, headers=theirs)
+        assert r.status_code == 404, (path, r.text)
+        assert r.json()["detail"].replace(code, "X") == \
+            missing.json()["detail"].replace("H26.01-991231-9999", "X")  # nothing leaks
+    # Nothing changed; the filing portal and the importer still see it.
+    mine = await api.http.get(base, headers={"X-API-Key": PORTAL_KEY})
+    assert mine.status_code == 200 and mine.json()["status"] == "received"
+    assert (await api.http.get(base, headers={"X-API-Key": IMPORTER_KEY})).status_code == 200
+    # The other portal's own filings are its own.
+    own = (await api.file(key=other_key)).json()["code"]
+    assert (await api.http.get(api.url("intake", f"/v1/dossiers/{own}"),
+                               headers=theirs)).status_code == 200
 
 
 async def test_importer_back_fills_with_its_receipt_time(api: Api) -> None:

@@ -92,7 +92,7 @@ class Api:
 
     async def intake_view(self, code: str) -> dict[str, Any]:
         r = await self.http.get(self.url("intake", f"/v1/dossiers/{code}"),
-                                headers={"X-API-Key": PORTAL_KEY})
+                                headers={"X-API-Key": IMPORTER_KEY})
         assert r.status_code == 200, r.text
         return dict(r.json())
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import APIKeyHeader
 
 from services.intake.adapters import repository as repo
@@ -26,12 +26,12 @@ from services.intake.domain.filing import (
     check_filing,
     dossier_code,
     received_event,
-    request_fingerprint,
 )
 from services.intake.domain.ratelimit import TokenBuckets, retry_after
 from services.intake.settings import Settings
 from shared.auth import business_time, pin_digest, receipt_pin
 from shared.events import Envelope, FiledByPost, SupplementReceived, Withdrawn
+from shared.idempotency import IdempotencyKey, key_reused, request_fingerprint
 from shared.problems import TYPE_BASE, Problem, invalid
 from shared.service import Runtime, get_runtime, settings_of
 from shared.workdays import due_after_supplement, due_date
@@ -100,8 +100,7 @@ async def file_dossier(
     request: Request,
     response: Response,
     who: Portal,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
-                                                  pattern=r"^[\x21-\x7e]+$")] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Receipt:
     runtime = get_runtime(request)
     rb = runtime.rulebook
@@ -116,9 +115,7 @@ async def file_dossier(
     async def replay(row: asyncpg.Record) -> Receipt:
         if idempotency_key and row["idempotency_key"] == idempotency_key \
                 and row["request_hash"] != fingerprint:
-            raise Problem(422, "Idempotency-Key reused",
-                          "this Idempotency-Key was used for a different request",
-                          type_=TYPE_BASE + "idempotency-key-reused")
+            raise key_reused()
         response.status_code = 200
         return _receipt(row, runtime, replayed=True)
 
@@ -182,10 +179,16 @@ async def file_dossier(
     return _receipt(row, runtime, replayed=False)
 
 
-async def _load(conn: asyncpg.Connection, code: str) -> asyncpg.Record:
+def _visible_to(row: asyncpg.Record, who: repo.Portal) -> bool:
+    """A portal sees and acts on the dossiers it filed; the importer role on every dossier.
+    Another portal's dossier gets the same 404 as one that does not exist."""
+    return who.role == "importer" or bool(row["portal_id"] == who.id)
+
+
+async def _load(conn: asyncpg.Connection, code: str, who: repo.Portal) -> asyncpg.Record:
     row = await repo.get_dossier(conn, code, for_update=True)
-    if row is None:
-        raise Problem(404, "Not Found", f"no dossier {code}")
+    if row is None or not _visible_to(row, who):
+        raise Problem(404, "Not Found", f"no dossier {code} filed by this portal")
     return row
 
 
@@ -194,8 +197,8 @@ async def _load(conn: asyncpg.Connection, code: str) -> asyncpg.Record:
 async def get_dossier(code: str, request: Request, who: Portal) -> DossierView:
     runtime = get_runtime(request)
     row = await repo.get_dossier(runtime.pool, code)
-    if row is None:
-        raise Problem(404, "Not Found", f"no dossier {code}")
+    if row is None or not _visible_to(row, who):
+        raise Problem(404, "Not Found", f"no dossier {code} filed by this portal")
     entries = await repo.timeline(runtime.pool, code)
     return DossierView(
         code=row["code"], unit_code=row["unit_code"], current_unit=row["current_unit"],
@@ -220,7 +223,7 @@ async def supplement(code: str, body: SupplementRequest, request: Request,
     at = _business_time(body.at, who, "at")
     rb = runtime.rulebook
     async with runtime.pool.acquire() as conn, conn.transaction():
-        row = await _load(conn, code)
+        row = await _load(conn, code, who)
         if row["status"] != "awaiting_supplement":
             raise Problem(409, "Conflict", f"dossier {code} is not awaiting a supplement",
                           type_=TYPE_BASE + "illegal-state", status_now=row["status"])
@@ -250,7 +253,7 @@ async def withdraw(code: str, body: WithdrawRequest, request: Request, who: Port
     runtime = get_runtime(request)
     at = _business_time(body.at, who, "at")
     async with runtime.pool.acquire() as conn, conn.transaction():
-        row = await _load(conn, code)
+        row = await _load(conn, code, who)
         if row["status"] in FINISHED:
             raise Problem(409, "Conflict", f"dossier {code} is already {row['status']}",
                           type_=TYPE_BASE + "illegal-state", status_now=row["status"])

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
-
-import orjson
 
 from shared.events import DossierReceived, MaskedApplicant
 from shared.rulebook import Procedure, Rulebook, Unit
@@ -51,10 +48,6 @@ def next_status(current: str, current_at: datetime, event_type: str,
 def dossier_code(unit_code: str, day: date, sequence: int) -> str:
     """SPEC §4 policy: ``<unit agency code>-<YYMMDD>-<NNNN>``."""
     return f"{unit_code}-{day:%y%m%d}-{sequence:04d}"
-
-
-def request_fingerprint(body: dict[str, object]) -> str:
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 @dataclass(frozen=True)
