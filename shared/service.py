@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -248,8 +249,17 @@ def health_router() -> APIRouter:
         return problem_response(503, "Service Unavailable", "a dependency is unreachable",
                                 checks=checks)
 
-    @router.get("/metrics", summary="Prometheus text exposition", include_in_schema=True)
-    async def metrics() -> Response:
+    @router.get("/metrics", summary="Prometheus text exposition", include_in_schema=True,
+                responses={401: {"description": "a scrape token is configured and was not sent"}})
+    async def metrics(request: Request) -> Response:
+        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        token = runtime.settings.metrics_scrape_token if runtime else None
+        if token is not None:
+            sent = request.headers.get("authorization", "")
+            if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+                return problem_response(401, "Unauthorized", "this scrape needs the scrape token",
+                                        instance="/metrics",
+                                        headers={"WWW-Authenticate": "Bearer"})
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

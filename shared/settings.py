@@ -62,6 +62,11 @@ class ServiceSettings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=32, description="uvicorn worker processes; each "
                          "runs its own relay candidate and consumer group member")
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    metrics_scrape_token: str | None = Field(
+        default=None, min_length=16,
+        description="if set, /metrics answers only `Authorization: Bearer <token>` (Prometheus' "
+                    "`authorization` scrape setting); unset, /metrics is open (keep it on an "
+                    "internal network)")
     # Officer tokens (JWT). The default secret is for local runs only; deployments set it.
     jwt_secret: str = Field(default="local-development-only-jwt-secret-change-me", min_length=32)
     jwt_audience: str = "motcua"

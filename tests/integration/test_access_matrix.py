@@ -57,11 +57,12 @@ from tests.support.api import (
     OTHER_UNIT,
     PORTAL_KEY,
     PROCEDURE,
+    SERVICES_ORDER,
     UNIT,
     Api,
     Courier,
 )
-from tests.support.stack import Stack, create_database, drop_database, service_stack
+from tests.support.stack import Stack, own_stack
 from tests.support.wait import until
 
 pytestmark = pytest.mark.integration
@@ -667,24 +668,41 @@ async def test_access(key: Key, api: Api, world: World) -> None:
 
 # ------------------------------------------------------------------ figures made private
 async def test_figures_need_a_token_when_not_public(infra: Infra, tmp_path: Path) -> None:
-    db = await create_database(infra.database_url)
-    try:
-        with service_stack(tmp_path, kafka=infra.kafka_bootstrap, database_url=db,
-                           port_base=OWN_PORT_BASE,
-                           extra_env={"MOTCUA_JWT_SECRET": JWT_SECRET,
-                                      "METRICS_PUBLIC_READ": "false"}) as stack:
-            api = Api(stack, infra, JWT_SECRET)
-            try:
-                await _check_private_figures(api)
-            finally:
-                await api.close()
-    finally:
-        await drop_database(infra.database_url, db)
+    async with own_stack(tmp_path, kafka=infra.kafka_bootstrap, base_url=infra.database_url,
+                         port_base=OWN_PORT_BASE,
+                         extra_env={"MOTCUA_JWT_SECRET": JWT_SECRET,
+                                    "METRICS_PUBLIC_READ": "false",
+                                    "MOTCUA_METRICS_SCRAPE_TOKEN": SCRAPE_TOKEN}) as stack:
+        api = Api(stack, infra, JWT_SECRET)
+        try:
+            await _check_private_figures(api)
+            await _check_scrape_token(api)
+        finally:
+            await api.close()
+
+
+SCRAPE_TOKEN = "scrape-token-of-this-test-0123"
+
+
+async def _check_scrape_token(api: Api) -> None:
+    """With a scrape token set, every service's /metrics (per-unit figures included) answers
+    only Prometheus sending it."""
+    for service in SERVICES_ORDER:
+        url = api.stack.url(service) + "/metrics"
+        for name, headers in {"anonymous": {}, "another token": {"Authorization": "Bearer nope"},
+                              "an operator's JWT": api.token(["*"], role="operator")}.items():
+            r = await api.http.get(url, headers=headers)
+            assert r.status_code == 401, f"{service} /metrics {name}: {r.status_code}"
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert "motcua_" not in r.text
+        r = await api.http.get(url, headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"})
+        assert r.status_code == 200 and "motcua_http_requests_total" in r.text, service
 
 
 async def _check_private_figures(api: Api) -> None:
     base = api.stack.url("metrics")
-    keys = sorted(k for k in ROUTES if k[0] == "metrics")
+    # /metrics is closed by its own setting on this stack (see _check_scrape_token).
+    keys = sorted(k for k in ROUTES if k[0] == "metrics" and k[2] != "/metrics")
     assert any(MATRIX[k].access == Access.FIGURES for k in keys)
     for key in keys:
         [call] = calls_for(key, None)

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import JWT_SECRET, Infra
 from tests.support.api import ROOT_DIR
-from tests.support.stack import create_database, drop_database, service_stack
+from tests.support.stack import own_stack
 
 pytestmark = pytest.mark.integration
 
@@ -25,20 +25,16 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
 
 async def test_simulated_province_figures_equal_the_metrics_api(infra: Infra,
                                                                  tmp_path: Path) -> None:
-    db = await create_database(infra.database_url)
-    try:
-        with service_stack(tmp_path, kafka=infra.kafka_bootstrap, database_url=db,
-                           port_base=18400, extra_env={"MOTCUA_JWT_SECRET": JWT_SECRET}) as stack:
-            log = str(tmp_path / "sim.jsonl")
-            common = ["--base", stack.url("intake"), "--log", log]
-            filled = await asyncio.to_thread(
-                run, ["backfill", "--days", "6", "--per-day", "25", "--seed", "11", *common],
-                stack.env)
-            assert filled.returncode == 0, filled.stderr[-3000:]
-            assert "back-filled" in filled.stderr
-            checked = await asyncio.to_thread(run, ["verify", *common], stack.env)
-            assert checked.returncode == 0, checked.stdout[-4000:] + checked.stderr[-2000:]
-            summary = checked.stdout.strip().splitlines()[-1]
-            assert summary.endswith("0 with differences") and int(summary.split()[0]) >= 10
-    finally:
-        await drop_database(infra.database_url, db)
+    async with own_stack(tmp_path, kafka=infra.kafka_bootstrap, base_url=infra.database_url,
+                         port_base=18400, extra_env={"MOTCUA_JWT_SECRET": JWT_SECRET}) as stack:
+        log = str(tmp_path / "sim.jsonl")
+        common = ["--base", stack.url("intake"), "--log", log]
+        filled = await asyncio.to_thread(
+            run, ["backfill", "--days", "6", "--per-day", "25", "--seed", "11", *common],
+            stack.env)
+        assert filled.returncode == 0, filled.stderr[-3000:]
+        assert "back-filled" in filled.stderr
+        checked = await asyncio.to_thread(run, ["verify", *common], stack.env)
+        assert checked.returncode == 0, checked.stdout[-4000:] + checked.stderr[-2000:]
+        summary = checked.stdout.strip().splitlines()[-1]
+        assert summary.endswith("0 with differences") and int(summary.split()[0]) >= 10

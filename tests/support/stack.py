@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,3 +84,17 @@ def service_stack(tmp: Path, *, kafka: str, database_url: str, port_base: int,
         yield stack
     finally:
         stack.script("stop")
+
+
+@asynccontextmanager
+async def own_stack(tmp: Path, *, kafka: str, base_url: str, port_base: int,
+                    extra_env: dict[str, str] | None = None) -> AsyncIterator[Stack]:
+    """The five services on a database of their own, dropped afterwards: for a test that
+    stops services or needs settings of its own."""
+    db = await create_database(base_url)
+    try:
+        with service_stack(tmp, kafka=kafka, database_url=db, port_base=port_base,
+                           extra_env=extra_env) as stack:
+            yield stack
+    finally:
+        await drop_database(base_url, db)
