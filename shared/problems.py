@@ -6,6 +6,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -85,6 +86,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
         return problem_response(exc.status_code, title, detail, instance=request.url.path,
                                 headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
+    @app.exception_handler(asyncpg.UntranslatableCharacterError)
+    async def _unstorable(request: Request, exc: asyncpg.DataError) -> JSONResponse:
+        # PostgreSQL keeps no NUL character (U+0000) in text or jsonb; the services never
+        # make one, so it came in the request. The transaction was rolled back.
+        return problem_response(422, "Invalid request",
+                                "a NUL character (U+0000) is accepted in no text",
+                                type_=TYPE_BASE + "validation", instance=request.url.path,
+                                errors=[])
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.feedback.domain.rating import decree61_total, refusal
 from services.feedback.settings import Settings
@@ -16,6 +16,7 @@ from shared.events import CriteriaScores, DossierCode, Envelope, FeedbackSubmitt
 from shared.logging import mask_personal_data
 from shared.problems import TYPE_BASE, Problem
 from shared.service import get_runtime, settings_of
+from shared.timebounds import AwareMoment
 
 router = APIRouter(prefix="/v1")
 optional_bearer = HTTPBearer(auto_error=False)
@@ -28,7 +29,7 @@ class FeedbackRequest(BaseModel):
     rating: Rating
     criteria: CriteriaScores | None = None
     comment: str | None = Field(default=None, max_length=2000)
-    at: AwareDatetime | None = Field(default=None, description="importer token only")
+    at: AwareMoment | None = Field(default=None, description="importer token only")
 
 
 class FeedbackView(BaseModel):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.domain.applicant import Applicant
 from shared.events import Channel, MaskedApplicant, ReturnMethod
 from shared.rulebook import UNIT_CODE
+from shared.timebounds import AwareMoment
 
 REF = r"^[A-Za-z0-9._:/\-]{1,100}$"
 
@@ -30,7 +31,7 @@ class FilingRequest(BaseModel):
     applicant: Applicant
     external_ref: str | None = Field(default=None, pattern=REF,
                                      description="the portal's own reference; filing is idempotent on it")
-    received_at: AwareDatetime | None = Field(
+    received_at: AwareMoment | None = Field(
         default=None, description="importer role only: the receipt time in the legacy system")
     documents: list[DocumentRef] = Field(default_factory=list, max_length=100)
     note: str | None = Field(default=None, max_length=2000)
@@ -62,13 +63,13 @@ class SupplementRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     documents: list[DocumentRef] = Field(min_length=1, max_length=100)
     note: str | None = Field(default=None, max_length=2000)
-    at: AwareDatetime | None = Field(default=None, description="importer role only")
+    at: AwareMoment | None = Field(default=None, description="importer role only")
 
 
 class WithdrawRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str | None = Field(default=None, max_length=2000)
-    at: AwareDatetime | None = Field(default=None, description="importer role only")
+    at: AwareMoment | None = Field(default=None, description="importer role only")
 
 
 class TimelineEntry(BaseModel):

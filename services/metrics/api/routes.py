@@ -22,6 +22,7 @@ from services.metrics.settings import Settings
 from shared.auth import decode_token
 from shared.problems import Problem, invalid
 from shared.service import get_runtime, settings_of
+from shared.timebounds import Day, Moment
 
 router = APIRouter()
 # Read once: the page is static (it fetches its figures and listens to the stream).
@@ -69,9 +70,9 @@ def period(first: date | None, last: date | None, as_of: datetime | None) -> Per
     return Period.of(start, end, as_of, now)
 
 
-FromQ = Annotated[date | None, Query(alias="from", description="first day, local time")]
-ToQ = Annotated[date | None, Query(alias="to", description="last day (inclusive)")]
-AsOfQ = Annotated[datetime | None, Query(description="judge open dossiers at this time")]
+FromQ = Annotated[Day | None, Query(alias="from", description="first day, local time")]
+ToQ = Annotated[Day | None, Query(alias="to", description="last day (inclusive)")]
+AsOfQ = Annotated[Moment | None, Query(description="judge open dossiers at this time")]
 
 
 class PeriodView(BaseModel):

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.postal.adapters import repository as repo
 from services.postal.domain.shipment import IllegalCourierEvent, Shipment
@@ -19,6 +19,7 @@ from shared.auth import Principal, bearer, business_time
 from shared.events import Envelope
 from shared.problems import TYPE_BASE, Problem
 from shared.service import get_runtime, settings_of
+from shared.timebounds import AwareMoment
 
 router = APIRouter(prefix="/v1")
 
@@ -29,7 +30,7 @@ class CourierEvent(BaseModel):
                           description="the courier's own id; a repeat is idempotent")
     shipment_id: str = Field(min_length=1, max_length=100)
     kind: Literal["picked_up", "delivered", "delivery_failed"]
-    at: AwareDatetime
+    at: AwareMoment
     reason: str | None = Field(default=None, max_length=500)
 
 

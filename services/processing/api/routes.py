@@ -26,6 +26,7 @@ from shared.events import Envelope, EventData
 from shared.idempotency import IdempotencyKey, key_reused, request_fingerprint
 from shared.problems import TYPE_BASE, Problem, invalid
 from shared.service import get_runtime
+from shared.timebounds import Moment
 
 router = APIRouter(prefix="/v1")
 ACTORS = ("officer", "leader", "importer")
@@ -62,8 +63,8 @@ async def worklist(
     who: Reader,
     unit: Annotated[list[str] | None, Query(max_length=50)] = None,
     state: Annotated[list[str] | None, Query(max_length=10)] = None,
-    due_before: datetime | None = None,
-    due_after: datetime | None = None,
+    due_before: Moment | None = None,
+    due_after: Moment | None = None,
     assignee: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
@@ -75,9 +76,9 @@ async def worklist(
         units: list[str] | None = unit
     else:
         units = None if "*" in who.units else sorted(who.units)
-    for t in (due_before, due_after):
+    for name, t in (("due_before", due_before), ("due_after", due_after)):
         if t is not None and t.tzinfo is None:
-            raise invalid(("query:/due_before", "times need a timezone"))
+            raise invalid((f"query:/{name}", "times need a timezone"))
     rows = await repo.worklist(get_runtime(request).pool, units, state, due_before, due_after,
                                assignee, limit, offset)
     return [view(d) for d in rows]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.processing.domain.control_slip import SlipEntry
 from shared.events import ReturnMethod
 from shared.rulebook import UNIT_CODE
+from shared.timebounds import AwareMoment
 
 # Which body fields each action needs (validated in the route; 422 names the field).
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
@@ -27,7 +28,7 @@ class ActionRequest(BaseModel):
     """One body for every action; see the action's description for the fields it needs."""
 
     model_config = ConfigDict(extra="forbid")
-    at: AwareDatetime | None = Field(
+    at: AwareMoment | None = Field(
         default=None, description="importer role only: when it happened in the legacy system")
     note: str | None = Field(default=None, max_length=2000)
     assignee: str | None = Field(default=None, min_length=1, max_length=100)
@@ -35,7 +36,7 @@ class ActionRequest(BaseModel):
     reason: str | None = Field(default=None, min_length=1, max_length=2000)
     amount: Decimal | None = Field(default=None, ge=0, le=Decimal("1000000000000"),
                                    max_digits=15, decimal_places=2)
-    new_due_at: AwareDatetime | None = Field(default=None, description="apologize: the new date")
+    new_due_at: AwareMoment | None = Field(default=None, description="apologize: the new date")
     result_ref: str | None = Field(default=None, max_length=200)
     return_method: ReturnMethod | None = Field(default=None, description="resolve: how the "
                                                "result goes back, if it changed")

@@ -1,0 +1,44 @@
+"""The span of dates and times the services take from clients.
+
+A date-time such as ``0001-01-01T00:00:00+14:00`` or ``9999-12-31T23:59:59-14:00`` is valid
+ISO 8601 but has no UTC equivalent in Python (``astimezone`` overflows), and the working-day
+calendar only knows the lunar holidays up to 2100; a time outside the span would otherwise
+fail deep inside a handler (a 500) or give a due date without Tết. Times and days a client
+gives are therefore refused with a 422 naming the field unless they fall in
+[``EARLIEST``, ``LATEST``): from 2000 (before electronic one-stop-shop records) to the end
+of 2099.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)  # exclusive
+OUT_OF_RANGE = f"must be from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d}"
+
+
+def in_range(value: datetime) -> datetime:
+    """``value`` if it falls in the span (a naive one is read as UTC); ValueError if not."""
+    try:
+        utc = value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError(OUT_OF_RANGE) from None
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError(OUT_OF_RANGE)
+    return value
+
+
+def day_in_range(value: date) -> date:
+    if not EARLIEST.date() <= value < LATEST.date():
+        raise ValueError(OUT_OF_RANGE)
+    return value
+
+
+# Pydantic types for bodies and query parameters: out of the span is a validation error.
+Moment = Annotated[datetime, AfterValidator(in_range)]
+AwareMoment = Annotated[AwareDatetime, AfterValidator(in_range)]
+Day = Annotated[date, AfterValidator(day_in_range)]
