@@ -170,6 +170,20 @@ async def test_importer_back_fills_with_its_receipt_time(api: Api) -> None:
     assert r.status_code == 422
 
 
+async def test_a_back_filled_withdrawal_is_not_before_the_filing(api: Api) -> None:
+    filed = datetime(2026, 11, 16, 10, 0, tzinfo=VN)
+    code = (await api.file(key=IMPORTER_KEY, received_at=filed.isoformat())).json()["code"]
+    url, importer = api.url("intake", f"/v1/dossiers/{code}/withdraw"), {"X-API-Key": IMPORTER_KEY}
+    early = await api.http.post(url, headers=importer,
+                                json={"at": (filed - timedelta(days=1)).isoformat()})
+    assert early.status_code == 422, early.text
+    assert early.json()["errors"][0]["field"] == "body:/at"
+    assert (await api.intake_view(code))["status"] == "received"
+    later = await api.http.post(url, headers=importer,
+                                json={"at": (filed + timedelta(hours=1)).isoformat()})
+    assert later.status_code == 200 and later.json()["status"] == "withdrawn"
+
+
 async def test_catalog_is_readable(api: Api) -> None:
     units = (await api.http.get(api.url("intake", "/v1/units"))).json()
     assert {"department", "commune", "province"} <= {u["block"] for u in units}

@@ -257,6 +257,8 @@ async def withdraw(code: str, body: WithdrawRequest, request: Request, who: Port
         if row["status"] in FINISHED:
             raise Problem(409, "Conflict", f"dossier {code} is already {row['status']}",
                           type_=TYPE_BASE + "illegal-state", status_now=row["status"])
+        if at < row["filed_at"]:
+            raise invalid(("body:/at", "must not be before the dossier was filed"))
         await conn.execute(
             "UPDATE dossiers SET status = 'withdrawn', status_at = $2 WHERE code = $1", code, at)
         event = Envelope(source="intake", data=Withdrawn(dossier_code=code, at=at,
