@@ -65,6 +65,10 @@ courier `event_id` sent again in a fresh request is accepted without changing an
 @router.post("/courier/events", response_model=CourierAck, tags=["courier"],
              summary="Couriers report pickups, deliveries and failed attempts",
              description=_WEBHOOK_DOC,
+             # The body is read raw (the signature covers its bytes) and parsed in the handler,
+             # so FastAPI would not declare it; the document does.
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": CourierEvent.model_json_schema()}}}},
              responses={401: {"description": "unknown courier, stale or bad signature"},
                         404: {"description": "unknown shipment"},
                         409: {"description": "replayed request, or impossible in this state"},
