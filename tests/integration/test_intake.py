@@ -127,6 +127,16 @@ async def test_missing_or_unknown_api_key_is_401(api: Api) -> None:
     assert r.status_code == 401
 
 
+async def test_the_documents_and_note_of_a_filing_are_kept(api: Api) -> None:
+    documents = [{"name": "Tờ khai cấp phiếu lý lịch tư pháp", "copies": 1, "url": None},
+                 {"name": "Bản sao CCCD", "copies": 2, "url": "https://dvc.example/f/1"}]
+    code = (await api.file(documents=documents, note="nhận kết quả buổi chiều")).json()["code"]
+    r = await api.http.get(api.url("intake", f"/v1/dossiers/{code}"),
+                           headers={"X-API-Key": PORTAL_KEY})
+    assert r.json()["documents"] == documents
+    assert r.json()["note"] == "nhận kết quả buổi chiều"
+
+
 async def test_a_portal_sees_and_acts_only_on_dossiers_it_filed(api: Api) -> None:
     other_key = f"other-portal.{uuid.uuid4().hex}"
     conn = await asyncpg.connect(api.stack.database_url, server_settings={"search_path": "intake"})

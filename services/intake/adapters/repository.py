@@ -128,7 +128,8 @@ async def _portal_for_digest(pool: asyncpg.Pool, digest: str) -> Portal | None:
 # ------------------------------------------------------------------ dossiers
 DOSSIER_COLUMNS = """code, unit_code, current_unit, procedure_code, channel, return_method,
     filed_at, received_at, counted_from, due_at, appointment_at, processing_days, status, status_at,
-    applicant_masked, portal_id, external_ref, idempotency_key, request_hash, rulebook"""
+    applicant_masked, portal_id, external_ref, idempotency_key, request_hash, rulebook,
+    documents, note"""
 
 
 async def find_existing(conn: asyncpg.Connection, portal_id: str, idempotency_key: str | None,

@@ -153,6 +153,8 @@ async def file_dossier(
                     "portal_id": who.id, "external_ref": body.external_ref,
                     "idempotency_key": idempotency_key, "request_hash": fingerprint,
                     "rulebook": rb.version,
+                    "documents": [d.model_dump(mode="json") for d in body.documents],
+                    "note": body.note,
                 })
                 event: Envelope[Any]
                 if deadline is None:
@@ -208,7 +210,7 @@ async def get_dossier(code: str, request: Request, who: Portal) -> DossierView:
         counted_from=row["counted_from"], due_at=row["due_at"],
         appointment_at=row["appointment_at"], processing_days=row["processing_days"],
         applicant=row["applicant_masked"], external_ref=row["external_ref"],
-        rulebook=row["rulebook"],
+        rulebook=row["rulebook"], documents=row["documents"], note=row["note"],
         timeline=[TimelineEntry(at=e["at"], type=e["event_type"], source=e["source"],
                                 detail=e["detail"]) for e in entries],
     )

@@ -96,6 +96,8 @@ class DossierView(BaseModel):
     applicant: MaskedApplicant
     external_ref: str | None
     rulebook: str
+    documents: list[DocumentRef] = Field(description="the documents listed at filing")
+    note: str | None = None
     timeline: list[TimelineEntry]
 
 
