@@ -29,7 +29,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from shared.db import check_schema_name
+from shared.db import TRANSIENT, check_schema_name, is_transient
 from shared.events import Envelope, EventData, PoisonMessage, dlq_topic, from_kafka
 from shared.observability import (
     CONSUMED,
@@ -43,29 +43,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[asyncpg.Connection, Envelope[EventData]], Awaitable[None]]
 BatchHandler = Callable[[asyncpg.Connection, Sequence[Envelope[EventData]]], Awaitable[None]]
-
-
-# Errors after which the same batch is simply retried later (the database or broker is
-# away, or a transaction lost a race); anything else is the message's own fault.
-TRANSIENT: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    asyncpg.QueryCanceledError,
-    # A pooled connection whose server died mid-operation: "cannot switch to state ...;
-    # another operation is in progress". The next connection is a fresh one.
-    asyncpg.InternalClientError,
-)
-
-
-def is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, TRANSIENT)
 
 
 @dataclass

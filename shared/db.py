@@ -8,6 +8,30 @@ from typing import Any
 import asyncpg
 import orjson
 
+# Errors after which the same work is simply retried later (the database or broker is away,
+# or a transaction lost a race): a consumer seeks its batch back, an API answers 503.
+# Anything else is the message's or the request's own fault.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.QueryCanceledError,
+    # A pooled connection whose server died mid-operation: "cannot switch to state ...;
+    # another operation is in progress". The next connection is a fresh one.
+    asyncpg.InternalClientError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, TRANSIENT)
+
+
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 

@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.db import TRANSIENT
+
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://motcua.gov.vn/problems/"
@@ -96,6 +98,18 @@ def install_problem_handlers(app: FastAPI) -> None:
                                 "a NUL character (U+0000) is accepted in no text",
                                 type_=TYPE_BASE + "validation", instance=request.url.path,
                                 errors=[])
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The database restarting or out of connections is the caller's cue to retry, not a
+        # bug. The transaction rolled back, so nothing was changed.
+        log.warning("dependency unavailable: %r", exc, extra={"path": request.url.path})
+        return problem_response(503, "Service Unavailable",
+                                "a dependency is restarting; nothing was changed, retry shortly",
+                                instance=request.url.path, headers={"Retry-After": "2"})
+
+    for kind in TRANSIENT:
+        if issubclass(kind, Exception):
+            app.add_exception_handler(kind, _unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

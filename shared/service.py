@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.consumer import TRANSIENT, BatchHandler, EventConsumer, Handler
+from shared.consumer import BatchHandler, EventConsumer, Handler
 from shared.db import create_pool, ping
 from shared.events import Envelope
 from shared.jsonguard import JsonDepthGuard
@@ -171,27 +171,11 @@ def create_service_app(
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     install_problem_handlers(app)
-    install_unavailable_handler(app)
     app.add_middleware(BodyLimitAndMetrics, max_body=settings.max_body_bytes)
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)
     return app
-
-
-def install_unavailable_handler(app: FastAPI) -> None:
-    """The database restarting or out of connections is the caller's cue to retry, not a
-    bug: 503 with Retry-After. The transaction rolled back, so nothing was changed."""
-
-    async def unavailable(request: Request, exc: Exception) -> Response:
-        log.warning("dependency unavailable: %r", exc, extra={"path": request.url.path})
-        return problem_response(503, "Service Unavailable",
-                                "a dependency is restarting; nothing was changed, retry shortly",
-                                instance=request.url.path, headers={"Retry-After": "2"})
-
-    for kind in TRANSIENT:
-        if issubclass(kind, Exception):
-            app.add_exception_handler(kind, unavailable)
 
 
 Emit = Callable[[asyncpg.Connection, Sequence[Envelope[Any]]], Awaitable[None]]

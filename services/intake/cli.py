@@ -15,9 +15,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from services.intake.adapters.repository import add_portal_key, revoke_portal_keys
+from services.intake.adapters.repository import add_portal_key, has_live_key, revoke_portal_keys
 from services.intake.settings import Settings
-from shared.auth import generate_api_key, hash_api_key
+from shared.auth import generate_api_key
 from shared.db import create_pool
 from shared.migrations import migrate_service
 
@@ -37,9 +37,7 @@ async def _run(args: argparse.Namespace) -> None:
                 print(key)
             else:
                 keep = sys.stdin.readline().strip() if args.keep == "-" else args.keep
-                if keep is not None and not await conn.fetchval(
-                        """SELECT 1 FROM portal_keys WHERE portal_id = $1 AND key_hash = $2
-                           AND revoked_at IS NULL""", args.portal, hash_api_key(keep)):
+                if keep is not None and not await has_live_key(conn, args.portal, keep):
                     # A mistyped key would otherwise revoke every key the portal has.
                     raise SystemExit(f"--keep: not a valid key of portal {args.portal}; "
                                      "nothing revoked")

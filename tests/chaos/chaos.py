@@ -320,7 +320,12 @@ async def audit(run: Run) -> dict[str, Any]:
         topics = list(ALL_DOSSIER_TOPICS)
         wire = await topic_events(run.bootstrap, topics)
         effects: dict[str, Any] = {}
-        for name, (schema, its_topics, types) in consumers().items():
+        declared = consumers()
+        running = {r[0] for s in SERVICES
+                   for r in await conn.fetch(f"SELECT DISTINCT consumer FROM {s}.inbox")}
+        if running - set(declared):  # a consumer this audit does not know would go unchecked
+            raise RuntimeError(f"consumers missing from chaos.consumers(): {running - set(declared)}")
+        for name, (schema, its_topics, types) in declared.items():
             want = {m.id for t in its_topics for m in wire[t] if types is None or m.type in types}
             rows = await conn.fetch(f"SELECT event_id::text AS id FROM {schema}.inbox "
                                     "WHERE consumer = $1", name)

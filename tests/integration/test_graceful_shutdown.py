@@ -18,20 +18,12 @@ from shared.events import INTAKE_TOPIC
 from tests.conftest import JWT_SECRET, Infra
 from tests.support.api import PORTAL_KEY, UNIT, applicant
 from tests.support.kafka import committed_lag, read_all
-from tests.support.stack import Stack, own_stack
+from tests.support.stack import Stack, alive, own_stack
 from tests.support.wait import until
 
 pytestmark = pytest.mark.integration
 
 WORKERS = 16
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 async def terminate(stack: Stack, service: str) -> None:

@@ -14,16 +14,9 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.stack import alive
 
 pytestmark = pytest.mark.integration
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 def test_make_run_stays_up_and_ctrl_c_stops_everything() -> None:

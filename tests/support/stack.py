@@ -17,6 +17,14 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("intake", "processing", "postal", "feedback", "metrics")
 
 
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
 @dataclass(frozen=True)
 class Stack:
     run_dir: Path

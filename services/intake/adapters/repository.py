@@ -95,6 +95,13 @@ async def revoke_portal_keys(conn: asyncpg.Connection, portal_id: str,
     return int(result.split()[-1])
 
 
+async def has_live_key(conn: asyncpg.Connection, portal_id: str, key: str) -> bool:
+    """Whether ``key`` is one of the portal's keys and not revoked."""
+    return bool(await conn.fetchval(
+        """SELECT 1 FROM portal_keys WHERE portal_id = $1 AND key_hash = $2
+           AND revoked_at IS NULL""", portal_id, hash_api_key(key)))
+
+
 _KEY_CACHE: dict[str, tuple[float, Portal | None]] = {}
 KEY_CACHE_SECONDS = 30.0
 

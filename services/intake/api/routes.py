@@ -187,8 +187,9 @@ def _visible_to(row: asyncpg.Record, who: repo.Portal) -> bool:
     return who.role == "importer" or bool(row["portal_id"] == who.id)
 
 
-async def _load(conn: asyncpg.Connection, code: str, who: repo.Portal) -> asyncpg.Record:
-    row = await repo.get_dossier(conn, code, for_update=True)
+async def _load(conn: asyncpg.Connection | asyncpg.Pool, code: str, who: repo.Portal, *,
+                for_update: bool = False) -> asyncpg.Record:
+    row = await repo.get_dossier(conn, code, for_update=for_update)
     if row is None or not _visible_to(row, who):
         raise Problem(404, "Not Found", f"no dossier {code} filed by this portal")
     return row
@@ -198,9 +199,7 @@ async def _load(conn: asyncpg.Connection, code: str, who: repo.Portal) -> asyncp
             summary="Status, due date and timeline of a dossier", responses=_problem_responses)
 async def get_dossier(code: str, request: Request, who: Portal) -> DossierView:
     runtime = get_runtime(request)
-    row = await repo.get_dossier(runtime.pool, code)
-    if row is None or not _visible_to(row, who):
-        raise Problem(404, "Not Found", f"no dossier {code} filed by this portal")
+    row = await _load(runtime.pool, code, who)
     entries = await repo.timeline(runtime.pool, code)
     return DossierView(
         code=row["code"], unit_code=row["unit_code"], current_unit=row["current_unit"],
@@ -225,7 +224,7 @@ async def supplement(code: str, body: SupplementRequest, request: Request,
     at = _business_time(body.at, who, "at")
     rb = runtime.rulebook
     async with runtime.pool.acquire() as conn, conn.transaction():
-        row = await _load(conn, code, who)
+        row = await _load(conn, code, who, for_update=True)
         if row["status"] != "awaiting_supplement":
             raise Problem(409, "Conflict", f"dossier {code} is not awaiting a supplement",
                           type_=TYPE_BASE + "illegal-state", status_now=row["status"])
@@ -255,7 +254,7 @@ async def withdraw(code: str, body: WithdrawRequest, request: Request, who: Port
     runtime = get_runtime(request)
     at = _business_time(body.at, who, "at")
     async with runtime.pool.acquire() as conn, conn.transaction():
-        row = await _load(conn, code, who)
+        row = await _load(conn, code, who, for_update=True)
         if row["status"] in FINISHED:
             raise Problem(409, "Conflict", f"dossier {code} is already {row['status']}",
                           type_=TYPE_BASE + "illegal-state", status_now=row["status"])

@@ -153,9 +153,10 @@ async def act(
         d = await repo.get(conn, code, for_update=True)
         if d is None or not who.may_act_on(d.unit_code):
             raise _not_found(code)
-        fingerprint = request_fingerprint(
-            [action, who.subject, body.model_dump(mode="json", exclude_unset=True)])
+        fingerprint = None
         if idempotency_key is not None:
+            fingerprint = request_fingerprint(
+                [action, who.subject, body.model_dump(mode="json", exclude_unset=True)])
             first = await repo.hop_request_hash(conn, code, idempotency_key)
             if first is not None:
                 if first != fingerprint:
@@ -179,8 +180,7 @@ async def act(
         detail = {k: v for k, v in body.model_dump(mode="json", exclude={"at"}).items()
                   if v is not None}
         await repo.add_hop(conn, code, action, unit_before, who.subject, at, d.due_at, detail,
-                           idempotency_key=idempotency_key,
-                           request_hash=fingerprint if idempotency_key else None)
+                           idempotency_key=idempotency_key, request_hash=fingerprint)
         await runtime.emit(conn, [Envelope(source="processing", data=e) for e in events])
     return view(d)
 
