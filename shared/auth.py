@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 import jwt
@@ -31,10 +31,11 @@ ROLES: tuple[str, ...] = ("officer", "leader", "importer", "operator")
 CLOCK_SKEW = timedelta(minutes=1)
 
 
-def business_time(given: datetime | None, may_backdate: bool, field: str = "at") -> datetime:
-    """When a fact happened: now, or the time given by a caller allowed to give one (an
-    importer back-filling history, a courier reporting) — never in the future."""
-    now = datetime.now(UTC)
+def business_time(given: datetime | None, may_backdate: bool, field: str = "at", *,
+                  now: datetime) -> datetime:
+    """When a fact happened: ``now`` (the service's clock), or the time given by a caller
+    allowed to give one (an importer back-filling history, a courier reporting) — never in
+    the future."""
     if given is None:
         return now
     if not may_backdate:

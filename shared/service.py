@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.clock import SYSTEM_CLOCK, Clock
 from shared.consumer import BatchHandler, EventConsumer, Handler
 from shared.db import create_pool, ping
 from shared.events import Envelope
@@ -60,6 +61,7 @@ class Runtime:
     consumers: list[EventConsumer] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    clock: Clock = SYSTEM_CLOCK  # the one source of "now" for routes and background tasks
     _kafka_ok_at: float = 0.0
 
     @property
@@ -105,6 +107,7 @@ def create_service_app(
     consumers: Callable[[ConsumerContext], Sequence[ConsumerSpec]] | None = None,
     on_start: Sequence[StartHook] = (),
     on_stop: Sequence[StartHook] = (),
+    clock: Clock = SYSTEM_CLOCK,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -126,7 +129,8 @@ def create_service_app(
                             poll_interval_s=settings.outbox_poll_interval_s,
                             retention_hours=settings.outbox_retention_hours,
                             linger_s=settings.outbox_linger_ms / 1000)
-        runtime = Runtime(settings=settings, pool=pool, producer=producer, relay=relay)
+        runtime = Runtime(settings=settings, pool=pool, producer=producer, relay=relay,
+                          clock=clock)
         app.state.runtime = runtime
         runtime.spawn(relay.run(), "outbox-relay")
         for spec in specs:
@@ -255,6 +259,11 @@ def get_runtime(request: Request) -> Runtime:
 
 
 S = TypeVar("S", bound=ServiceSettings)
+
+
+def clock_of(request: Request) -> Clock:
+    """The running service's clock."""
+    return get_runtime(request).clock
 
 
 def settings_of(request: Request, kind: type[S]) -> S:

@@ -537,35 +537,45 @@ def expected(records: list[dict[str, Any]], first: date, last: date,
     return out
 
 
+def logged_span(records: list[dict[str, Any]], as_of: datetime) -> tuple[date, date]:
+    """The local days the log covers, from its first filing to ``as_of``: the period that
+    is checked, named explicitly (the current month may be a day old on the 1st)."""
+    last = as_of.astimezone(VN).date()
+    firsts = [datetime.fromisoformat(r["received_at"]).astimezone(VN).date() for r in records
+              if r.get("received_at")]
+    return min([*firsts, last]), last
+
+
 async def verify(api: Api, log: Path, as_of: datetime) -> int:
     records = read_log(log)
-    month_start = as_of.astimezone(VN).date().replace(day=1)
-    want = expected(records, month_start, as_of.astimezone(VN).date(), as_of)
+    first, last = logged_span(records, as_of)
+    want = expected(records, first, last, as_of)
     mismatches = 0
     print(f"{'unit':10} " + " ".join(f"{f[:9]:>9}" for f in FIELDS))
     for unit in sorted(want):
         r = await api.request("GET", "metrics", f"/v1/metrics/units/{unit}", params={
-            "from": month_start.isoformat(), "to": as_of.astimezone(VN).date().isoformat(),
-            "as_of": as_of.isoformat()})
+            "from": first.isoformat(), "to": last.isoformat(), "as_of": as_of.isoformat()})
         got = r.json()["figures"]
         diff = [f for f in FIELDS if got[f] != want[unit][f]]
         mismatches += bool(diff)
         print(f"{unit:10} " + " ".join(f"{want[unit][f]:>9}" for f in FIELDS)
               + ("   ok" if not diff else "   DIFFERS: " + ", ".join(
                   f"{f} api={got[f]} sim={want[unit][f]}" for f in diff)))
-    print(f"{len(want)} units compared, {mismatches} with differences")
+    print(f"{len(want)} units compared over {first} to {last}, {mismatches} with differences")
     return mismatches
 
 
-async def until_quiet(api: Api, as_of: datetime, seconds: float = 1.5,
-                      timeout_s: float = 120) -> None:
+async def until_quiet(api: Api, as_of: datetime, span: tuple[date, date] | None = None,
+                      seconds: float = 1.5, timeout_s: float = 120) -> None:
     """Waits until the metrics overview, judged at a fixed time, stops changing (every event
     consumed)."""
     deadline = time.monotonic() + timeout_s
     last = None
     while time.monotonic() < deadline:
-        r = await api.request("GET", "metrics", "/v1/metrics/overview",
-                              params={"as_of": as_of.isoformat()})
+        params = {"as_of": as_of.isoformat()}
+        if span is not None:
+            params.update({"from": span[0].isoformat(), "to": span[1].isoformat()})
+        r = await api.request("GET", "metrics", "/v1/metrics/overview", params=params)
         snapshot = r.json()["units"]
         if snapshot == last:
             return
@@ -585,7 +595,7 @@ async def main_async(args: argparse.Namespace) -> int:
             await sim.live(args.rate, args.duration)
         elif args.command == "verify":
             as_of = datetime.now(UTC)
-            await until_quiet(api, as_of)
+            await until_quiet(api, as_of, logged_span(read_log(Path(args.log)), as_of))
             return await verify(api, Path(args.log), as_of)
     finally:
         await api.http.aclose()

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.feedback.adapters.events_in import apply_event
 from services.feedback.api.routes import router
 from services.feedback.settings import Settings
+from shared.clock import SYSTEM_CLOCK, Clock
 from shared.events import FEEDBACK_TOPIC, INTAKE_TOPIC, POSTAL_TOPIC, PROCESSING_TOPIC
 from shared.service import ConsumerSpec, create_service_app
 
@@ -18,7 +19,7 @@ CONSUMED = frozenset({"dossier.received", "dossier.transferred", "dossier.resolv
                       "dossier.rejected", "dossier.stopped", "dossier.result_returned"})
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
     settings = settings or Settings()
 
     def consumers(_: Any) -> Sequence[ConsumerSpec]:
@@ -34,4 +35,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sql_dir=Path(__file__).parent / "sql",
         produces=[FEEDBACK_TOPIC],
         consumers=consumers,
+        clock=clock,
     )

@@ -13,6 +13,7 @@ from services.intake.adapters.events_in import IntakeEvents
 from services.intake.adapters.repository import add_portal_key, load_catalog
 from services.intake.api.routes import router
 from services.intake.settings import Settings
+from shared.clock import SYSTEM_CLOCK, Clock
 from shared.events import INTAKE_TOPIC, POSTAL_TOPIC, PROCESSING_TOPIC
 from shared.rulebook import load_rulebook
 from shared.service import ConsumerContext, ConsumerSpec, Runtime, create_service_app
@@ -20,7 +21,7 @@ from shared.service import ConsumerContext, ConsumerSpec, Runtime, create_servic
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
     settings = settings or Settings()
 
     rulebook = load_rulebook(settings.rulebook_path)
@@ -48,4 +49,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         produces=[INTAKE_TOPIC],
         consumers=consumers,
         on_start=[prepare],
+        clock=clock,
     )

@@ -14,6 +14,7 @@ from services.metrics.adapters.live import COLLECTOR, LiveHub
 from services.metrics.adapters.reader import MetricsReader
 from services.metrics.api.routes import router
 from services.metrics.settings import Settings
+from shared.clock import SYSTEM_CLOCK, Clock
 from shared.events import ALL_DOSSIER_TOPICS, METRICS_TOPIC
 from shared.rulebook import load_rulebook
 from shared.service import ConsumerContext, ConsumerSpec, Runtime, create_service_app
@@ -21,7 +22,7 @@ from shared.service import ConsumerContext, ConsumerSpec, Runtime, create_servic
 _registered = False
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
     global _registered
     settings = settings or Settings()
     rulebook = load_rulebook(settings.rulebook_path)
@@ -36,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def start_live(runtime: Runtime) -> None:
         reader = MetricsReader(runtime.pool, rulebook)
         hub = LiveHub(reader, interval_s=settings.live_interval_s,
-                      full_refresh_s=settings.live_full_refresh_s)
+                      full_refresh_s=settings.live_full_refresh_s, clock=clock)
         runtime.extras.update(reader=reader, hub=hub)
         COLLECTOR.hub = hub
         runtime.spawn(hub.run(), "live-figures")
@@ -54,4 +55,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         consumers=consumers,
         on_start=[start_live],
         on_stop=[stop_live],
+        clock=clock,
     )

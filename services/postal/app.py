@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.postal.adapters.events_in import PostalEvents
 from services.postal.api.routes import router
 from services.postal.settings import Settings
+from shared.clock import SYSTEM_CLOCK, Clock
 from shared.events import INTAKE_TOPIC, POSTAL_TOPIC, PROCESSING_TOPIC
 from shared.service import ConsumerContext, ConsumerSpec, create_service_app
 
@@ -18,7 +19,7 @@ CONSUMED = frozenset({"dossier.filed_by_post", "dossier.received", "dossier.tran
                       "dossier.resolved"})
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
     settings = settings or Settings()
 
     def consumers(ctx: ConsumerContext) -> Sequence[ConsumerSpec]:
@@ -34,4 +35,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sql_dir=Path(__file__).parent / "sql",
         produces=[POSTAL_TOPIC],
         consumers=consumers,
+        clock=clock,
     )

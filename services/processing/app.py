@@ -13,6 +13,7 @@ from services.processing.adapters.events_in import ProcessingEvents
 from services.processing.adapters.watchdog import DeadlineWatchdog
 from services.processing.api.routes import router
 from services.processing.settings import Settings
+from shared.clock import SYSTEM_CLOCK, Clock
 from shared.events import INTAKE_TOPIC, POSTAL_TOPIC, PROCESSING_TOPIC
 from shared.rulebook import load_rulebook
 from shared.service import ConsumerSpec, Runtime, create_service_app
@@ -21,7 +22,7 @@ CONSUMED_TYPES = frozenset({"dossier.received", "dossier.supplement_received",
                             "dossier.withdrawn", "dossier.result_returned"})
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
     settings = settings or Settings()
     rulebook = load_rulebook(settings.rulebook_path)
 
@@ -32,7 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def start_watchdog(runtime: Runtime) -> None:
         watchdog = DeadlineWatchdog(runtime.pool, runtime.emit,
                                     interval_s=settings.watchdog_interval_s,
-                                    batch_size=settings.watchdog_batch_size)
+                                    batch_size=settings.watchdog_batch_size,
+                                    clock=runtime.clock.now)
         runtime.extras["watchdog"] = watchdog
         runtime.spawn(watchdog.run(), "deadline-watchdog")
 
@@ -50,4 +52,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         consumers=consumers,
         on_start=[start_watchdog],
         on_stop=[stop_watchdog],
+        clock=clock,
     )

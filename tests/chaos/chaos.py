@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -53,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[2]
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 SERVICES = ("intake", "processing", "postal", "feedback", "metrics")
 FAULTS = ("kafka", "postgresql", *SERVICES, "rolling-restart")
+HISTORY_DAYS = 120  # how far back the duplicate-replay check reads figures
 STORES = {  # where each service keeps what it knows of a dossier, and the code's column
     "intake": ("intake.dossiers", "code"),
     "processing": ("processing.dossiers", "code"),
@@ -388,8 +389,9 @@ async def replays(run: Run, wire: dict[str, list[Message]], seed: int = 7) -> di
     from shared.settings import DEFAULT_RULEBOOK
 
     rulebook = load_rulebook(str(DEFAULT_RULEBOOK))
+    # The whole back-filled history (not the current month, nearly empty on the 1st).
     now = datetime.now(UTC)
-    first = now.astimezone(VN).date().replace(day=1)
+    first = now.astimezone(VN).date() - timedelta(days=HISTORY_DAYS)
     period = Period.of(first, now.astimezone(VN).date(), now, now)
     messages = [m for v in wire.values() for m in v]
     live = await create_pool(run.database_url, "metrics", min_size=1, max_size=2)
@@ -521,7 +523,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--faults", default=",".join(FAULTS),
                         help=f"in order, comma-separated, from: {', '.join(FAULTS)}")
-    parser.add_argument("--days", type=int, default=5, help="days of history per load batch")
+    parser.add_argument("--days", type=int, default=5, choices=range(1, HISTORY_DAYS),
+                        metavar="DAYS", help="days of history per load batch")
     parser.add_argument("--per-day", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=12)
     parser.add_argument("--warmup", type=float, default=8.0, help="seconds of load before faults")

@@ -2,11 +2,12 @@
 intake, processing and feedback, the live stream, Prometheus, and `metrics rebuild`.
 
 Unit H26.110 (a commune) is used by these tests only; procedure 1.004873 takes 3 working
-days. November 2026 (today, 23/11, is in it):
-  M1 received Mon 2/11 09:00, due Thu 5/11; resolved Wed 4/11; returned Thu 5/11 — early
-  M2 received Mon 2/11 09:00, due Thu 5/11; resolved Mon 9/11                  — late, no apology
-  M3 received Mon 9/11 09:00, due Thu 12/11; open                              — overdue open
-  M4 received now (after the cut-off), due in a few working days; open          — open, not yet due
+days. Dates are built from now: W0 is the working day about six weeks ago, Wn the n-th
+working day after it, and the period read is named explicitly (W0 to today):
+  M1 received W0 09:00, due W3; resolved W2; returned W3         — early
+  M2 received W0 09:00, due W3; resolved W5                      — late, no apology
+  M3 received W5 09:00, due W8; open                             — overdue open
+  M4 received now, due in a few working days; open               — open, not yet due
   M1 is rated very satisfied.
 """
 
@@ -15,24 +16,31 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from shared.clock import VN
 from tests.support.api import IMPORTER_KEY, ROOT_DIR, Api
+from tests.support.dates import Weeks, this_month, today
 from tests.support.wait import until
 
 pytestmark = pytest.mark.integration
-VN = ZoneInfo("Asia/Ho_Chi_Minh")
 UNIT, PROCEDURE = "H26.110", "1.004873"
+W = Weeks.ago(UNIT)
 
 
-def t(day: int, month: int, hour: int = 9) -> str:
-    return datetime(2026, month, day, hour, tzinfo=VN).isoformat()
+def t(n: int, hour: int = 9) -> str:
+    """The n-th working day after W0, at a local hour."""
+    return W.at(n, hour).isoformat()
+
+
+def since_w0() -> dict[str, str]:
+    """The period of the scenario, named explicitly: W0 to today."""
+    return {"from": W.first.isoformat(), "to": today().isoformat()}
 
 
 async def figures(api: Api, unit: str = UNIT, **params: Any) -> dict[str, Any]:
@@ -54,20 +62,22 @@ async def scenario(stack: Any, infra: Any) -> dict[str, Any]:
     try:
         codes: dict[str, str] = {}
         pins: dict[str, str] = {}
-        for name, received in (("M1", t(2, 11)), ("M2", t(2, 11)), ("M3", t(9, 11))):
+        received_at: dict[str, str] = {}
+        for name, received in (("M1", t(0)), ("M2", t(0)), ("M3", t(5))):
             r = await api.file(key=IMPORTER_KEY, unit_code=UNIT, procedure_code=PROCEDURE,
                                received_at=received)
             assert r.status_code == 201, r.text
             codes[name], pins[name] = r.json()["code"], r.json()["pin"]
+            received_at[name] = r.json()["received_at"]
         r = await api.file(unit_code=UNIT, procedure_code=PROCEDURE)
-        codes["M4"] = r.json()["code"]
+        codes["M4"], received_at["M4"] = r.json()["code"], r.json()["received_at"]
         for code in codes.values():
             await api.processing_view(code)
-        await importer(api, codes["M1"], "accept", at=t(2, 11, 10))
-        await importer(api, codes["M1"], "resolve", at=t(4, 11, 10))
-        await importer(api, codes["M1"], "return", at=t(5, 11, 9), method="counter")
-        await importer(api, codes["M2"], "accept", at=t(2, 11, 10))
-        await importer(api, codes["M2"], "resolve", at=t(9, 11, 10))
+        await importer(api, codes["M1"], "accept", at=t(0, 10))
+        await importer(api, codes["M1"], "resolve", at=t(2, 10))
+        await importer(api, codes["M1"], "return", at=t(3, 9), method="counter")
+        await importer(api, codes["M2"], "accept", at=t(0, 10))
+        await importer(api, codes["M2"], "resolve", at=t(5, 10))
 
         async def rated() -> bool:
             r = await api.http.post(api.url("feedback", "/v1/feedback"), json={
@@ -75,7 +85,7 @@ async def scenario(stack: Any, infra: Any) -> dict[str, Any]:
             return r.status_code == 201
 
         await until(rated)
-        return {"codes": codes}
+        return {"codes": codes, "received_at": received_at}
     finally:
         await api.close()
 
@@ -83,7 +93,7 @@ async def scenario(stack: Any, infra: Any) -> dict[str, Any]:
 async def test_figures_follow_what_happened_through_the_apis(api: Api,
                                                              scenario: dict[str, Any]) -> None:
     async def settled() -> dict[str, Any] | None:
-        g = await figures(api)
+        g = await figures(api, **since_w0())
         return g if (g["received"], g["resolved"], g["ratings_total"]) == (4, 2, 1) else None
 
     g = await until(settled)
@@ -94,26 +104,27 @@ async def test_figures_follow_what_happened_through_the_apis(api: Api,
     assert g["ratings"]["very_satisfied"] == 1 and g["satisfaction_rate"] == 1.0
     assert g["returned_by_method"]["counter"] == 1
 
-    # Judged on 10/11 at noon: M3 was not yet due, M4 not yet filed, M2 still open and late.
-    early = await figures(api, **{"as_of": "2026-11-10T12:00:00+07:00"})
+    # Judged at W6 noon: M3 was not yet due, M4 not yet filed, M2 resolved late.
+    early = await figures(api, **since_w0(), as_of=t(6, 12))
     assert (early["population"], early["early"], early["late"], early["overdue_open"],
             early["open_not_due"]) == (3, 1, 1, 0, 1)
-    # October: nothing of it.
-    october = await figures(api, **{"from": "2026-10-01", "to": "2026-10-31"})
-    assert october["population"] == 0
+    # The month before W0: nothing of it.
+    before = await figures(api, **{"from": (W.first - timedelta(days=31)).isoformat(),
+                                   "to": (W.first - timedelta(days=1)).isoformat()})
+    assert before["population"] == 0
     # The province with all its units includes this commune's dossiers.
-    province = await figures(api, "H26", include_subunits="true")
+    province = await figures(api, "H26", include_subunits="true", **since_w0())
     assert province["received"] >= 4 and province["late"] >= 1
 
     procedure = await api.http.get(api.url("metrics", f"/v1/metrics/procedures/{PROCEDURE}"),
-                                   params={"unit": UNIT})
+                                   params={"unit": UNIT, **since_w0()})
     assert procedure.status_code == 200
-    # M1: 2 working days (3/11, 4/11); M2: 5 (3, 4, 5, 6, 9/11) -> 3.5
+    # M1: 2 working days (W1, W2); M2: 5 (W1 to W5) -> 3.5
     assert procedure.json()["figures"]["avg_processing_working_days"] == 3.5
 
     rankings = await api.http.get(api.url("metrics", "/v1/metrics/rankings"),
                                   params={"block": "commune", "by": "on_time_rate",
-                                          "min_sample": 4})
+                                          "min_sample": 4, **since_w0()})
     ranked = {u["unit_code"]: u for u in rankings.json()["units"]}
     assert ranked[UNIT]["rank"] is not None and ranked[UNIT]["value"] == 0.5
     assert ranked["H26.114"]["rank"] is None  # no dossiers: listed, not ranked
@@ -169,15 +180,19 @@ async def test_prometheus_text_parses_and_equals_the_api(api: Api,
         return values if values and all(values.get(k) == v for k, v in want.items()) else None
 
     values = await until(scraped)
-    assert values["motcua_unit_received"] == 4.0
-    assert values["motcua_unit_on_time_rate"] == 0.5
+    # The gauges are this month's: count the scenario's filings that fall in it.
+    first, last = this_month()
+    in_month = [n for n, t in scenario["received_at"].items()
+                if first <= datetime.fromisoformat(t).astimezone(VN).date() <= last]
+    assert values["motcua_unit_received"] == float(len(in_month))
     text = (await api.http.get(api.url("metrics", "/metrics"))).text
     assert "motcua_consumer_lag" in text and "motcua_outbox_pending" in text
 
 
 async def test_rebuild_from_the_topics_gives_the_live_figures(api: Api,
                                                               scenario: dict[str, Any]) -> None:
-    params = {"from": "2026-01-01", "to": "2026-12-31", "as_of": "2026-12-31T23:00:00+07:00"}
+    # Judged at one fixed moment, so that nothing but the damage can change the figures.
+    params = {**since_w0(), "as_of": datetime.now(VN).replace(microsecond=0).isoformat()}
 
     async def overview() -> list[dict[str, Any]]:
         r = await api.http.get(api.url("metrics", "/v1/metrics/overview"), params=params)

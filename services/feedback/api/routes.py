@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -60,8 +60,8 @@ async def submit(body: FeedbackRequest, request: Request, response: Response,
     s = settings_of(request, Settings)
     importer = body.at is not None and credentials is not None and decode_token(
         credentials.credentials, s.jwt_secret, s.jwt_audience, s.jwt_issuer).role == "importer"
-    at = business_time(body.at, importer)
-    now = datetime.now(UTC)
+    now = runtime.clock.now()
+    at = business_time(body.at, importer, now=now)
     client = request.client.host if request.client else "unknown"
     window = timedelta(seconds=s.pin_failure_window_s)
     async with runtime.pool.acquire() as conn, conn.transaction():

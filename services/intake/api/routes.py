@@ -33,7 +33,7 @@ from shared.auth import business_time, pin_digest, receipt_pin
 from shared.events import Envelope, FiledByPost, SupplementReceived, Withdrawn
 from shared.idempotency import IdempotencyKey, key_reused, request_fingerprint
 from shared.problems import TYPE_BASE, Problem, invalid
-from shared.service import Runtime, get_runtime, settings_of
+from shared.service import Runtime, clock_of, get_runtime, settings_of
 from shared.workdays import due_after_supplement, due_date
 
 router = APIRouter(prefix="/v1")
@@ -72,8 +72,9 @@ async def portal(request: Request,
 Portal = Annotated[repo.Portal, Depends(portal)]
 
 
-def _business_time(given: datetime | None, who: repo.Portal, field: str) -> datetime:
-    return business_time(given, who.role == "importer", field)
+def _business_time(request: Request, given: datetime | None, who: repo.Portal,
+                   field: str) -> datetime:
+    return business_time(given, who.role == "importer", field, now=clock_of(request).now())
 
 
 def _receipt(row: asyncpg.Record, runtime: Runtime, *, replayed: bool) -> Receipt:
@@ -109,7 +110,7 @@ async def file_dossier(
     if errors:
         raise invalid(*((e.field, e.message) for e in errors))
     assert unit is not None and procedure is not None
-    received_at = _business_time(body.received_at, who, "received_at")
+    received_at = _business_time(request, body.received_at, who, "received_at")
     fingerprint = request_fingerprint(body.model_dump(mode="json"))
 
     async def replay(row: asyncpg.Record) -> Receipt:
@@ -221,7 +222,7 @@ async def get_dossier(code: str, request: Request, who: Portal) -> DossierView:
 async def supplement(code: str, body: SupplementRequest, request: Request,
                      who: Portal) -> DossierView:
     runtime = get_runtime(request)
-    at = _business_time(body.at, who, "at")
+    at = _business_time(request, body.at, who, "at")
     rb = runtime.rulebook
     async with runtime.pool.acquire() as conn, conn.transaction():
         row = await _load(conn, code, who, for_update=True)
@@ -252,7 +253,7 @@ async def supplement(code: str, body: SupplementRequest, request: Request,
              summary="Withdraw a dossier at the applicant's request", responses=_problem_responses)
 async def withdraw(code: str, body: WithdrawRequest, request: Request, who: Portal) -> DossierView:
     runtime = get_runtime(request)
-    at = _business_time(body.at, who, "at")
+    at = _business_time(request, body.at, who, "at")
     async with runtime.pool.acquire() as conn, conn.transaction():
         row = await _load(conn, code, who, for_update=True)
         if row["status"] in FINISHED:

@@ -1,8 +1,9 @@
 """Live figures: every replica LISTENs for the units whose facts changed (NOTIFY is sent in
 the consumer's transaction, so it arrives after the commit, in every replica), recomputes
-them for the current month, and pushes them to Server-Sent-Event subscribers and to the
-cache ``/metrics`` is rendered from. A periodic full refresh keeps clock-dependent figures
-(open dossiers turning overdue) current."""
+them for each period someone is watching, and pushes them to Server-Sent-Event subscribers;
+the current month's figures also feed the cache ``/metrics`` is rendered from. A periodic
+full refresh keeps clock-dependent figures (open dossiers turning overdue, a month turning
+into the next) current."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
-from dataclasses import fields
-from datetime import UTC, datetime
+from dataclasses import dataclass, fields
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -22,28 +23,64 @@ from prometheus_client.registry import Collector
 from services.metrics.adapters.reader import MetricsReader
 from services.metrics.adapters.store import CHANGED_CHANNEL
 from services.metrics.domain.figures import Figures, Period
+from shared.clock import SYSTEM_CLOCK, Clock, local_today
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Watched:
+    """A period a subscriber watches: a preset (resolved anew against the clock, so that
+    "this month" moves on at midnight on the 1st) or fixed local days."""
+
+    preset: str | None = "this_month"
+    first: date | None = None
+    last: date | None = None
+
+    def resolve(self, clock: Clock) -> Period:
+        now = clock.now()
+        if self.preset is not None:
+            return Period.preset(self.preset, now)
+        assert self.first is not None and self.last is not None
+        return Period.of(self.first, self.last, None, now)
+
+    @property
+    def label(self) -> str:
+        return self.preset or f"{self.first}..{self.last}"
+
+
+CURRENT_MONTH = Watched()
+
+
+class TooManyPeriods(Exception):
+    """More distinct periods are being watched than one replica recomputes live."""
+
+
 class LiveHub:
     def __init__(self, reader: MetricsReader, *, interval_s: float = 0.2,
-                 full_refresh_s: float = 30.0) -> None:
+                 full_refresh_s: float = 30.0, clock: Clock = SYSTEM_CLOCK,
+                 max_periods: int = 16) -> None:
         self.reader = reader
         self.interval_s = interval_s
         self.full_refresh_s = full_refresh_s
-        self.cache: dict[str, Figures] = {}
+        self.clock = clock
+        self.max_periods = max_periods
+        self.cache: dict[str, Figures] = {}  # the current month, for /metrics
+        self._seen: dict[Watched, dict[str, Figures]] = {}
         self._dirty: set[str] = set()
-        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._subscribers: dict[asyncio.Queue[dict[str, Any]], Watched] = {}
         self._stopping = False
 
-    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+    def subscribe(self, watched: Watched = CURRENT_MONTH) -> asyncio.Queue[dict[str, Any]]:
+        periods = set(self._subscribers.values()) | {CURRENT_MONTH}
+        if watched not in periods and len(periods) >= self.max_periods:
+            raise TooManyPeriods(f"{len(periods)} periods are watched already")
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
-        self._subscribers.add(queue)
+        self._subscribers[queue] = watched
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
-        self._subscribers.discard(queue)
+        self._subscribers.pop(queue, None)
 
     def stop(self) -> None:
         self._stopping = True
@@ -68,12 +105,14 @@ class LiveHub:
             await conn.add_listener(CHANGED_CHANNEL, self._on_notify)
             await self.refresh_all()
             last_full = asyncio.get_running_loop().time()
+            last_day = local_today(self.clock.now())
             while not self._stopping:
                 await asyncio.sleep(self.interval_s)
                 now = asyncio.get_running_loop().time()
-                if now - last_full >= self.full_refresh_s:
+                today = local_today(self.clock.now())
+                if now - last_full >= self.full_refresh_s or today != last_day:
                     await self.refresh_all()
-                    last_full = now
+                    last_full, last_day = now, today
                 elif self._dirty:
                     units, self._dirty = self._dirty, set()
                     await self.refresh(units)
@@ -84,24 +123,45 @@ class LiveHub:
                 await conn.remove_listener(CHANGED_CHANNEL, self._on_notify)
             await self.reader.pool.release(conn)
 
+    def _watched(self) -> set[Watched]:
+        return set(self._subscribers.values()) | {CURRENT_MONTH}
+
     async def refresh_all(self) -> None:
-        period = Period.month_of(datetime.now(UTC))
-        figures = await self.reader.all_units(period)
-        changed = [u for u, g in figures.items() if self.cache.get(u) != g]
-        self.cache.update(figures)
-        self._broadcast(changed, period)
+        for watched in self._watched():
+            period = watched.resolve(self.clock)
+            figures = await self.reader.all_units(period)
+            seen = self._seen.get(watched, {})
+            changed = [u for u, g in figures.items() if seen.get(u) != g]
+            self._remember(watched, figures)
+            self._broadcast(watched, changed, period)
+        self._forget_unwatched()
 
     async def refresh(self, units: set[str]) -> None:
-        period = Period.month_of(datetime.now(UTC))
         known = [u for u in units if self.reader.rulebook.unit(u) is not None]
-        self.cache.update(await self.reader.some_units(known, period))
-        self._broadcast(known, period)
+        for watched in self._watched():
+            period = watched.resolve(self.clock)
+            self._remember(watched, await self.reader.some_units(known, period))
+            self._broadcast(watched, known, period)
 
-    def _broadcast(self, units: list[str], period: Period) -> None:
+    def _remember(self, watched: Watched, figures: dict[str, Figures]) -> None:
+        self._seen.setdefault(watched, {}).update(figures)
+        if watched == CURRENT_MONTH:
+            self.cache.update(figures)
+
+    def _forget_unwatched(self) -> None:
+        for watched in set(self._seen) - self._watched():
+            del self._seen[watched]
+
+    def _broadcast(self, watched: Watched, units: list[str], period: Period) -> None:
+        queues = [q for q, w in self._subscribers.items() if w == watched]
+        if not queues:
+            return
+        seen = self._seen[watched]
         for unit in units:
-            message = {"unit_code": unit, "as_of": period.as_of.isoformat(),
-                       "figures": self.cache[unit].as_dict()}
-            for queue in list(self._subscribers):
+            message = {"unit_code": unit, "period": {"start": period.start.isoformat(),
+                                                     "end": period.end.isoformat()},
+                       "as_of": period.as_of.isoformat(), "figures": seen[unit].as_dict()}
+            for queue in queues:
                 with contextlib.suppress(asyncio.QueueFull):
                     queue.put_nowait(message)
 

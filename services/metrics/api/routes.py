@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
@@ -15,13 +15,13 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
-from services.metrics.adapters.live import LiveHub
+from services.metrics.adapters.live import LiveHub, TooManyPeriods, Watched
 from services.metrics.adapters.reader import MetricsReader
-from services.metrics.domain.figures import RANKABLE, Period
+from services.metrics.domain.figures import RANKABLE, Period, PeriodError
 from services.metrics.settings import Settings
 from shared.auth import decode_token
 from shared.problems import Problem, invalid
-from shared.service import get_runtime, settings_of
+from shared.service import clock_of, get_runtime, settings_of
 from shared.timebounds import Day, Moment
 
 router = APIRouter()
@@ -56,23 +56,40 @@ def may_read(request: Request, access_token: Annotated[str | None, Query(
 Readable = Depends(may_read)
 
 
-def period(first: date | None, last: date | None, as_of: datetime | None) -> Period:
-    now = datetime.now(UTC)
-    if first is None and last is None and as_of is None:
-        return Period.month_of(now)
-    month = Period.month_of(now)
-    start = first or month.start.date()
-    end = last or (month.end - timedelta(days=1)).date()
-    if end < start:
-        raise invalid(("query:/to", "must not be before from"))
-    if as_of is not None and as_of.tzinfo is None:
-        raise invalid(("query:/as_of", "needs a timezone"))
-    return Period.of(start, end, as_of, now)
+def period(request: Request, preset: str | None, first: date | None, last: date | None,
+           as_of: datetime | None) -> Period:
+    """The period a query names, by the service's clock; a bad one is a 422."""
+    try:
+        return Period.asked(preset, first, last, as_of, clock_of(request).now())
+    except PeriodError as e:
+        raise invalid((f"query:/{e.field}", str(e))) from e
 
 
+PresetName = Literal["this_month", "last_month", "this_quarter", "this_year"]
+PresetQ = Annotated[PresetName | None, Query(
+    alias="period", description="a named period in local time, instead of from/to")]
 FromQ = Annotated[Day | None, Query(alias="from", description="first day, local time")]
 ToQ = Annotated[Day | None, Query(alias="to", description="last day (inclusive)")]
 AsOfQ = Annotated[Moment | None, Query(description="judge open dossiers at this time")]
+
+
+def query_period(request: Request, preset: PresetQ = None, first: FromQ = None,
+                 last: ToQ = None, as_of: AsOfQ = None) -> Period:
+    return period(request, preset, first, last, as_of)
+
+
+def watched_period(request: Request, preset: PresetQ = None, first: FromQ = None,
+                   last: ToQ = None) -> Watched:
+    """What a stream subscriber watches: a preset stays relative to the clock."""
+    p = period(request, preset, first, last, None)  # validated as the reads are
+    if preset is None and first is None and last is None:
+        return Watched()
+    if preset is not None:
+        return Watched(preset=preset)
+    return Watched(preset=None, first=p.start.date(), last=(p.end - timedelta(days=1)).date())
+
+
+QueriedPeriod = Annotated[Period, Depends(query_period)]
 
 
 class PeriodView(BaseModel):
@@ -99,13 +116,12 @@ class UnitMetrics(BaseModel):
             summary="Every figure of SPEC §5 for a unit (with or without its sub-units)",
             dependencies=[Readable],
             responses={404: {"description": "unknown unit"}, 422: {"description": "bad query"}})
-async def unit_metrics(unit_code: str, request: Request, first: FromQ = None, last: ToQ = None,
-                       as_of: AsOfQ = None, include_subunits: bool = False) -> UnitMetrics:
+async def unit_metrics(unit_code: str, request: Request, p: QueriedPeriod,
+                       include_subunits: bool = False) -> UnitMetrics:
     reader = _reader(request)
     unit = reader.rulebook.unit(unit_code)
     if unit is None:
         raise Problem(404, "Not Found", f"no unit {unit_code}")
-    p = period(first, last, as_of)
     g = await reader.unit(unit_code, p, include_subunits=include_subunits)
     return UnitMetrics(unit_code=unit.code, name=unit.name, block=unit.block,
                        include_subunits=include_subunits,
@@ -133,17 +149,16 @@ class Rankings(BaseModel):
             summary="Units of a block ranked by a rate; units under the minimum sample are "
                     "listed unranked", dependencies=[Readable],
             responses={422: {"description": "unknown block or rate"}})
-async def rankings(request: Request, block: Annotated[str, Query(max_length=32)] = "department",
+async def rankings(request: Request, p: QueriedPeriod,
+                   block: Annotated[str, Query(max_length=32)] = "department",
                    by: Annotated[str, Query(description=", ".join(RANKABLE))] = "on_time_rate",
-                   min_sample: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
-                   first: FromQ = None, last: ToQ = None, as_of: AsOfQ = None) -> Rankings:
+                   min_sample: Annotated[int | None, Query(ge=1, le=1_000_000)] = None) -> Rankings:
     reader = _reader(request)
     if by not in RANKABLE:
         raise invalid(("query:/by", f"one of {', '.join(RANKABLE)}"))
     blocks = {u.block for u in reader.rulebook.units}
     if block not in blocks:
         raise invalid(("query:/block", f"one of {sorted(blocks)}"))
-    p = period(first, last, as_of)
     sample = min_sample or settings_of(request, Settings).min_sample
     ranked = await reader.rankings(block, by, p, sample)
     names = {u.code: u.name for u in reader.rulebook.units}
@@ -165,15 +180,13 @@ class ProcedureMetrics(BaseModel):
 @router.get("/v1/metrics/procedures/{code}", response_model=ProcedureMetrics, tags=["metrics"],
             summary="Figures of one procedure, with the average processing time in working days",
             dependencies=[Readable], responses={404: {"description": "unknown procedure"}})
-async def procedure_metrics(code: str, request: Request, first: FromQ = None, last: ToQ = None,
-                            as_of: AsOfQ = None,
+async def procedure_metrics(code: str, request: Request, p: QueriedPeriod,
                             unit: Annotated[str | None, Query(max_length=32)] = None,
                             include_subunits: bool = False) -> ProcedureMetrics:
     reader = _reader(request)
     procedure = reader.rulebook.procedure(code)
     if procedure is None:
         raise Problem(404, "Not Found", f"no procedure {code}")
-    p = period(first, last, as_of)
     g = await reader.procedure(code, p, unit, include_subunits)
     return ProcedureMetrics(procedure_code=code, name=procedure.name,
                             processing_days=procedure.processing_days, unit_code=unit,
@@ -196,10 +209,8 @@ class Overview(BaseModel):
 @router.get("/v1/metrics/overview", response_model=Overview, tags=["metrics"],
             summary="Every unit's figures at once (what the dashboard starts from)",
             dependencies=[Readable])
-async def overview(request: Request, first: FromQ = None, last: ToQ = None,
-                   as_of: AsOfQ = None) -> Overview:
+async def overview(request: Request, p: QueriedPeriod) -> Overview:
     reader = _reader(request)
-    p = period(first, last, as_of)
     everyone = await reader.all_units(p)
     return Overview(period=_pv(p), units=[
         OverviewUnit(unit_code=u.code, name=u.name, block=u.block, parent=u.parent,
@@ -207,11 +218,19 @@ async def overview(request: Request, first: FromQ = None, last: ToQ = None,
 
 
 @router.get("/v1/metrics/stream", tags=["metrics"], dependencies=[Readable],
-            summary="Server-Sent Events: each changed unit's figures for the current month",
-            response_class=EventSourceResponse)
-async def stream(request: Request) -> EventSourceResponse:
+            summary="Server-Sent Events: each changed unit's figures for the period watched "
+                    "(the current month unless a preset or from/to is given)",
+            response_class=EventSourceResponse,
+            responses={422: {"description": "bad period"},
+                       429: {"description": "too many distinct periods are watched"}})
+async def stream(request: Request,
+                 watched: Annotated[Watched, Depends(watched_period)]) -> EventSourceResponse:
     hub = _hub(request)
-    queue = hub.subscribe()
+    try:
+        queue = hub.subscribe(watched)
+    except TooManyPeriods as e:
+        raise Problem(429, "Too Many Requests", f"{e}; watch a preset period or try later",
+                      headers={"Retry-After": "30"}) from e
 
     async def events() -> AsyncIterator[dict[str, str]]:
         try:

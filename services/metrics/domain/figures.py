@@ -25,12 +25,29 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.metrics.domain.facts import Facts
+from shared.clock import VN, local_today, month_span, previous_month_span, quarter_span, year_span
 
-VN = ZoneInfo("Asia/Ho_Chi_Minh")
 CHANNELS = ("counter", "online", "postal")
 LEVELS = ("very_satisfied", "satisfied", "unsatisfied")
 SIPAS_FACTORS = ("access", "procedure", "civil_servant", "result", "feedback_handling")
 DECREE61_GRADES = ((16.0, "excellent"), (13.0, "good"), (9.0, "fair"), (0.0, "poor"))
+
+
+class PeriodError(ValueError):
+    """A period that cannot be asked for; ``field`` names the query parameter."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# The named periods an operator picks on the dashboard, each the local days it spans.
+PRESETS = {
+    "this_month": month_span,
+    "last_month": previous_month_span,
+    "this_quarter": quarter_span,
+    "this_year": year_span,
+}
 
 
 @dataclass(frozen=True)
@@ -49,10 +66,37 @@ class Period:
 
     @classmethod
     def month_of(cls, now: datetime, tz: ZoneInfo = VN) -> Period:
-        local = now.astimezone(tz).date()
-        first = local.replace(day=1)
-        last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        return cls.preset("this_month", now, tz)
+
+    @classmethod
+    def preset(cls, name: str, now: datetime, tz: ZoneInfo = VN) -> Period:
+        """A named period relative to ``now`` in local time (one of :data:`PRESETS`)."""
+        first, last = PRESETS[name](local_today(now, tz))
         return cls.of(first, last, None, now, tz)
+
+    @classmethod
+    def asked(cls, preset: str | None, first: date | None, last: date | None,
+              as_of: datetime | None, now: datetime, tz: ZoneInfo = VN) -> Period:
+        """The period a query names: a preset, or ``from``/``to`` (each defaulting to the
+        bounds of the month of ``now``), judged at ``as_of`` or now.
+
+        :raises PeriodError: for a preset given with days, days out of order, or a naive
+            ``as_of``."""
+        if preset is not None and (first is not None or last is not None):
+            raise PeriodError("period", "give either period or from/to, not both")
+        if preset is not None and preset not in PRESETS:
+            raise PeriodError("period", f"one of {', '.join(PRESETS)}")
+        if as_of is not None and as_of.tzinfo is None:
+            raise PeriodError("as_of", "needs a timezone")
+        today = local_today(now, tz)
+        if preset is not None:
+            start, end = PRESETS[preset](today)
+        else:
+            month_first, month_last = month_span(today)
+            start, end = first or month_first, last or month_last
+        if end < start:
+            raise PeriodError("to", "must not be before from")
+        return cls.of(start, end, as_of, now, tz)
 
     @property
     def horizon(self) -> datetime:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -18,7 +17,7 @@ from services.postal.settings import Settings
 from shared.auth import Principal, bearer, business_time
 from shared.events import Envelope
 from shared.problems import TYPE_BASE, Problem
-from shared.service import get_runtime, settings_of
+from shared.service import clock_of, get_runtime, settings_of
 from shared.timebounds import AwareMoment
 
 router = APIRouter(prefix="/v1")
@@ -81,7 +80,8 @@ async def courier_event(
 ) -> CourierAck:
     settings = settings_of(request, Settings)
     raw = await request.body()
-    verdict = verify(settings.couriers(), courier, timestamp, signature, raw, time.time(),
+    verdict = verify(settings.couriers(), courier, timestamp, signature, raw,
+                     clock_of(request).now().timestamp(),
                      settings.signature_tolerance_s)
     if verdict != "ok":
         raise Problem(401, "Unauthorized", f"courier request refused: {verdict}",
@@ -96,7 +96,8 @@ async def courier_event(
                   if isinstance(exc, ValidationError)
                   else [{"loc": ("body",), "msg": "not JSON", "type": "json_invalid"}])
         raise RequestValidationError(errors) from exc
-    business_time(event.at, True)  # couriers report their own times, never future ones
+    # Couriers report their own times, never future ones.
+    business_time(event.at, True, now=clock_of(request).now())
     runtime = get_runtime(request)
     async with runtime.pool.acquire() as conn, conn.transaction():
         fresh = await conn.fetchval(

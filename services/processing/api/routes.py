@@ -25,7 +25,7 @@ from shared.auth import Principal, bearer, business_time
 from shared.events import Envelope, EventData
 from shared.idempotency import IdempotencyKey, key_reused, request_fingerprint
 from shared.problems import TYPE_BASE, Problem, invalid
-from shared.service import get_runtime
+from shared.service import clock_of, get_runtime
 from shared.timebounds import Moment
 
 router = APIRouter(prefix="/v1")
@@ -144,7 +144,7 @@ async def act(
     for name in REQUIRED_FIELDS.get(action, ()):
         if getattr(body, name) is None:
             raise invalid((f"body:/{name}", f"{action} needs {name}"))
-    at = business_time(body.at, who.is_importer)
+    at = business_time(body.at, who.is_importer, now=clock_of(request).now())
     rb = get_runtime(request).rulebook
     if action == "transfer" and body.to_unit is not None and rb.unit(body.to_unit) is None:
         raise invalid(("body:/to_unit", f"unknown unit {body.to_unit}"))
