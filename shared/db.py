@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -21,7 +22,9 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.DeadlockDetectedError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
-    asyncpg.QueryCanceledError,
+    asyncpg.QueryCanceledError,  # statement_timeout
+    asyncpg.LockNotAvailableError,  # lock_timeout
+    asyncpg.IdleInTransactionSessionTimeoutError,
     # A pooled connection whose server died mid-operation: "cannot switch to state ...;
     # another operation is in progress". The next connection is a fresh one.
     asyncpg.InternalClientError,
@@ -48,25 +51,58 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+class BoundedPool(asyncpg.Pool):  # type: ignore[misc]
+    """A pool whose every acquisition has a time limit (``acquire_timeout_s`` unless the
+    caller gives one): a request that cannot get a connection fails (a 503) instead of
+    waiting for ever."""
+
+    acquire_timeout_s: float = 10.0
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self.acquire_timeout_s if timeout is None else timeout)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Time limits of every pooled connection (0 disables one): acquiring it from the pool,
+    one statement, waiting for a row or table lock, and idling inside a transaction."""
+
+    acquire_s: float = 10.0
+    statement_ms: int = 30_000
+    lock_ms: int = 5_000
+    idle_in_transaction_ms: int = 60_000
+
+
 async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int = 10,
-                      **kwargs: Any) -> asyncpg.Pool:
-    """A pool whose connections see the service's schema first on the search path."""
+                      timeouts: Timeouts = Timeouts(), **kwargs: Any) -> asyncpg.Pool:
+    """A pool whose connections see the service's schema first on the search path, with the
+    time limits of ``timeouts``."""
     check_schema_name(schema)
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     finally:
         await conn.close()
-    pool = await asyncpg.create_pool(
+    pool = BoundedPool(
         dsn,
         min_size=min_size,
         max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        loop=None,
         init=_init_connection,
         server_settings={"search_path": f"{schema},public", "application_name": schema,
-                         "timezone": "UTC"},
+                         "timezone": "UTC",
+                         "statement_timeout": str(timeouts.statement_ms),
+                         "lock_timeout": str(timeouts.lock_ms),
+                         "idle_in_transaction_session_timeout":
+                             str(timeouts.idle_in_transaction_ms)},
         **kwargs,
     )
-    assert pool is not None
+    pool.acquire_timeout_s = timeouts.acquire_s or None  # type: ignore[assignment]
+    await pool
     return pool
 
 

@@ -23,7 +23,10 @@ def request_fingerprint(body: object) -> str:
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def key_reused() -> Problem:
-    return Problem(422, "Idempotency-Key reused",
-                   "this Idempotency-Key was used for a different request",
+def key_reused(name: str = "Idempotency-Key") -> Problem:
+    """The problem for a key (``Idempotency-Key``, or a filing's ``external_ref``) sent again
+    with a different request: nothing is done, and the first request's outcome is not shown."""
+    return Problem(422, f"{name} reused",
+                   f"this {name} was used for a different request; send the same request "
+                   "again to get its outcome, or use a new one",
                    type_=TYPE_BASE + "idempotency-key-reused")

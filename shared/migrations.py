@@ -50,6 +50,9 @@ async def migrate(conn: asyncpg.Connection, schema: str, migrations: list[Migrat
     check_schema_name(schema)
     applied_now: list[str] = []
     async with conn.transaction():
+        # A migration may rewrite a large table and wait for another replica's: no limits.
+        await conn.execute("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; "
+                           "SET LOCAL idle_in_transaction_session_timeout = 0")
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrations:{schema}")
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         await conn.execute(

@@ -114,7 +114,8 @@ def create_service_app(
         configure_logging(settings.service_name, settings.log_level)
         pool = await create_pool(settings.database_url, settings.db_schema,
                                  min_size=settings.database_pool_min,
-                                 max_size=settings.database_pool_max)
+                                 max_size=settings.database_pool_max,
+                                 timeouts=settings.db_timeouts())
         await migrate_service(pool, settings.db_schema, sql_dir)
         specs = list(consumers(_partial_runtime(settings, pool)) if consumers else [])
         prefix = settings.topic_prefix
@@ -349,6 +350,11 @@ def run_service(app_path: str, settings: ServiceSettings) -> None:
     import uvicorn
 
     configure_logging(settings.service_name, settings.log_level)
+    refusals = settings.production_refusals()
+    if refusals:
+        log.critical("refusing to start in production mode (MOTCUA_ENV=production): %s; "
+                     "MOTCUA_ENV=local allows it on a developer's machine", "; ".join(refusals))
+        raise SystemExit(2)
     uvicorn.run(app_path, host=settings.host, port=settings.port, factory=True,
                 workers=settings.workers, log_config=None, access_log=False,
                 timeout_graceful_shutdown=20)

@@ -10,14 +10,25 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from shared.db import Timeouts
+
 DEFAULT_DATABASE_URL = "postgresql://motcua:motcua@127.0.0.1:25432/motcua"
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:19092"
 DEFAULT_RULEBOOK = Path(__file__).parent / "rulebook" / "demo_province.json"
+SECRET_MIN_LENGTH = 32
+# Values that were ever published with this code (defaults, old compose fall-backs): a
+# production service refuses them, whatever the setting.
+PUBLISHED_SECRETS = frozenset({
+    "change-me-in-production-32-characters",
+    "change-me-in-production-pepper",
+    "change-me-in-production-courier-secret",
+    "test-suite-jwt-secret-0123456789",
+})
 
 
 class _ProjectWideFallback(PydanticBaseSettingsSource):
@@ -41,10 +52,22 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore")
     service_name: ClassVar[str] = "service"
+    # The secret settings this service relies on (checked before a production start).
+    secret_settings: ClassVar[tuple[str, ...]] = ("jwt_secret",)
+
+    env: Literal["production", "local"] = Field(
+        default="production",
+        description="production (the default) refuses to start with a published default or "
+                    "a short secret; `make run`, `make test` and the demo set local")
 
     database_url: str = DEFAULT_DATABASE_URL
     database_pool_min: int = 2
     database_pool_max: int = 10
+    database_acquire_timeout_s: float = Field(default=10.0, ge=0, description="longest wait for "
+                                              "a pooled connection (0: none); then 503")
+    database_statement_timeout_ms: int = Field(default=30_000, ge=0)
+    database_lock_timeout_ms: int = Field(default=5_000, ge=0)
+    database_idle_in_transaction_timeout_ms: int = Field(default=60_000, ge=0)
     kafka_bootstrap: str = DEFAULT_KAFKA_BOOTSTRAP
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$",
                               description="prepended to every topic name, e.g. 'staging.'")
@@ -76,9 +99,44 @@ class ServiceSettings(BaseSettings):
     rulebook_path: str = Field(default=str(DEFAULT_RULEBOOK),
                                description="versioned catalog, calendar and policies")
 
+    def db_timeouts(self) -> Timeouts:
+        return Timeouts(acquire_s=self.database_acquire_timeout_s,
+                        statement_ms=self.database_statement_timeout_ms,
+                        lock_ms=self.database_lock_timeout_ms,
+                        idle_in_transaction_ms=self.database_idle_in_transaction_timeout_ms)
+
     @property
     def db_schema(self) -> str:
         return self.service_name
+
+    def variable(self, name: str) -> str:
+        """The environment variable that sets field ``name`` (the service's own prefix)."""
+        return f"{self.model_config.get('env_prefix') or 'MOTCUA_'}{name.upper()}"
+
+    def secrets(self) -> dict[str, str]:
+        """Each secret in use, by the variable that sets it; services add their own."""
+        return {self.variable(n): str(getattr(self, n)) for n in self.secret_settings}
+
+    def published_values(self) -> set[str]:
+        """Secret values anyone can read in this repository."""
+        defaults = {str(f.default) for f in type(self).model_fields.values()
+                    if isinstance(f.default, str)}
+        return defaults | PUBLISHED_SECRETS
+
+    def production_refusals(self) -> list[str]:
+        """Why this configuration may not run in production; empty when it may, or in local
+        mode."""
+        if self.env != "production":
+            return []
+        published = self.published_values()
+        refusals = []
+        for variable, value in self.secrets().items():
+            if value in published:
+                refusals.append(f"{variable} is a default published with the code; set a secret "
+                                "of your own")
+            elif len(value) < SECRET_MIN_LENGTH:
+                refusals.append(f"{variable} is shorter than {SECRET_MIN_LENGTH} characters")
+        return refusals
 
     @classmethod
     def settings_customise_sources(

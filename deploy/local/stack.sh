@@ -224,6 +224,8 @@ pg_kill() {
 }
 
 print_env() {
+  # A developer's machine: the services accept their published default secrets here only.
+  echo "MOTCUA_ENV=local"
   echo "MOTCUA_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT"
   echo "MOTCUA_DATABASE_URL=postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB"
 }

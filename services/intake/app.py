@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.intake.adapters.events_in import IntakeEvents
-from services.intake.adapters.repository import add_portal_key, load_catalog
+from services.intake.adapters.repository import load_catalog, sync_bootstrap_keys
 from services.intake.api.routes import router
 from services.intake.settings import Settings
 from shared.clock import SYSTEM_CLOCK, Clock
@@ -36,8 +36,10 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
                 log.info("catalog loaded", extra={"version": rulebook.version,
                                                   "units": len(rulebook.units),
                                                   "procedures": len(rulebook.procedures)})
-            for portal_id, role, key in settings.bootstrap_keys():
-                await add_portal_key(conn, portal_id, role, key)
+            revoked = await sync_bootstrap_keys(conn, settings.bootstrap_keys())
+            if revoked:
+                log.warning("revoked start-up keys no longer listed in INTAKE_PORTAL_KEYS",
+                            extra={"revoked": revoked})
 
     return create_service_app(
         settings,

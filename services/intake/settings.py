@@ -13,13 +13,17 @@ from shared.settings import ServiceSettings
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
     service_name: ClassVar[str] = "intake"
+    secret_settings: ClassVar[tuple[str, ...]] = ("jwt_secret", "pin_pepper")
+    DEMO_PORTAL_KEYS: ClassVar[str] = (
+        "dvc-demo:portal:dvc-demo.local-demo-portal-key,"
+        "legacy-import:importer:legacy-import.local-demo-importer-key")
 
     port: int = 8001
     portal_keys: str = Field(
-        default="dvc-demo:portal:dvc-demo.local-demo-portal-key,"
-                "legacy-import:importer:legacy-import.local-demo-importer-key",
-        description="portal_id:role:key entries registered (hashed) at start-up; "
-                    "for local runs and first installs. Empty to disable.",
+        default=DEMO_PORTAL_KEYS,
+        description="portal_id:role:key entries registered (hashed) at start-up, for local "
+                    "runs and first installs; a key registered this way is revoked at the next "
+                    "start that no longer lists it. Empty to disable.",
     )
 
     portal_rate_per_s: float = Field(default=300.0, gt=0, description="default per-portal "
@@ -29,10 +33,21 @@ class Settings(ServiceSettings):
                                       "trusts a key look-up: a revoked key may work this long")
 
     def bootstrap_keys(self) -> list[tuple[str, str, str]]:
-        out = []
-        for entry in filter(None, (e.strip() for e in self.portal_keys.split(","))):
-            portal_id, role, key = entry.split(":", 2)
-            if role not in ("portal", "importer"):
-                raise ValueError(f"portal {portal_id}: role must be portal or importer")
-            out.append((portal_id, role, key))
-        return out
+        return _keys(self.portal_keys)
+
+    def secrets(self) -> dict[str, str]:
+        return {**super().secrets(), **{f"{self.variable('portal_keys')}[{p}]": key
+                                        for p, _role, key in self.bootstrap_keys()}}
+
+    def published_values(self) -> set[str]:
+        return super().published_values() | {k for _p, _r, k in _keys(self.DEMO_PORTAL_KEYS)}
+
+
+def _keys(setting: str) -> list[tuple[str, str, str]]:
+    out = []
+    for entry in filter(None, (e.strip() for e in setting.split(","))):
+        portal_id, role, key = entry.split(":", 2)
+        if role not in ("portal", "importer"):
+            raise ValueError(f"portal {portal_id}: role must be portal or importer")
+        out.append((portal_id, role, key))
+    return out

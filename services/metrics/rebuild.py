@@ -29,7 +29,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from services.metrics.adapters import store
 from services.metrics.domain.facts import EventRecord, fold
 from services.metrics.settings import Settings
-from shared.db import create_pool
+from shared.db import Timeouts, create_pool
 from shared.events import ALL_DOSSIER_TOPICS, PoisonMessage, from_kafka
 from shared.logging import configure_logging
 from shared.migrations import migrate_service
@@ -166,7 +166,9 @@ async def rebuild(settings: Settings) -> RebuildReport:
     started = time.perf_counter()
     report = RebuildReport()
     rulebook = load_rulebook(settings.rulebook_path)
-    pool = await create_pool(settings.database_url, settings.db_schema, min_size=1, max_size=2)
+    # A replay runs long statements (COPY of a whole topic): no statement time limit.
+    pool = await create_pool(settings.database_url, settings.db_schema, min_size=1, max_size=2,
+                             timeouts=Timeouts(statement_ms=0, idle_in_transaction_ms=0))
     try:
         await migrate_service(pool, settings.db_schema, Path(__file__).parent / "sql")
         async with pool.acquire() as conn:

@@ -13,10 +13,11 @@ from shared.settings import ServiceSettings
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="POSTAL_", extra="ignore")
     service_name: ClassVar[str] = "postal"
+    DEFAULT_COURIERS: ClassVar[str] = "vnpost:local-development-only-courier-secret"
 
     port: int = 8003
     courier_secrets: str = Field(
-        default="vnpost:local-development-only-courier-secret",
+        default=DEFAULT_COURIERS,
         description="courier_id:secret pairs, comma-separated (the webhook's HMAC keys)")
     signature_tolerance_s: int = Field(default=300, ge=1,
                                        description="how old a signed request may be")
@@ -25,5 +26,16 @@ class Settings(ServiceSettings):
                                                    "back to the desk (policy)")
 
     def couriers(self) -> dict[str, str]:
-        pairs = (e.split(":", 1) for e in self.courier_secrets.split(",") if ":" in e)
-        return {c.strip(): s.strip() for c, s in pairs}
+        return _couriers(self.courier_secrets)
+
+    def secrets(self) -> dict[str, str]:
+        return {**super().secrets(), **{f"{self.variable('courier_secrets')}[{c}]": secret
+                                        for c, secret in self.couriers().items()}}
+
+    def published_values(self) -> set[str]:
+        return super().published_values() | set(_couriers(self.DEFAULT_COURIERS).values())
+
+
+def _couriers(setting: str) -> dict[str, str]:
+    pairs = (e.split(":", 1) for e in setting.split(",") if ":" in e)
+    return {c.strip(): s.strip() for c, s in pairs}

@@ -42,6 +42,11 @@ pytestmark = pytest.mark.skipif(
            "(apt-get install docker-compose; deploy/local/test.sh does it as root)")
 
 
+# What an operator must set: compose has no fall-back for any secret.
+SECRETS = {"MOTCUA_JWT_SECRET": "j" * 40, "MOTCUA_PIN_PEPPER": "p" * 40,
+           "POSTAL_COURIER_SECRETS": "vnpost:" + "c" * 40, "POSTGRES_PASSWORD": "pw"}
+
+
 def render(**env: str) -> subprocess.CompletedProcess[str]:
     command = compose_command()
     assert command is not None
@@ -51,7 +56,7 @@ def render(**env: str) -> subprocess.CompletedProcess[str]:
 
 @functools.cache
 def rendered() -> dict[str, Any]:
-    result = render()
+    result = render(**SECRETS)
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     assert isinstance(config, dict)
@@ -93,8 +98,15 @@ def mounts(service: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def test_config_renders_with_no_environment_set() -> None:
-    result = render()
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_config_refuses_to_render_without_each_secret(missing: str) -> None:
+    result = render(**{k: v for k, v in SECRETS.items() if k != missing})
+    assert result.returncode != 0
+    assert f"set {missing}" in result.stderr
+
+
+def test_config_renders_with_the_secrets_set() -> None:
+    result = render(**SECRETS)
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     assert set(config["services"]) == {*INFRA, *SERVICES, "prometheus"}
@@ -111,10 +123,10 @@ def test_service_is_built_from_the_dockerfile_and_wired(name: str) -> None:
     assert build["dockerfile"] == "deploy/Dockerfile"
     assert os.path.samefile(build["context"], DEPLOY.parent), "build context must be the repo root"
     env = environment(service)
-    assert env["MOTCUA_DATABASE_URL"] == "postgresql://motcua:motcua@postgres:5432/motcua"
+    assert env["MOTCUA_DATABASE_URL"] == "postgresql://motcua:pw@postgres:5432/motcua"
     assert env["MOTCUA_KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert len(env["MOTCUA_JWT_SECRET"]) >= 32, "the services refuse a JWT secret under 32 chars"
-    assert len(env["MOTCUA_PIN_PEPPER"]) >= 16
+    assert len(env["MOTCUA_PIN_PEPPER"]) >= 32
     assert published_ports(service) == {8000: PORTS[name]}
     for dependency in INFRA:
         assert service["depends_on"][dependency]["condition"] == "service_healthy"
@@ -124,16 +136,16 @@ def test_service_is_built_from_the_dockerfile_and_wired(name: str) -> None:
 def test_secrets_and_portal_keys_come_from_the_environment() -> None:
     assert environment(services()["intake"])["INTAKE_PORTAL_KEYS"] == "", "no demo keys by default"
     assert ":" in environment(services()["postal"])["POSTAL_COURIER_SECRETS"]
-    result = render(MOTCUA_JWT_SECRET="j" * 40, POSTAL_COURIER_SECRETS="vnpost:s3cr3t",
-                    POSTGRES_PASSWORD="pw")
+    result = render(**{**SECRETS, "MOTCUA_JWT_SECRET": "k" * 40,
+                       "POSTAL_COURIER_SECRETS": "vnpost:s3cr3t", "POSTGRES_PASSWORD": "pw2"})
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)["services"]
     for name in SERVICES:
         env = environment(config[name])
-        assert env["MOTCUA_JWT_SECRET"] == "j" * 40
-        assert env["MOTCUA_DATABASE_URL"] == "postgresql://motcua:pw@postgres:5432/motcua"
+        assert env["MOTCUA_JWT_SECRET"] == "k" * 40
+        assert env["MOTCUA_DATABASE_URL"] == "postgresql://motcua:pw2@postgres:5432/motcua"
     assert environment(config["postal"])["POSTAL_COURIER_SECRETS"] == "vnpost:s3cr3t"
-    assert environment(config["postgres"])["POSTGRES_PASSWORD"] == "pw"
+    assert environment(config["postgres"])["POSTGRES_PASSWORD"] == "pw2"
 
 
 def test_kafka_is_a_single_kraft_node_that_keeps_its_topics() -> None:

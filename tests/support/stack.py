@@ -74,6 +74,7 @@ def service_stack(tmp: Path, *, kafka: str, database_url: str, port_base: int,
     prefix = f"t{uuid.uuid4().hex[:8]}."
     env = dict(os.environ)
     env.update({
+        "MOTCUA_ENV": "local",
         "MOTCUA_RUN_DIR": str(tmp),
         "MOTCUA_PORT_BASE": str(port_base),
         "MOTCUA_KAFKA_BOOTSTRAP": kafka,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.feedback.domain.rating import decree61_total, refusal
+from services.feedback.adapters import repository as repo
+from services.feedback.domain.rating import decree61_total, refusal, retry_after
 from services.feedback.settings import Settings
 from shared.auth import Principal, bearer, business_time, decode_token, pin_matches
 from shared.events import CriteriaScores, DossierCode, Envelope, FeedbackSubmitted, Rating
@@ -43,11 +44,12 @@ class FeedbackView(BaseModel):
 
 
 _responses: dict[int | str, dict[str, Any]] = {
-    403: {"description": "wrong PIN"},
-    404: {"description": "no such dossier"},
-    409: {"description": "not finished yet, or already rated"},
+    403: {"description": "the dossier code and PIN do not match (the same answer whether or "
+                         "not the dossier exists)"},
+    409: {"description": "not finished yet (or not yet known here), or already rated"},
     422: {"description": "invalid request; `errors` names the fields"},
-    429: {"description": "too many wrong PINs; see Retry-After"},
+    429: {"description": "too many wrong PINs for this dossier or from this address; see "
+                         "Retry-After"},
 }
 
 
@@ -63,41 +65,34 @@ async def submit(body: FeedbackRequest, request: Request, response: Response,
     now = runtime.clock.now()
     at = business_time(body.at, importer, now=now)
     client = request.client.host if request.client else "unknown"
-    window = timedelta(seconds=s.pin_failure_window_s)
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        dossier = await conn.fetchrow(
-            "SELECT code, unit_code, finished FROM dossiers WHERE code = $1 FOR UPDATE",
-            body.dossier_code)
-        if dossier is None:
-            raise Problem(404, "Not Found", f"no finished or open dossier {body.dossier_code} "
-                                            "is known to the feedback service")
-        failures = await conn.fetch(
-            "SELECT at FROM pin_failures WHERE dossier_code = $1 AND at > $2 ORDER BY at",
-            body.dossier_code, now - window)
-        if len(failures) >= s.max_pin_failures:
-            retry = int((failures[0]["at"] + window - now).total_seconds()) + 1
-            raise Problem(429, "Too Many Requests", "too many wrong PINs for this dossier",
-                          headers={"Retry-After": str(max(retry, 1))})
+    policy = s.guessing_policy()
+    # One connection for the whole request: the checks and the failure record run before
+    # any row is locked, so no request waits for a second connection while holding a lock.
+    async with runtime.pool.acquire() as conn:
+        by_dossier, by_source = await repo.recent_failures(conn, body.dossier_code, client,
+                                                           now - policy.window)
+        wait = retry_after(by_dossier, by_source, now, policy)
+        if wait is not None:
+            raise Problem(429, "Too Many Requests",
+                          "too many wrong PINs for this dossier or from this address",
+                          headers={"Retry-After": str(wait)})
         if not pin_matches(body.dossier_code, body.pin, s.pin_pepper):
-            # Recorded outside the rolled-back transaction so that it counts.
-            await runtime.pool.execute(
-                "INSERT INTO pin_failures (dossier_code, client) VALUES ($1, $2)",
-                body.dossier_code, client)
-            raise Problem(403, "Forbidden", "the PIN does not match the receipt")
-        rated = await conn.fetchval("SELECT 1 FROM ratings WHERE dossier_code = $1",
-                                    body.dossier_code)
-        why = refusal(dossier["finished"], rated is not None)
-        if why is not None:
-            raise Problem(why[0], "Conflict", why[1], type_=TYPE_BASE + "feedback-refused")
+            await repo.record_failure(conn, body.dossier_code, client, now)
+            raise Problem(403, "Forbidden", "the dossier code and PIN do not match a receipt")
         comment = mask_personal_data(body.comment) if body.comment else None
         criteria = body.criteria.model_dump(mode="json") if body.criteria else None
-        await conn.execute(
-            """INSERT INTO ratings (dossier_code, unit_code, rating, criteria, comment, at)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
-            body.dossier_code, dossier["unit_code"], body.rating, criteria, comment, at)
-        await runtime.emit(conn, [Envelope(source="feedback", data=FeedbackSubmitted(
-            dossier_code=body.dossier_code, unit_code=dossier["unit_code"], rating=body.rating,
-            criteria=body.criteria, comment=comment, at=at))])
+        async with conn.transaction():
+            dossier = await repo.dossier_for_rating(conn, body.dossier_code)
+            why = refusal(dossier["finished"] if dossier else None,
+                          bool(dossier and dossier["rated"]))
+            if why is not None:
+                raise Problem(409, "Conflict", why.value, type_=TYPE_BASE + "feedback-refused")
+            assert dossier is not None
+            await repo.insert_rating(conn, body.dossier_code, dossier["unit_code"], body.rating,
+                                     criteria, comment, at)
+            await runtime.emit(conn, [Envelope(source="feedback", data=FeedbackSubmitted(
+                dossier_code=body.dossier_code, unit_code=dossier["unit_code"],
+                rating=body.rating, criteria=body.criteria, comment=comment, at=at))])
     response.headers["Location"] = f"/v1/feedback/{body.dossier_code}"
     return FeedbackView(dossier_code=body.dossier_code, unit_code=dossier["unit_code"],
                         rating=body.rating, criteria=body.criteria,
@@ -109,9 +104,7 @@ async def submit(body: FeedbackRequest, request: Request, response: Response,
             responses={401: {"description": "no valid token"}, 404: {"description": "none"}})
 async def read(dossier_code: str, request: Request,
                who: Annotated[Principal, Depends(bearer())]) -> FeedbackView:
-    row = await get_runtime(request).pool.fetchrow(
-        "SELECT dossier_code, unit_code, rating, criteria, comment, at FROM ratings "
-        "WHERE dossier_code = $1", dossier_code)
+    row = await repo.rating_of(get_runtime(request).pool, dossier_code)
     if row is None or not who.may_act_on(row["unit_code"]):
         raise Problem(404, "Not Found", f"no rating for {dossier_code} among your units")
     criteria = CriteriaScores.model_validate(row["criteria"]) if row["criteria"] else None

@@ -1,6 +1,12 @@
-"""Pure rules of rating a dossier (SPEC §4 Feedback)."""
+"""Pure rules of rating a dossier: who may rate it and when, and how PIN guessing is held
+back."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
 
 from shared.events import CriteriaScores
 
@@ -12,14 +18,47 @@ FINISHING_EVENTS: dict[str, str] = {
 }
 
 
-def refusal(finished: str | None, already_rated: bool) -> tuple[int, str] | None:
-    """Why a rating cannot be accepted now, as (status, reason); None when it can."""
+class Refusal(Enum):
+    """Why a rating with the right PIN cannot be accepted now."""
+
+    ALREADY_RATED = "this dossier has already been rated; one rating per dossier"
+    NOT_FINISHED = ("the dossier is not finished yet (or not yet known here): ratings open "
+                    "once it is resolved, rejected, stopped or returned")
+
+
+def refusal(finished: str | None, already_rated: bool) -> Refusal | None:
+    """Why a rating cannot be accepted now; None when it can. A dossier this service has not
+    heard of yet (``finished`` None) is not finished either."""
     if already_rated:
-        return 409, "this dossier has already been rated; one rating per dossier"
+        return Refusal.ALREADY_RATED
     if finished is None:
-        return 409, ("the dossier is not finished yet: ratings open once it is resolved, "
-                     "rejected, stopped or returned")
+        return Refusal.NOT_FINISHED
     return None
+
+
+@dataclass(frozen=True)
+class GuessingPolicy:
+    """Wrong PINs allowed in a sliding window, per dossier (so that one receipt cannot be
+    guessed) and per source address (so that one stranger cannot lock many citizens out)."""
+
+    per_dossier: int
+    per_source: int
+    window: timedelta
+
+
+def retry_after(dossier_failures: Sequence[datetime], source_failures: Sequence[datetime],
+                now: datetime, policy: GuessingPolicy) -> int | None:
+    """Seconds until another attempt may be made, or None if one may be made now. Each list
+    holds the times of the recent wrong PINs, oldest first."""
+    waits = []
+    for failures, limit in ((dossier_failures, policy.per_dossier),
+                            (source_failures, policy.per_source)):
+        recent = [t for t in failures if t > now - policy.window]
+        if len(recent) >= limit:
+            # The attempt that frees a place is the (len - limit + 1)-th oldest expiring.
+            frees = recent[len(recent) - limit]
+            waits.append(max(1, int((frees + policy.window - now).total_seconds()) + 1))
+    return max(waits) if waits else None
 
 
 def decree61_total(criteria: CriteriaScores | None) -> int | None:

@@ -72,7 +72,7 @@ class Portal:
 
 
 async def add_portal_key(conn: asyncpg.Connection, portal_id: str, role: str, key: str,
-                         name: str | None = None) -> None:
+                         name: str | None = None, *, bootstrap: bool = False) -> None:
     async with conn.transaction():
         await conn.execute(
             """INSERT INTO portals (id, name, role) VALUES ($1, $2, $3)
@@ -80,9 +80,23 @@ async def add_portal_key(conn: asyncpg.Connection, portal_id: str, role: str, ke
             portal_id, name or portal_id, role,
         )
         await conn.execute(
-            "INSERT INTO portal_keys (key_hash, portal_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            hash_api_key(key), portal_id,
+            """INSERT INTO portal_keys (key_hash, portal_id, bootstrap) VALUES ($1, $2, $3)
+               ON CONFLICT DO NOTHING""",
+            hash_api_key(key), portal_id, bootstrap,
         )
+
+
+async def sync_bootstrap_keys(conn: asyncpg.Connection,
+                              keys: list[tuple[str, str, str]]) -> int:
+    """Register the setting's ``(portal, role, key)`` entries and revoke every key an earlier
+    start registered from it that it no longer lists; the number revoked."""
+    for portal_id, role, key in keys:
+        await add_portal_key(conn, portal_id, role, key, bootstrap=True)
+    result = await conn.execute(
+        """UPDATE portal_keys SET revoked_at = now()
+           WHERE bootstrap AND revoked_at IS NULL AND NOT (key_hash = ANY($1::text[]))""",
+        [hash_api_key(k) for _p, _r, k in keys])
+    return int(result.split()[-1])
 
 
 async def revoke_portal_keys(conn: asyncpg.Connection, portal_id: str,

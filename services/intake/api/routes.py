@@ -114,9 +114,11 @@ async def file_dossier(
     fingerprint = request_fingerprint(body.model_dump(mode="json"))
 
     async def replay(row: asyncpg.Record) -> Receipt:
-        if idempotency_key and row["idempotency_key"] == idempotency_key \
-                and row["request_hash"] != fingerprint:
-            raise key_reused()
+        # Found by its Idempotency-Key or its external_ref: either way, only the same request
+        # again gets the first one's receipt (another applicant's filing must not).
+        if row["request_hash"] is not None and row["request_hash"] != fingerprint:
+            by_key = bool(idempotency_key) and row["idempotency_key"] == idempotency_key
+            raise key_reused("Idempotency-Key" if by_key else "external_ref")
         response.status_code = 200
         return _receipt(row, runtime, replayed=True)
 

@@ -11,12 +11,12 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.postal.adapters import repository as repo
-from services.postal.domain.shipment import IllegalCourierEvent, Shipment
+from services.postal.domain.shipment import CourierTimeRefused, IllegalCourierEvent, Shipment
 from services.postal.domain.signature import verify
 from services.postal.settings import Settings
 from shared.auth import Principal, bearer, business_time
 from shared.events import Envelope
-from shared.problems import TYPE_BASE, Problem
+from shared.problems import TYPE_BASE, Problem, invalid
 from shared.service import clock_of, get_runtime, settings_of
 from shared.timebounds import AwareMoment
 
@@ -120,6 +120,8 @@ async def courier_event(
         except IllegalCourierEvent as exc:
             raise Problem(409, "Conflict", str(exc), type_=TYPE_BASE + "illegal-state",
                           status_now=shipment.status) from exc
+        except CourierTimeRefused as exc:
+            raise invalid(("body:/at", str(exc))) from exc
         await repo.save(conn, shipment)
         await conn.execute(
             """INSERT INTO courier_events (courier, event_id, shipment_id, kind, at)

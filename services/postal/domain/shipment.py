@@ -33,6 +33,10 @@ class IllegalCourierEvent(Exception):
         self.status = status
 
 
+class CourierTimeRefused(Exception):
+    """A courier's time that would rewrite the shipment's history."""
+
+
 def shipment_id(dossier_code: str, direction: str) -> str:
     return f"{'IN' if direction == 'inbound' else 'OUT'}-{dossier_code}"
 
@@ -50,6 +54,7 @@ class Shipment:
     attempts: int = 0
     returned_to_desk_at: datetime | None = None
     version: int = 0
+    last_event_at: datetime | None = None
     notifications: list[str] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
@@ -64,13 +69,28 @@ class Shipment:
         return {"dossier_code": self.dossier_code, "shipment_id": self.id,
                 "direction": self.direction}
 
+    def check_time(self, at: datetime) -> None:
+        """A courier's report may not precede the shipment's creation nor its latest report
+        (the future is refused before this, with the clock skew allowed)."""
+        if at < self.created_at:
+            raise CourierTimeRefused(f"{at.isoformat()} is before the shipment was created "
+                                     f"({self.created_at.isoformat()})")
+        if self.last_event_at is not None and at < self.last_event_at:
+            raise CourierTimeRefused(f"{at.isoformat()} is before the shipment's latest report "
+                                     f"({self.last_event_at.isoformat()})")
+
     def apply(self, kind: Kind, at: datetime, *, reason: str | None,
               max_attempts: int) -> list[EventData]:
+        events = self._apply(kind, at, reason=reason, max_attempts=max_attempts)
+        self.last_event_at = at
+        return events
+
+    def _apply(self, kind: Kind, at: datetime, *, reason: str | None,
+               max_attempts: int) -> list[EventData]:
         if kind == "picked_up":
             if self.status != "created":
                 raise IllegalCourierEvent(kind, self.status)
-            if at < self.created_at and self.direction == "outbound":
-                raise IllegalCourierEvent(kind, "not yet created at that time")
+            self.check_time(at)
             self.status, self.picked_up_at = "picked_up", at
             self.version += 1
             events: list[EventData] = [PickedUp.model_validate({**self._common(), "at": at})]
@@ -80,8 +100,7 @@ class Shipment:
             return events
         if self.status not in ("picked_up", "delivery_failed"):
             raise IllegalCourierEvent(kind, self.status)
-        if self.picked_up_at is not None and at < self.picked_up_at:
-            raise IllegalCourierEvent(kind, "not yet picked up at that time")
+        self.check_time(at)
         if kind == "delivered":
             self.status, self.delivered_at = "delivered", at
             self.version += 1

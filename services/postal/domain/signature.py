@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from typing import Literal
 
 Verdict = Literal["ok", "unknown-courier", "bad-timestamp", "stale", "bad-signature"]
+
+
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -19,7 +23,8 @@ def verify(secrets: dict[str, str], courier: str | None, timestamp: str | None,
     secret = secrets.get(courier or "")
     if secret is None:
         return "unknown-courier"
-    if timestamp is None or not timestamp.isdigit():
+    # ASCII digits only: str.isdigit() also takes "²", which int() then refuses.
+    if timestamp is None or not _UNIX_SECONDS.fullmatch(timestamp):
         return "bad-timestamp"
     if abs(now - int(timestamp)) > tolerance_s:
         return "stale"
