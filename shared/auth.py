@@ -29,6 +29,11 @@ ROLES: tuple[str, ...] = ("officer", "leader", "importer", "operator")
 
 
 CLOCK_SKEW = timedelta(minutes=1)
+# The longest a token may live (exp - iat), and so the furthest ahead its exp may be: an
+# officer's working day and some. Longer-lived tokens are refused, whoever signed them.
+MAX_TOKEN_LIFETIME_S = 24 * 3600
+# Only these roles may hold every unit ("*"): an officer or a leader belongs to units.
+ALL_UNITS_ROLES = frozenset({"importer", "operator"})
 
 
 def business_time(given: datetime | None, may_backdate: bool, field: str = "at", *,
@@ -98,20 +103,32 @@ def _unauthorized(detail: str) -> Problem:
     return Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def decode_token(token: str, secret: str, audience: str, issuer: str) -> Principal:
+def decode_token(token: str, secret: str, audience: str, issuer: str, *,
+                 now: float | None = None) -> Principal:
+    """The principal of a valid token. Every refusal is a 401 with a short detail of our
+    own: the library's messages are not echoed."""
     try:
         claims = jwt.decode(token, secret, algorithms=["HS256"], audience=audience, issuer=issuer,
-                            options={"require": ["exp", "sub", "aud", "iss"]})
+                            options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+                            leeway=CLOCK_SKEW)
     except jwt.ExpiredSignatureError as exc:
         raise _unauthorized("token expired") from exc
     except jwt.InvalidAudienceError as exc:
         raise _unauthorized("token is for another audience") from exc
-    except jwt.InvalidTokenError as exc:
-        raise _unauthorized(f"invalid token: {exc}") from exc
+    except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
+        raise _unauthorized("invalid token") from exc
+    current = time.time() if now is None else now
+    exp, iat = claims["exp"], claims["iat"]
+    if not isinstance(exp, int | float) or not isinstance(iat, int | float) \
+            or exp - iat > MAX_TOKEN_LIFETIME_S or exp > current + MAX_TOKEN_LIFETIME_S:
+        raise _unauthorized(f"token lives longer than {MAX_TOKEN_LIFETIME_S // 3600} hours")
     role = claims.get("role")
     units = claims.get("units", [])
     if role not in ROLES or not isinstance(units, list) or not all(isinstance(u, str) for u in units):
         raise _unauthorized("token lacks a valid role or units claim")
+    if "*" in units and role not in ALL_UNITS_ROLES:
+        raise _unauthorized(f"{role} tokens must name their units; '*' is for "
+                            f"{' and '.join(sorted(ALL_UNITS_ROLES))} tokens only")
     return Principal(str(claims["sub"]), role, frozenset(units))
 
 

@@ -19,6 +19,8 @@ from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from shared.masking import FreeText
+
 SPEC_VERSION = "1.0"
 SCHEMA_VERSION = "1.0"  # major.minor; a consumer refuses an unknown major version
 CONTENT_TYPE = "application/json"
@@ -117,7 +119,7 @@ class Withdrawn(EventData):
     event_type = "dossier.withdrawn"
     topic = INTAKE_TOPIC
     at: AwareDatetime
-    reason: str | None = None
+    reason: FreeText | None = None
 
 
 # ------------------------------------------------------------------ processing
@@ -134,7 +136,7 @@ class SupplementRequested(EventData):
     event_type = "dossier.supplement_requested"
     topic = PROCESSING_TOPIC
     requested_at: AwareDatetime
-    reason: str
+    reason: FreeText
     requested_by: str
 
 
@@ -164,7 +166,7 @@ class ApologyIssued(EventData):
     event_type = "dossier.apology_issued"
     topic = PROCESSING_TOPIC
     issued_at: AwareDatetime
-    reason: str
+    reason: FreeText
     original_due_at: AwareDatetime
     new_due_at: AwareDatetime
     timely: bool = Field(description="issued no later than the apology deadline")
@@ -197,14 +199,14 @@ class Rejected(EventData):
     event_type = "dossier.rejected"
     topic = PROCESSING_TOPIC
     at: AwareDatetime
-    reason: str
+    reason: FreeText
 
 
 class Stopped(EventData):
     event_type = "dossier.stopped"
     topic = PROCESSING_TOPIC
     at: AwareDatetime
-    reason: str
+    reason: FreeText
 
 
 class ResultReturned(EventData):
@@ -243,7 +245,7 @@ class Delivered(_ShipmentEvent):
 class DeliveryFailed(_ShipmentEvent):
     event_type = "postal.delivery_failed"
     attempt: int = Field(ge=1)
-    reason: str | None = None
+    reason: FreeText | None = None
     returned_to_desk: bool = False
 
 
@@ -275,7 +277,7 @@ class FeedbackSubmitted(EventData):
     unit_code: str
     rating: Rating
     criteria: CriteriaScores | None = None
-    comment: str | None = Field(default=None, max_length=2000, description="masked")
+    comment: FreeText | None = Field(default=None, max_length=2000, description="masked")
     at: AwareDatetime
 
 

@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-# Vietnamese citizen ID (CCCD, 12 digits) or old CMND (9 digits); mobile/landline numbers.
-_ID_NUMBER = re.compile(r"(?<!\d)(\d{9}|\d{12})(?!\d)")
-_PHONE = re.compile(r"(?<![\d])(?:\+?84|0)(?:[\s.\-]?\d){9,10}(?!\d)")
-
-
-def mask_personal_data(text: str) -> str:
-    """Replace phone and ID numbers by a masked form keeping the last 3 digits."""
-
-    def _mask(m: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", m.group(0))
-        return "*" * (len(digits) - 3) + digits[-3:]
-
-    return _ID_NUMBER.sub(_mask, _PHONE.sub(_mask, text))
-
+from shared.masking import mask_personal_data
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 

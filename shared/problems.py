@@ -34,12 +34,26 @@ class Problem(Exception):
         self.extra = extra
 
 
+# A 422 lists this many errors at most (and says how many there were): a body of 90,000
+# unknown keys must not get an answer ten times its size.
+MAX_LISTED_ERRORS = 20
+
+
+def validation_fields(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``detail``, ``errors`` and ``errors_total`` of a 422, from every error found."""
+    listed = errors[:MAX_LISTED_ERRORS]
+    fields = sorted({str(e["field"]) for e in listed})
+    more = len(errors) - len(listed)
+    detail = f"Invalid fields: {', '.join(fields)}" + (f" (and {more} more errors)" if more else "")
+    return {"detail": detail, "errors": listed, "errors_total": len(errors)}
+
+
 def invalid(*errors: tuple[str, str]) -> Problem:
     """422 naming the fields, in the same shape as request-validation errors."""
-    fields = ", ".join(sorted({field for field, _ in errors}))
-    return Problem(422, "Invalid request", f"Invalid fields: {fields}",
-                   type_=TYPE_BASE + "validation",
-                   errors=[{"field": f, "message": m, "type": "value_error"} for f, m in errors])
+    body = validation_fields([{"field": f, "message": m, "type": "value_error"}
+                              for f, m in errors])
+    detail = body.pop("detail")
+    return Problem(422, "Invalid request", detail, type_=TYPE_BASE + "validation", **body)
 
 
 def problem_response(status: int, title: str, detail: str | None = None, *,
@@ -52,6 +66,17 @@ def problem_response(status: int, title: str, detail: str | None = None, *,
         body["instance"] = instance
     body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def refusal_title(status: int) -> str:
+    """The title of a problem answered for a bare status (413 is "Content Too Large", as
+    RFC 9110 names it, whichever Python's table says)."""
+    if status == 413:
+        return "Content Too Large"
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -74,17 +99,14 @@ def install_problem_handlers(app: FastAPI) -> None:
             {"field": _pointer(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type")}
             for e in exc.errors()
         ]
-        fields = ", ".join(sorted({err["field"] for err in errors}))
-        return problem_response(422, "Invalid request", f"Invalid fields: {fields}",
-                                type_=TYPE_BASE + "validation", instance=request.url.path,
-                                errors=errors)
+        body = validation_fields(errors)
+        detail = body.pop("detail")
+        return problem_response(422, "Invalid request", detail, type_=TYPE_BASE + "validation",
+                                instance=request.url.path, **body)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        try:
-            title = HTTPStatus(exc.status_code).phrase
-        except ValueError:
-            title = "Error"
+        title = refusal_title(exc.status_code)
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
         return problem_response(exc.status_code, title, detail, instance=request.url.path,
                                 headers=getattr(exc, "headers", None))

@@ -34,7 +34,7 @@ from shared.logging import configure_logging
 from shared.migrations import migrate_service
 from shared.observability import DEPENDENCY_UP, HTTP_LATENCY, HTTP_REQUESTS
 from shared.outbox import OutboxRelay, write_events
-from shared.problems import install_problem_handlers, problem_response
+from shared.problems import install_problem_handlers, problem_response, refusal_title
 from shared.rulebook import Rulebook, load_rulebook
 from shared.settings import ServiceSettings
 
@@ -176,7 +176,9 @@ def create_service_app(
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     install_problem_handlers(app)
-    app.add_middleware(BodyLimitAndMetrics, max_body=settings.max_body_bytes)
+    app.add_middleware(BodyLimitAndMetrics, max_body=settings.max_body_bytes,
+                       max_header_bytes=settings.max_header_bytes,
+                       body_timeout_s=settings.body_timeout_s)
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)
@@ -278,20 +280,29 @@ def settings_of(request: Request, kind: type[S]) -> S:
 class BodyLimitAndMetrics:
     """Refuses bodies over the limit with 413 (problem details) and records request metrics."""
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, max_body: int, max_header_bytes: int = 16_384,
+                 body_timeout_s: float = 15.0) -> None:
         self.app = app
         self.max_body = max_body
+        self.max_header_bytes = max_header_bytes
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
+        raw_headers = scope.get("headers") or []
+        if sum(len(k) + len(v) for k, v in raw_headers) > self.max_header_bytes:
+            await problem_response(431, "Request Header Fields Too Large",
+                                   f"request headers are limited to {self.max_header_bytes} bytes",
+                                   instance=scope.get("path"))(scope, receive, send)
+            return
+        headers = dict(raw_headers)
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
-            await problem_response(413, "Content Too Large",
-                                   f"request bodies are limited to {self.max_body} bytes")(
-                scope, receive, send)
+            await problem_response(413, refusal_title(413),
+                                   f"request bodies are limited to {self.max_body} bytes",
+                                   instance=scope.get("path"))(scope, receive, send)
             return
         received = 0
         content_type = headers.get(b"content-type", b"")
@@ -299,16 +310,23 @@ class BodyLimitAndMetrics:
 
         async def limited_receive() -> Message:
             nonlocal received
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout_s)
+            except TimeoutError:
+                raise _Refused(408, "Request Timeout",
+                               f"the request body did not arrive within {self.body_timeout_s} s "
+                               "of its last piece") from None
             if message["type"] == "http.request":
                 body = message.get("body", b"")
                 received += len(body)
                 if received > self.max_body:
-                    raise _Refused(413, "Content Too Large",
+                    raise _Refused(413, refusal_title(413),
                                    f"request bodies are limited to {self.max_body} bytes")
                 if guard is not None and not guard.feed(body):
                     raise _Refused(400, "Bad Request",
-                                   f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+                                   f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+                                   if guard.too_deep else
+                                   f"JSON with more than {guard.max_members} members")
             return message
 
         status = 500
@@ -324,8 +342,8 @@ class BodyLimitAndMetrics:
             await self.app(scope, limited_receive, send_wrapper)
         except _Refused as refused:
             status = refused.status
-            await problem_response(refused.status, refused.title, refused.detail)(
-                scope, receive, send)
+            await problem_response(refused.status, refused.title, refused.detail,
+                                   instance=scope.get("path"))(scope, receive, send)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
@@ -357,4 +375,5 @@ def run_service(app_path: str, settings: ServiceSettings) -> None:
         raise SystemExit(2)
     uvicorn.run(app_path, host=settings.host, port=settings.port, factory=True,
                 workers=settings.workers, log_config=None, access_log=False,
-                timeout_graceful_shutdown=20)
+                timeout_graceful_shutdown=20, timeout_keep_alive=settings.keep_alive_s,
+                http=settings.http_impl, h11_max_incomplete_event_size=settings.max_header_bytes)

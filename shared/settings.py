@@ -85,6 +85,15 @@ class ServiceSettings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=32, description="uvicorn worker processes; each "
                          "runs its own relay candidate and consumer group member")
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    max_header_bytes: int = Field(default=16_384, ge=1024, description="all request headers "
+                                  "together; more is a 431 before anything reads them")
+    body_timeout_s: float = Field(default=15.0, gt=0, description="longest wait for the next "
+                                  "piece of a request body; then 408")
+    keep_alive_s: int = Field(default=5, ge=1, description="idle keep-alive connections "
+                                "are closed after this")
+    http_impl: Literal["httptools", "h11"] = Field(
+        default="httptools", description="h11 also caps the header bytes while reading them "
+                                         "(slower); a reverse proxy in front should anyway")
     metrics_scrape_token: str | None = Field(
         default=None, min_length=16,
         description="if set, /metrics answers only `Authorization: Bearer <token>` (Prometheus' "

@@ -148,6 +148,14 @@ def due_date(received_at: datetime, processing_days: int, cal: WorkingCalendar,
                     processing_days=processing_days)
 
 
+def latest_reappointment(current_due: datetime, processing_days: int, cal: WorkingCalendar,
+                         policy: OfficePolicy) -> datetime:
+    """The latest new date an apology may give (*policy*): the procedure's own processing
+    time again after the current due date (one working day for a same-day procedure)."""
+    d = current_due.astimezone(policy.tz).date()
+    return _close_of(cal.add_working_days(d, max(1, processing_days)), policy)
+
+
 def apology_deadline(due_at: datetime, received_at: datetime, cal: WorkingCalendar,
                      policy: OfficePolicy) -> datetime:
     """The last moment a timely apology (Form 04) can be issued."""

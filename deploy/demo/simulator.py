@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_LOG = ROOT / ".local" / "demo" / "simulator.jsonl"
 IMPORTER_KEY = os.environ.get("SIM_IMPORTER_KEY", "legacy-import.local-demo-importer-key")
 PORTAL_KEY = os.environ.get("SIM_PORTAL_KEY", "dvc-demo.local-demo-portal-key")
+DESK_KEY = os.environ.get("SIM_DESK_KEY", "desk-demo.local-demo-desk-key")
 COURIER = os.environ.get("SIM_COURIER", "vnpost:local-development-only-courier-secret")
 
 
@@ -72,7 +73,8 @@ class Record:
     errors: list[str] = field(default_factory=list)
 
 
-RETRIED_STATUSES = frozenset({500, 502, 503, 504})
+# 429: a portal over its request rate waits and sends again, as a real one would.
+RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class Api:
@@ -438,7 +440,7 @@ class Simulator:
             channel, _ = self._channels(unit, procedure)
             channel = "counter" if channel == "postal" else channel  # live postal needs a courier
             r = await self.api.request("POST", "intake", "/v1/dossiers", headers={
-                "X-API-Key": PORTAL_KEY}, json={
+                "X-API-Key": DESK_KEY if channel == "counter" else PORTAL_KEY}, json={
                 "unit_code": unit, "procedure_code": procedure.code, "channel": channel,
                 "return_method": "counter", "applicant": applicant(self.rng)})
             if r.status_code == 201:

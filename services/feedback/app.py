@@ -10,13 +10,13 @@ from fastapi import FastAPI
 
 from services.feedback.adapters.events_in import apply_event
 from services.feedback.api.routes import router
+from services.feedback.domain.rating import FINISHING_EVENTS
 from services.feedback.settings import Settings
 from shared.clock import SYSTEM_CLOCK, Clock
 from shared.events import FEEDBACK_TOPIC, INTAKE_TOPIC, POSTAL_TOPIC, PROCESSING_TOPIC
 from shared.service import ConsumerSpec, create_service_app
 
-CONSUMED = frozenset({"dossier.received", "dossier.transferred", "dossier.resolved",
-                      "dossier.rejected", "dossier.stopped", "dossier.result_returned"})
+CONSUMED = frozenset({"dossier.received", "dossier.transferred", *FINISHING_EVENTS})
 
 
 def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) -> FastAPI:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services.intake.adapters.repository import add_portal_key, has_live_key, revoke_portal_keys
-from services.intake.settings import Settings
+from services.intake.settings import CLIENT_ROLES, Settings
 from shared.auth import generate_api_key
 from shared.db import create_pool
 from shared.migrations import migrate_service
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("command", choices=["add-key", "rotate", "revoke"])
     parser.add_argument("portal", help="portal id, e.g. dvc-haiphong")
-    parser.add_argument("--role", choices=["portal", "importer"], default="portal")
+    parser.add_argument("--role", choices=list(CLIENT_ROLES), default="portal")
     parser.add_argument("--name", default=None)
     parser.add_argument("--keep", default=None, metavar="KEY",
                         help="revoke: spare this key of the portal (- reads it from stdin)")

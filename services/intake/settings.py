@@ -9,6 +9,10 @@ from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
 
+# Who holds an intake key: a portal files online or by post, a desk files at the counter,
+# an importer back-fills anything.
+CLIENT_ROLES = ("portal", "desk", "importer")
+
 
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
@@ -16,6 +20,7 @@ class Settings(ServiceSettings):
     secret_settings: ClassVar[tuple[str, ...]] = ("jwt_secret", "pin_pepper")
     DEMO_PORTAL_KEYS: ClassVar[str] = (
         "dvc-demo:portal:dvc-demo.local-demo-portal-key,"
+        "desk-demo:desk:desk-demo.local-demo-desk-key,"
         "legacy-import:importer:legacy-import.local-demo-importer-key")
 
     port: int = 8001
@@ -26,9 +31,11 @@ class Settings(ServiceSettings):
                     "start that no longer lists it. Empty to disable.",
     )
 
-    portal_rate_per_s: float = Field(default=300.0, gt=0, description="default per-portal "
+    # Below what one replica serves (about 180-230 filings/s on the reference machine, see
+    # tests/perf/RESULTS.md), so that one portal cannot saturate a replica on its own.
+    portal_rate_per_s: float = Field(default=100.0, gt=0, description="default per-portal "
                                      "request rate, per replica (portals.rate_per_s overrides)")
-    portal_burst: int = Field(default=600, ge=1)
+    portal_burst: int = Field(default=200, ge=1)
     portal_key_cache_s: float = Field(default=30.0, ge=0, description="how long each replica "
                                       "trusts a key look-up: a revoked key may work this long")
 
@@ -47,7 +54,7 @@ def _keys(setting: str) -> list[tuple[str, str, str]]:
     out = []
     for entry in filter(None, (e.strip() for e in setting.split(","))):
         portal_id, role, key = entry.split(":", 2)
-        if role not in ("portal", "importer"):
-            raise ValueError(f"portal {portal_id}: role must be portal or importer")
+        if role not in CLIENT_ROLES:
+            raise ValueError(f"portal {portal_id}: role must be one of {', '.join(CLIENT_ROLES)}")
         out.append((portal_id, role, key))
     return out

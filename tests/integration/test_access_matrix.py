@@ -50,9 +50,10 @@ import pytest
 
 from services.intake.adapters.repository import add_portal_key, revoke_portal_keys
 from services.processing.domain.workflow import ACTIONS
-from shared.auth import mint_token
+from shared.auth import ALL_UNITS_ROLES, mint_token
 from tests.conftest import JWT_SECRET, Infra
 from tests.support.api import (
+    DESK_KEY,
     IMPORTER_KEY,
     OTHER_UNIT,
     PORTAL_KEY,
@@ -62,6 +63,7 @@ from tests.support.api import (
     Api,
     Courier,
 )
+from tests.support.dates import new_appointment
 from tests.support.stack import Stack, own_stack
 from tests.support.wait import until
 
@@ -246,7 +248,7 @@ async def world(stack: Stack, infra: Infra) -> AsyncIterator[World]:
         withdrawn = (await api.file()).json()["code"]
         await api.processing_view(withdrawn)
         r = await api.http.post(api.url("intake", f"/v1/dossiers/{withdrawn}/withdraw"),
-                                json={"reason": "đổi ý"}, headers={"X-API-Key": PORTAL_KEY})
+                                json={"reason": "đổi ý"}, headers={"X-API-Key": DESK_KEY})
         assert r.status_code == 200, r.text
         await api.wait_processing_state(withdrawn, "withdrawn")
 
@@ -305,7 +307,7 @@ class Call:
 PROCESSING_BODIES: dict[str, dict[str, Any]] = {
     "assign": {"assignee": "officer-2"}, "transfer": {"to_unit": OTHER_UNIT},
     "request-supplement": {"reason": "thiếu bản sao"}, "request-payment": {"amount": "1000"},
-    "apologize": {"reason": "r", "new_due_at": "2030-06-03T17:00:00+07:00"},
+    "apologize": {"reason": "r", "new_due_at": new_appointment()},
     "reject": {"reason": "r"}, "stop": {"reason": "r"}, "return": {"method": "counter"},
 }
 
@@ -458,10 +460,27 @@ def bad_tokens(api: Api) -> dict[str, dict[str, str]]:
         "HS512 with the right secret": bearer(hs512),
         "no expiry": bearer(jwt.encode(no_exp, api.secret, algorithm="HS256")),
         "unknown role": api.token([UNIT], role="admin"),
+        "lives for ever (exp 10^30)": bearer(jwt.encode({**claims, "exp": 10**30}, api.secret,
+                                                        algorithm="HS256")),
+        "lives two days": api.token([UNIT], ttl_s=2 * 86400),
+        "no issued-at": bearer(jwt.encode({k: v for k, v in claims.items() if k != "iat"},
+                                          api.secret, algorithm="HS256")),
+        "officer of every unit": api.token(["*"], role="officer"),
         "garbage": bearer("abc.def.ghi"),
+        "undecodable payload": bearer(_b64(b'{"alg":"HS256","typ":"JWT"}') + "." + _b64(b"\xff\xfe")
+                                      + "." + _b64(b"x" * 32)),
         "scheme without a token": {"Authorization": "Bearer"},
         "basic scheme": {"Authorization": "Basic " + base64.b64encode(b"officer-1:pw").decode()},
     }
+
+
+OUR_401_DETAILS = {"a bearer token is required", "token expired", "invalid token",
+                   "token is for another audience", "token lives longer than 24 hours",
+                   "token lacks a valid role or units claim",
+                   "officer tokens must name their units; '*' is for importer and operator "
+                   "tokens only",
+                   "leader tokens must name their units; '*' is for importer and operator "
+                   "tokens only"}
 
 
 def bad_keys(api: Api, w: World) -> dict[str, dict[str, str]]:
@@ -492,10 +511,15 @@ async def check_bearer(api: Api, rule: Rule, calls: list[Call]) -> None:
     for call in calls:
         where = f"{call.method} {call.path}"
         for name, headers in bad_tokens(api).items():
-            refused(await send(api.http, base, call, headers), 401, f"{where} {name}", "Bearer")
+            r = await send(api.http, base, call, headers)
+            refused(r, 401, f"{where} {name}", "Bearer")
+            # Our own words only: the JOSE library's messages are not echoed.
+            assert r.json().get("detail") in OUR_401_DETAILS, (where, name, r.text[:300])
         for role in set(ROLES) - set(rule.roles):
             for units in ([UNIT], ["*"]):
-                refused(await send(api.http, base, call, api.token(units, role=role)), 403,
+                # An officer's or leader's token naming every unit is not a valid token.
+                status = 401 if units == ["*"] and role not in ALL_UNITS_ROLES else 403
+                refused(await send(api.http, base, call, api.token(units, role=role)), status,
                         f"{where} as {role} of {units}")
         for role in rule.roles:
             for units in ([OTHER_UNIT], []):
@@ -539,16 +563,16 @@ async def check_portal(api: Api, w: World, calls: list[Call]) -> None:
         if call.backdate:
             assert call.body is not None
             earlier = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-            r = await send(api.http, base, call, {"X-API-Key": PORTAL_KEY},
+            r = await send(api.http, base, call, {"X-API-Key": DESK_KEY},
                            body={**call.body, call.backdate: earlier})
-            refused(r, 403, f"{where}: a portal key giving {call.backdate}")
+            refused(r, 403, f"{where}: a desk key giving {call.backdate}")
 
 
 async def portal_allowed(api: Api, calls: list[Call]) -> None:
     for call in calls:
         if call.ok is None:
             continue
-        for key in (PORTAL_KEY, IMPORTER_KEY):
+        for key in (DESK_KEY, IMPORTER_KEY):  # the world's dossiers are counter filings
             r = await send(api.http, api.stack.url("intake"), call, {"X-API-Key": key})
             allowed(r, call, f"{call.method} {call.path} with {key.split('.')[0]}")
 
@@ -612,7 +636,7 @@ async def check_pin(api: Api, w: World, calls: list[Call]) -> None:
     refused(await send(api.http, base, call, body=earlier), 403, "back-dated, no token")
     for role in ("officer", "operator", "leader"):
         r = await send(api.http, base, call, api.token(["*"], role=role), body=earlier)
-        refused(r, 403, f"back-dated as {role}")
+        refused(r, 403 if role in ALL_UNITS_ROLES else 401, f"back-dated as {role}")
     for name, headers in bad_tokens(api).items():
         if headers.get("Authorization", "").lower().startswith("bearer "):
             r = await send(api.http, base, call, headers, body=earlier)

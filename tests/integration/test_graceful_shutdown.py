@@ -16,7 +16,7 @@ import pytest
 
 from shared.events import INTAKE_TOPIC
 from tests.conftest import JWT_SECRET, Infra
-from tests.support.api import PORTAL_KEY, UNIT, applicant
+from tests.support.api import DESK_KEY, UNIT, applicant
 from tests.support.kafka import committed_lag, read_all
 from tests.support.stack import Stack, alive, own_stack
 from tests.support.wait import until
@@ -56,7 +56,7 @@ async def test_sigterm_drains_requests_flushes_the_outbox_and_commits_offsets(
                         "unit_code": UNIT, "procedure_code": "2.000488",
                         "channel": "counter", "return_method": "counter",
                         "applicant": applicant()}, headers={
-                        "X-API-Key": PORTAL_KEY, "Idempotency-Key": uuid.uuid4().hex})
+                        "X-API-Key": DESK_KEY, "Idempotency-Key": uuid.uuid4().hex})
                 except httpx.TransportError as exc:
                     refused.append(exc)
                     return

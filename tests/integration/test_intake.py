@@ -13,7 +13,7 @@ import pytest
 
 from services.intake.adapters.repository import add_portal_key
 from shared.events import INTAKE_TOPIC
-from tests.support.api import IMPORTER_KEY, PORTAL_KEY, PROCEDURE, UNIT, Api, applicant, unique_ref
+from tests.support.api import DESK_KEY, IMPORTER_KEY, PROCEDURE, UNIT, Api, applicant, unique_ref
 
 pytestmark = pytest.mark.integration
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -132,7 +132,7 @@ async def test_the_documents_and_note_of_a_filing_are_kept(api: Api) -> None:
                  {"name": "Bản sao CCCD", "copies": 2, "url": "https://dvc.example/f/1"}]
     code = (await api.file(documents=documents, note="nhận kết quả buổi chiều")).json()["code"]
     r = await api.http.get(api.url("intake", f"/v1/dossiers/{code}"),
-                           headers={"X-API-Key": PORTAL_KEY})
+                           headers={"X-API-Key": DESK_KEY})
     assert r.json()["documents"] == documents
     assert r.json()["note"] == "nhận kết quả buổi chiều"
 
@@ -157,11 +157,11 @@ async def test_a_portal_sees_and_acts_only_on_dossiers_it_filed(api: Api) -> Non
         assert r.json()["detail"].replace(code, "X") == \
             missing.json()["detail"].replace("H26.01-991231-9999", "X")  # nothing leaks
     # Nothing changed; the filing portal and the importer still see it.
-    mine = await api.http.get(base, headers={"X-API-Key": PORTAL_KEY})
+    mine = await api.http.get(base, headers={"X-API-Key": DESK_KEY})
     assert mine.status_code == 200 and mine.json()["status"] == "received"
     assert (await api.http.get(base, headers={"X-API-Key": IMPORTER_KEY})).status_code == 200
     # The other portal's own filings are its own.
-    own = (await api.file(key=other_key)).json()["code"]
+    own = (await api.file(key=other_key, channel="online")).json()["code"]
     assert (await api.http.get(api.url("intake", f"/v1/dossiers/{own}"),
                                headers=theirs)).status_code == 200
 

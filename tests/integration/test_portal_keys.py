@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from tests.conftest import JWT_SECRET, Infra
-from tests.support.api import IMPORTER_KEY, PORTAL_KEY, ROOT_DIR, Api
+from tests.support.api import DESK_KEY, IMPORTER_KEY, PORTAL_KEY, ROOT_DIR, Api
 from tests.support.stack import Stack, own_stack
 
 pytestmark = pytest.mark.integration
@@ -125,15 +125,15 @@ async def _scenario(api: Api, stack: Stack, conn: asyncpg.Connection) -> None:
     columns = {r["column_name"] for r in await conn.fetch(
         """SELECT column_name FROM information_schema.columns
            WHERE table_schema = 'intake' AND table_name = 'portal_keys'""")}
-    assert columns == {"key_hash", "portal_id", "created_at", "revoked_at"}
-    filed = await api.file()
+    assert columns == {"key_hash", "portal_id", "created_at", "revoked_at", "bootstrap"}
+    filed = await api.file(channel="online")
     assert filed.status_code == 201, filed.text
     portal = Portal(api, filed.json()["code"])
-    await assert_hashed_only(conn, stack, [PORTAL_KEY, IMPORTER_KEY])
+    await assert_hashed_only(conn, stack, [PORTAL_KEY, IMPORTER_KEY, DESK_KEY])
 
     # A new portal key works at once, and only its digest is stored.
     first = await new_key(stack, "add-key", "dvc-rot", "--name", "Cổng DVC thử nghiệm")
-    r = await api.file(key=first)
+    r = await api.file(key=first, channel="online")
     assert r.status_code == 201, r.text
     assert await conn.fetchval("SELECT portal_id FROM intake.dossiers WHERE code = $1",
                                r.json()["code"]) == "dvc-rot"
@@ -189,5 +189,19 @@ async def _scenario(api: Api, stack: Stack, conn: asyncpg.Connection) -> None:
     assert (await api.file(received_at=earlier)).status_code == 403
 
     # After all this, no key is stored or logged anywhere in plain text.
-    await assert_hashed_only(conn, stack, [PORTAL_KEY, IMPORTER_KEY, first, second, third,
-                                           importer])
+    await assert_hashed_only(conn, stack, [PORTAL_KEY, IMPORTER_KEY, DESK_KEY, first, second,
+                                           third, importer])
+
+    # The start-up keys come from INTAKE_PORTAL_KEYS: a start whose setting no longer lists
+    # them revokes them (the demo keys stop working), and keys made with the CLI stay.
+    portal.codes["legacy-2"] = (await api.file(key=importer, channel="online")).json()["code"]
+    assert await portal.status(PORTAL_KEY) == 200
+    restarted = await asyncio.to_thread(
+        subprocess.run, [str(Path(ROOT_DIR) / "deploy/local/services.sh"), "restart", "intake"],
+        env={**stack.env, "INTAKE_PORTAL_KEYS": ""}, capture_output=True, text=True, timeout=120)
+    assert restarted.returncode == 0, restarted.stderr
+    for key in (PORTAL_KEY, IMPORTER_KEY, DESK_KEY):
+        assert await conn.fetchval("""SELECT revoked_at IS NOT NULL FROM intake.portal_keys
+                                      WHERE key_hash = $1""", digest(key)), key
+    assert await portal.status(PORTAL_KEY) == 401
+    assert await portal.status(importer) == 200

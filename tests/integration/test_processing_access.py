@@ -10,12 +10,13 @@ import pytest
 from services.processing.domain.workflow import ACTIONS
 from shared.auth import mint_token
 from tests.support.api import OTHER_UNIT, UNIT, Api
+from tests.support.dates import new_appointment
 
 pytestmark = pytest.mark.integration
 
 BODIES = {"assign": {"assignee": "x"}, "transfer": {"to_unit": OTHER_UNIT},
           "request-supplement": {"reason": "r"}, "request-payment": {"amount": "1000"},
-          "apologize": {"reason": "r", "new_due_at": "2027-06-01T17:00:00+07:00"},
+          "apologize": {"reason": "r", "new_due_at": new_appointment()},
           "reject": {"reason": "r"}, "stop": {"reason": "r"}}
 
 
@@ -94,6 +95,10 @@ async def test_workflow_refusals(api: Api) -> None:
     r = await api.act(code, "apologize", {"reason": "r",
                                           "new_due_at": (before - timedelta(days=1)).isoformat()})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body:/new_due_at"
+    # A new date is bounded by policy: at most the procedure's processing time again.
+    r = await api.act(code, "apologize", {"reason": "r", "new_due_at": "2099-06-01T17:00:00+07:00"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body:/new_due_at"
+    assert "processing time" in r.json()["errors"][0]["message"]
     first = await api.act(code, "apologize", {"reason": "r",
                                               "new_due_at": (before + timedelta(days=3)).isoformat()})
     assert first.status_code == 200 and first.json()["apology_count"] == 1

@@ -50,13 +50,16 @@ from tests.conftest import JWT_SECRET
 from tests.support.api import (
     COURIER,
     COURIER_SECRET,
+    DESK_KEY,
     IMPORTER_KEY,
     OTHER_UNIT,
     PORTAL_KEY,
     PROCEDURE,
     UNIT,
     applicant,
+    filer_key,
 )
+from tests.support.dates import new_appointment
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -81,6 +84,7 @@ def bearer(role: str, units: list[str]) -> dict[str, str]:
 CALLERS: dict[tuple[str, str], Callable[[], dict[str, str]]] = {
     **{(s, "anonymous"): dict for s in ("intake", "processing", "postal", "feedback", "metrics")},
     ("intake", "portal"): lambda: {"X-API-Key": PORTAL_KEY},
+    ("intake", "desk"): lambda: {"X-API-Key": DESK_KEY},
     ("intake", "importer"): lambda: {"X-API-Key": IMPORTER_KEY},
     ("processing", "officer"): lambda: bearer("officer", [UNIT]),
     ("processing", "importer"): lambda: bearer("importer", ["*"]),
@@ -132,10 +136,12 @@ def _poll(check: Callable[[], Any], timeout_s: float = 30) -> Any:
 def seeded(stack: Stack) -> Iterator[Seeded]:
     """Dossiers in different states and an inbound shipment for the handlers to work on;
     each service's fuzzing gets dossiers of its own, since it changes their states."""
-    portal, officer = {"X-API-Key": PORTAL_KEY}, bearer("officer", [UNIT])
+    officer = bearer("officer", [UNIT])
     with httpx.Client(timeout=30) as http:
-        def file(channel: str = "counter", return_method: str = "counter") -> dict[str, Any]:
-            r = http.post(stack.url("intake") + "/v1/dossiers", headers=portal, json={
+        def file(channel: str = "counter", return_method: str = "counter",
+                 key: str | None = None) -> dict[str, Any]:
+            r = http.post(stack.url("intake") + "/v1/dossiers",
+                          headers={"X-API-Key": key or filer_key(channel)}, json={
                 "unit_code": UNIT, "procedure_code": PROCEDURE, "channel": channel,
                 "return_method": return_method, "applicant": applicant()})
             assert r.status_code == 201, r.text
@@ -155,7 +161,10 @@ def seeded(stack: Stack) -> Iterator[Seeded]:
                          params={"dossier_code": code})
             return [s["id"] for s in r.json()] if r.status_code == 200 else []
 
-        intake = {who: [file()["code"], file("online")["code"]] for who in ("portal", "importer")}
+        intake = {"portal": [file("online")["code"], file("postal", "postal")["code"]],
+                  "desk": [file()["code"], file()["code"]],
+                  "importer": [file(key=IMPORTER_KEY)["code"],
+                               file("online", key=IMPORTER_KEY)["code"]]}
         received, online, accepted = file()["code"], file("online")["code"], file()["code"]
         resolved = {who: file(return_method="postal") for who in ("officer", "importer")}
         posted = file("postal", "postal")["code"]
@@ -183,12 +192,13 @@ def target(request: pytest.FixtureRequest, stack: Stack, seeded: Seeded) -> Targ
         "procedure_code": [PROCEDURE], "pin": [pin], "action": ["apologize"],
     }
     complete: dict[str, dict[str, Any]] = {
-        "/v1/dossiers": {"unit_code": UNIT, "procedure_code": PROCEDURE, "channel": "counter",
+        "/v1/dossiers": {"unit_code": UNIT, "procedure_code": PROCEDURE,
+                         "channel": "online" if who == "portal" else "counter",
                          "applicant": applicant()},
         "/v1/dossiers/{code}/supplements": {"documents": [{"name": "Tờ khai bổ sung"}]},
         "/v1/dossiers/{code}/actions/{action}": {
             "assignee": "officer-2", "to_unit": OTHER_UNIT, "reason": "fuzz", "amount": "1000",
-            "new_due_at": "2027-06-01T17:00:00+07:00"},
+            "new_due_at": new_appointment()},
         "/v1/feedback": {"dossier_code": rated, "pin": pin, "rating": "satisfied"},
         WEBHOOK: {"shipment_id": seeded.shipments[0], "event_id": "fuzz-1", "kind": "picked_up"},
     }

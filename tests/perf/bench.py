@@ -60,6 +60,7 @@ PAIRS = [(u, p.code) for p in RB.procedures for u in p.units
          if RB.unit(u) is not None and RB.unit(u).block == "department"]  # type: ignore[union-attr]
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))  # 0.1 for a quick run
+DESK_KEY = "desk-demo.local-demo-desk-key"  # counter filings come from a desk
 
 
 def log(msg: str) -> None:
@@ -124,10 +125,10 @@ def post_script(key: str) -> str:
 # ------------------------------------------------------------------ 1. intake, 6b. bare FastAPI
 def bench_intake(stack: Any) -> dict[str, Any]:
     log("intake: warm-up, then 20 s of POST /v1/dossiers")
-    wrk(stack.url("intake") + "/v1/dossiers", post_script("dvc-demo.local-demo-portal-key"), 3,
+    wrk(stack.url("intake") + "/v1/dossiers", post_script(DESK_KEY), 3,
         CONNECTIONS)
     return wrk(stack.url("intake") + "/v1/dossiers",
-               post_script("dvc-demo.local-demo-portal-key"), int(20 * max(SCALE, 0.5)),
+               post_script(DESK_KEY), int(20 * max(SCALE, 0.5)),
                CONNECTIONS)
 
 
@@ -158,7 +159,7 @@ async def bench_freshness(stack: Any, connections: int, seconds: float = 20) -> 
     log(f"freshness: probes on H26.114 while wrk files with {connections} connections")
     probe_client = httpx.AsyncClient(timeout=30)
     stream_client = httpx.AsyncClient(timeout=None)
-    key = {"X-API-Key": "dvc-demo.local-demo-portal-key"}
+    key = {"X-API-Key": DESK_KEY}
     seen: dict[int, float] = {}
 
     async def listen() -> None:
@@ -177,7 +178,7 @@ async def bench_freshness(stack: Any, connections: int, seconds: float = 20) -> 
     listener = asyncio.create_task(listen())
     await asyncio.sleep(1)
     background = asyncio.create_task(asyncio.to_thread(
-        wrk, stack.url("intake") + "/v1/dossiers", post_script("dvc-demo.local-demo-portal-key"),
+        wrk, stack.url("intake") + "/v1/dossiers", post_script(DESK_KEY),
         int(seconds), connections))
     await asyncio.sleep(2)
     procedure = next(p.code for p in RB.procedures if "H26.114" in p.units)

@@ -17,7 +17,8 @@ from tests.support.stack import Stack
 from tests.support.wait import until
 
 ROOT_DIR = str(Path(__file__).resolve().parents[2])
-PORTAL_KEY = "dvc-demo.local-demo-portal-key"
+PORTAL_KEY = "dvc-demo.local-demo-portal-key"  # files online and by post
+DESK_KEY = "desk-demo.local-demo-desk-key"  # files at the counter
 IMPORTER_KEY = "legacy-import.local-demo-importer-key"
 SERVICES_ORDER = ("intake", "processing", "postal", "feedback", "metrics")
 UNIT = "H26.01"  # Sở Tư pháp
@@ -60,9 +61,13 @@ class Api:
         body.update(over)
         return body
 
-    async def file(self, *, key: str = PORTAL_KEY, headers: dict[str, str] | None = None,
+    async def file(self, *, key: str | None = None, headers: dict[str, str] | None = None,
                    **over: Any) -> httpx.Response:
-        return await self.http.post(self.url("intake", "/v1/dossiers"), json=self.filing(**over),
+        """Files a dossier; by default through the desk for a counter filing (the default)
+        and through the portal for an online or postal one."""
+        body = self.filing(**over)
+        key = key or filer_key(body["channel"])
+        return await self.http.post(self.url("intake", "/v1/dossiers"), json=body,
                                     headers={"X-API-Key": key, **(headers or {})})
 
     async def act(self, code: str, action: str, body: dict[str, Any] | None = None, *,
@@ -121,6 +126,11 @@ class Api:
                 if len(found) >= expect:
                     return found
                 await asyncio.sleep(0.3)
+
+
+def filer_key(channel: str) -> str:
+    """The demo key that files through ``channel``."""
+    return DESK_KEY if channel == "counter" else PORTAL_KEY
 
 
 def unique_ref() -> str:

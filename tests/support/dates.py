@@ -56,3 +56,10 @@ def this_month() -> tuple[date, date]:
 
 def last_month() -> tuple[date, date]:
     return previous_month_span(today())
+
+
+def new_appointment(days_ahead: int = 25) -> str:
+    """A new date for an apology on a dossier of a 10-working-day procedure filed now: after
+    its due date (at most three weeks ahead, Tết included) and within the procedure's own
+    processing time after it."""
+    return at(today() + timedelta(days=days_ahead), 17).isoformat()

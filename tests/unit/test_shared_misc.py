@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
-from shared.logging import JsonFormatter, mask_personal_data
+from shared.logging import JsonFormatter
+from shared.masking import mask_personal_data
 from shared.problems import Problem, install_problem_handlers
 
 

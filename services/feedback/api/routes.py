@@ -14,9 +14,10 @@ from services.feedback.domain.rating import decree61_total, refusal, retry_after
 from services.feedback.settings import Settings
 from shared.auth import Principal, bearer, business_time, decode_token, pin_matches
 from shared.events import CriteriaScores, DossierCode, Envelope, FeedbackSubmitted, Rating
-from shared.logging import mask_personal_data
+from shared.masking import mask_personal_data
 from shared.problems import TYPE_BASE, Problem
 from shared.service import get_runtime, settings_of
+from shared.textbounds import PlainText
 from shared.timebounds import AwareMoment
 
 router = APIRouter(prefix="/v1")
@@ -29,7 +30,7 @@ class FeedbackRequest(BaseModel):
     pin: str = Field(pattern=r"^\d{6}$", description="printed on the receipt")
     rating: Rating
     criteria: CriteriaScores | None = None
-    comment: str | None = Field(default=None, max_length=2000)
+    comment: PlainText | None = Field(default=None, max_length=2000)
     at: AwareMoment | None = Field(default=None, description="importer token only")
 
 

@@ -10,11 +10,14 @@ from enum import Enum
 
 from shared.events import CriteriaScores
 
+# Processing's own verdicts only. A result handed to the courier (postal's
+# dossier.result_returned, on another topic) always follows a resolution, and taking it as
+# the finish could let a rating in before processing's earlier transfer is applied here,
+# which would credit the rating to the unit the dossier left.
 FINISHING_EVENTS: dict[str, str] = {
     "dossier.resolved": "resolved",
     "dossier.rejected": "rejected",
     "dossier.stopped": "stopped",
-    "dossier.result_returned": "returned",
 }
 
 

@@ -23,6 +23,7 @@ from services.intake.api.schemas import (
 )
 from services.intake.domain.filing import (
     FINISHED,
+    channel_refusal,
     check_filing,
     dossier_code,
     received_event,
@@ -110,6 +111,9 @@ async def file_dossier(
     if errors:
         raise invalid(*((e.field, e.message) for e in errors))
     assert unit is not None and procedure is not None
+    refused = channel_refusal(who.role, body.channel)
+    if refused is not None:
+        raise Problem(403, "Forbidden", refused, type_=TYPE_BASE + "channel-not-allowed")
     received_at = _business_time(request, body.received_at, who, "received_at")
     fingerprint = request_fingerprint(body.model_dump(mode="json"))
 
@@ -267,7 +271,8 @@ async def withdraw(code: str, body: WithdrawRequest, request: Request, who: Port
             "UPDATE dossiers SET status = 'withdrawn', status_at = $2 WHERE code = $1", code, at)
         event = Envelope(source="intake", data=Withdrawn(dossier_code=code, at=at,
                                                          reason=body.reason))
-        await repo.record_timeline(conn, event, at, {"reason": body.reason})
+        # The event's reason is masked (free text may carry a phone or ID number).
+        await repo.record_timeline(conn, event, at, {"reason": event.data.reason})
         await runtime.emit(conn, [event])
     return await get_dossier(code, request, who)
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.intake.domain.applicant import Applicant
 from shared.events import Channel, MaskedApplicant, ReturnMethod
 from shared.rulebook import UNIT_CODE
+from shared.textbounds import PersonName, PlainText, WebUrl
 from shared.timebounds import AwareMoment
 
 REF = r"^[A-Za-z0-9._:/\-]{1,100}$"
@@ -17,9 +18,9 @@ REF = r"^[A-Za-z0-9._:/\-]{1,100}$"
 
 class DocumentRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=300)
+    name: PersonName = Field(min_length=1, max_length=300)
     copies: int = Field(default=1, ge=1, le=100)
-    url: str | None = Field(default=None, max_length=1000)
+    url: WebUrl | None = Field(default=None, max_length=1000, description="http(s) only")
 
 
 class FilingRequest(BaseModel):
@@ -34,7 +35,7 @@ class FilingRequest(BaseModel):
     received_at: AwareMoment | None = Field(
         default=None, description="importer role only: the receipt time in the legacy system")
     documents: list[DocumentRef] = Field(default_factory=list, max_length=100)
-    note: str | None = Field(default=None, max_length=2000)
+    note: PlainText | None = Field(default=None, max_length=2000)
 
 
 class Receipt(BaseModel):
@@ -62,13 +63,13 @@ class Receipt(BaseModel):
 class SupplementRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     documents: list[DocumentRef] = Field(min_length=1, max_length=100)
-    note: str | None = Field(default=None, max_length=2000)
+    note: PlainText | None = Field(default=None, max_length=2000)
     at: AwareMoment | None = Field(default=None, description="importer role only")
 
 
 class WithdrawRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: PlainText | None = Field(default=None, max_length=2000)
     at: AwareMoment | None = Field(default=None, description="importer role only")
 
 

@@ -8,22 +8,22 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.events import MaskedApplicant
-
-PHONE = r"^(?:\+84|0)\d{9,10}$"
+from shared.textbounds import PersonName, Phone, PlainText
 
 
 class Applicant(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     kind: Literal["citizen", "organization"] = "citizen"
-    full_name: str = Field(min_length=2, max_length=200)
+    full_name: PersonName = Field(min_length=2, max_length=200)
     id_number: str = Field(
         description="citizen: 12-digit CCCD (or 9-digit old CMND); organization: tax code "
                     "of 10 digits or 10-3 digits",
     )
-    phone: str | None = Field(default=None, pattern=PHONE)
+    phone: Phone | None = Field(default=None, max_length=32, description="any usual "
+                                "Vietnamese form; stored as 0912345678")
     email: str | None = Field(default=None, max_length=200,
                               pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    address: str | None = Field(default=None, max_length=500)
+    address: PlainText | None = Field(default=None, max_length=500)
 
     @model_validator(mode="after")
     def _id_number_fits_kind(self) -> Applicant:

@@ -77,6 +77,25 @@ def check_filing(rulebook: Rulebook, unit_code: str, procedure_code: str, channe
     return unit, procedure, errors
 
 
+# The channels each kind of client files through: a dossier handed over at the counter is
+# registered by the desk, so that a portal's filing never counts as a desk filing.
+CHANNELS_BY_ROLE: dict[str, frozenset[str]] = {
+    "portal": frozenset({"online", "postal"}),
+    "desk": frozenset({"counter"}),
+    "importer": frozenset({"counter", "online", "postal"}),
+}
+
+
+def channel_refusal(role: str, channel: str) -> str | None:
+    """Why a client of ``role`` may not file through ``channel``; None when it may."""
+    allowed = CHANNELS_BY_ROLE.get(role, frozenset())
+    if channel in allowed:
+        return None
+    if channel == "counter":
+        return "counter filings are registered by a desk (a key with the desk role)"
+    return f"a {role} key files through {', '.join(sorted(allowed)) or 'no channel'}"
+
+
 def received_event(code: str, unit_code: str, procedure_code: str, processing_days: int,
                    channel: str, return_method: str, received_at: datetime, deadline: Deadline,
                    applicant: MaskedApplicant, rulebook: str,

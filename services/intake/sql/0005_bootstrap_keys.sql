@@ -4,4 +4,5 @@ ALTER TABLE portal_keys ADD COLUMN bootstrap boolean NOT NULL DEFAULT false;
 -- The demo keys published with the code were only ever registered that way.
 UPDATE portal_keys SET bootstrap = true
 WHERE key_hash IN (encode(sha256(convert_to('dvc-demo.local-demo-portal-key', 'UTF8')), 'hex'),
-                   encode(sha256(convert_to('legacy-import.local-demo-importer-key', 'UTF8')), 'hex'));
+                   encode(sha256(convert_to('legacy-import.local-demo-importer-key', 'UTF8')), 'hex'),
+                   encode(sha256(convert_to('desk-demo.local-demo-desk-key', 'UTF8')), 'hex'));

@@ -27,6 +27,7 @@ from shared.idempotency import IdempotencyKey, key_reused, request_fingerprint
 from shared.problems import TYPE_BASE, Problem, invalid
 from shared.service import clock_of, get_runtime
 from shared.timebounds import Moment
+from shared.workdays import latest_reappointment
 
 router = APIRouter(prefix="/v1")
 ACTORS = ("officer", "leader", "importer")
@@ -167,7 +168,10 @@ async def act(
         unit_before = d.unit_code
         policy = rb.policy_for(d.unit_code)
         try:
-            events = _dispatch(d, action, body, who, at, policy.max_reappointments)
+            events = _dispatch(d, action, body, who, at, policy.max_reappointments,
+                               latest_reappointment(d.appointment_at or d.due_at,
+                                                    d.processing_days,
+                                                    rb.calendar_for(d.unit_code), policy))
         except IllegalTransition as exc:
             raise Problem(409, "Conflict", str(exc), type_=TYPE_BASE + "illegal-state",
                           state=exc.state, action=exc.action) from exc
@@ -186,7 +190,7 @@ async def act(
 
 
 def _dispatch(d: Dossier, action: str, body: ActionRequest, who: Principal, at: datetime,
-              max_reappointments: int) -> list[EventData]:
+              max_reappointments: int, latest_new_due: datetime) -> list[EventData]:
     match action:
         case "accept":
             return d.accept(who.subject, at)
@@ -206,7 +210,8 @@ def _dispatch(d: Dossier, action: str, body: ActionRequest, who: Principal, at: 
             return d.record_payment(body.amount, at)
         case "apologize":
             assert body.reason is not None and body.new_due_at is not None
-            return d.apologize(body.reason, body.new_due_at, at, max_reappointments)
+            return d.apologize(body.reason, body.new_due_at, at, max_reappointments,
+                               latest_new_due)
         case "resolve":
             return d.resolve(body.result_ref, body.return_method, at)
         case "reject":

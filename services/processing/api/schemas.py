@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.processing.domain.control_slip import SlipEntry
 from shared.events import ReturnMethod
 from shared.rulebook import UNIT_CODE
+from shared.textbounds import PlainText
 from shared.timebounds import AwareMoment
 
 # Which body fields each action needs (validated in the route; 422 names the field).
@@ -30,10 +31,10 @@ class ActionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     at: AwareMoment | None = Field(
         default=None, description="importer role only: when it happened in the legacy system")
-    note: str | None = Field(default=None, max_length=2000)
+    note: PlainText | None = Field(default=None, max_length=2000)
     assignee: str | None = Field(default=None, min_length=1, max_length=100)
     to_unit: str | None = Field(default=None, pattern=UNIT_CODE)
-    reason: str | None = Field(default=None, min_length=1, max_length=2000)
+    reason: PlainText | None = Field(default=None, min_length=1, max_length=2000)
     amount: Decimal | None = Field(default=None, ge=0, le=Decimal("1000000000000"),
                                    max_digits=15, decimal_places=2)
     new_due_at: AwareMoment | None = Field(default=None, description="apologize: the new date")

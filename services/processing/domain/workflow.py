@@ -226,14 +226,19 @@ class Dossier:
         return self._emit(Paid(dossier_code=self.code, amount=paid, at=at))
 
     def apologize(self, reason: str, new_due_at: datetime, at: datetime,
-                  max_reappointments: int) -> list[EventData]:
-        """Form 04: the reason and a new date; at most ``max_reappointments`` (policy)."""
+                  max_reappointments: int, latest: datetime | None = None) -> list[EventData]:
+        """Form 04: the reason and a new date, after the current due date and no later than
+        ``latest`` (policy: see ``latest_reappointment``); at most ``max_reappointments``."""
         self._move("apologize")
         if self.apology_count >= max_reappointments:
             raise RuleViolation(f"at most {max_reappointments} re-appointment(s) per dossier")
         current = self.appointment_at or self.due_at
         if new_due_at <= current:
             raise RuleViolation("the new date must be after the current due date", "new_due_at")
+        if latest is not None and new_due_at > latest:
+            raise RuleViolation(f"the new date may be at most the procedure's processing time "
+                                f"after the current due date: {latest.isoformat()}",
+                                "new_due_at")
         self._stamp(at)
         timely = at <= self.apology_deadline
         original = self.due_at
