@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -68,6 +69,30 @@ def problem_response(status: int, title: str, detail: str | None = None, *,
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def _json_syntax(request: Request, error: dict[str, Any], doc: Any) -> JSONResponse:
+    """A 400 naming the line and column where the JSON stops being JSON."""
+    loc = error.get("loc", ())
+    pos = loc[-1] if loc and isinstance(loc[-1], int) else None
+    where = ""
+    if pos is not None and isinstance(doc, str | bytes):
+        text = doc if isinstance(doc, str) else doc.decode("utf-8", errors="replace")
+        line = text.count("\n", 0, pos) + 1
+        column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        where = f" at line {line}, column {column}"
+    reason = (error.get("ctx") or {}).get("error", "")
+    return problem_response(400, "Bad Request",
+                            f"the body is not valid JSON{where}" + (f": {reason}" if reason else ""),
+                            type_=TYPE_BASE + "json-syntax", instance=request.url.path)
+
+
+def _not_json(request: Request, errors: Sequence[Any]) -> bool:
+    """A body model refused because the body was sent as something other than JSON."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not content_type or content_type == "application/json" or content_type.endswith("+json"):
+        return False
+    return any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors)
+
+
 def refusal_title(status: int) -> str:
     """The title of a problem answered for a bare status (413 is "Content Too Large", as
     RFC 9110 names it, whichever Python's table says)."""
@@ -95,6 +120,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        found = exc.errors()
+        syntax = next((e for e in found if e.get("type") == "json_invalid"), None)
+        if syntax is not None:
+            return _json_syntax(request, syntax, exc.body)
+        if _not_json(request, found):
+            return problem_response(415, "Unsupported Media Type",
+                                    "send the body as JSON, with Content-Type: application/json",
+                                    type_=TYPE_BASE + "media-type", instance=request.url.path)
         errors = [
             {"field": _pointer(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type")}
             for e in exc.errors()

@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.clock import SYSTEM_CLOCK, Clock
 from shared.consumer import BatchHandler, EventConsumer, Handler
 from shared.db import create_pool, ping
+from shared.docs import install_docs
 from shared.events import Envelope
 from shared.jsonguard import JsonDepthGuard
 from shared.kafka import ensure_topics, kafka_reachable, make_producer
@@ -174,7 +175,10 @@ def create_service_app(
             await pool.close()
             log.info("service stopped")
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
+    install_docs(app, title=title,
+                 server_url=settings.public_url or f"http://127.0.0.1:{settings.port}")
     install_problem_handlers(app)
     app.add_middleware(BodyLimitAndMetrics, max_body=settings.max_body_bytes,
                        max_header_bytes=settings.max_header_bytes,

@@ -81,6 +81,8 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = Field(default=500, ge=1)
     log_level: str = "INFO"
     host: str = "127.0.0.1"
+    public_url: str | None = Field(default=None, description="where clients reach this service "
+                                   "(the OpenAPI document's server); default http://127.0.0.1:<port>")
     port: int = 8000
     workers: int = Field(default=1, ge=1, le=32, description="uvicorn worker processes; each "
                          "runs its own relay candidate and consumer group member")

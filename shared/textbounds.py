@@ -72,6 +72,14 @@ def vietnamese_phone(value: str) -> str:
     return "0" + m.group(1)
 
 
+def search_key(text: str) -> str:
+    """Text as a Vietnamese user may type it when searching: no tone or vowel marks, đ as d,
+    lower case, single spaces (``"Lý  lịch"`` and ``"ly lich"`` are one key)."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(bare.casefold().split())
+
+
 PersonName = Annotated[str, AfterValidator(clean_name)]
 PlainText = Annotated[str, AfterValidator(clean_text)]
 WebUrl = Annotated[str, AfterValidator(web_url)]

@@ -13,7 +13,16 @@ import pytest
 
 from services.intake.adapters.repository import add_portal_key
 from shared.events import INTAKE_TOPIC
-from tests.support.api import DESK_KEY, IMPORTER_KEY, PROCEDURE, UNIT, Api, applicant, unique_ref
+from tests.support.api import (
+    DESK_KEY,
+    IMPORTER_KEY,
+    PORTAL_KEY,
+    PROCEDURE,
+    UNIT,
+    Api,
+    applicant,
+    unique_ref,
+)
 
 pytestmark = pytest.mark.integration
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -101,6 +110,17 @@ async def test_external_ref_is_idempotent_too(api: Api) -> None:
         ({"applicant": {"full_name": "A"}}, 422, "body:/applicant/full_name"),
         ({"surprise": 1}, 422, "body:/surprise"),
         ({"received_at": "2026-01-01T08:00:00+07:00"}, 403, None),  # portals cannot back-date
+        # Links are http(s); names carry no invisible or direction-changing characters.
+        ({"documents": [{"name": "Tờ khai", "url": "javascript:alert(1)"}]}, 422,
+         "body:/documents/0/url"),
+        ({"documents": [{"name": "Tờ khai", "url": "data:text/html,<b>x</b>"}]}, 422,
+         "body:/documents/0/url"),
+        ({"applicant": applicant(full_name="\u200b\u200b\u200b")}, 422, "body:/applicant/full_name"),
+        ({"applicant": applicant(full_name="Nguyễn \u202eAn")}, 422, "body:/applicant/full_name"),
+        ({"note": "gọi tôi\u2066 sau\u2069"}, 422, "body:/note"),
+        # A portal files online or by post; a counter filing is the desk's.
+        ({"channel": "counter", "key": PORTAL_KEY}, 403, None),
+        ({"channel": "online", "key": DESK_KEY}, 403, None),
     ],
 )
 async def test_invalid_filings_are_problem_details_and_write_nothing(
@@ -108,7 +128,9 @@ async def test_invalid_filings_are_problem_details_and_write_nothing(
     db = await api.db()
     counts = "SELECT (SELECT count(*) FROM intake.dossiers), (SELECT count(*) FROM intake.outbox)"
     before = await db.fetchrow(counts)
-    r = await api.file(**change)
+    body = dict(change)
+    key = str(body.pop("key")) if "key" in body else None
+    r = await api.file(key=key, **body)
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/problem+json"
     body = r.json()
@@ -116,6 +138,31 @@ async def test_invalid_filings_are_problem_details_and_write_nothing(
     if field:
         assert any(e["field"].startswith(field) for e in body["errors"]), body
     assert await db.fetchrow(counts) == before
+
+
+async def test_an_external_ref_sent_again_with_another_filing_is_refused(api: Api) -> None:
+    ref = unique_ref()
+    first = await api.file(external_ref=ref)
+    assert first.status_code == 201
+    same = await api.file(external_ref=ref)
+    assert same.status_code == 200 and same.json()["replayed"] is True
+    # Another applicant under the same reference: not the first applicant's receipt.
+    other = await api.file(external_ref=ref,
+                           applicant=applicant(full_name="Lê Văn Cường", id_number="001099000111"))
+    assert other.status_code == 422, other.text
+    assert other.json()["type"].endswith("idempotency-key-reused")
+    assert "external_ref" in other.json()["title"]
+    assert first.json()["pin"] not in other.text and first.json()["code"] not in other.text
+
+
+async def test_names_and_phones_are_stored_in_one_form(api: Api) -> None:
+    r = await api.file(applicant=applicant(full_name="Nguye\u0302\u0303n Văn An",
+                                           phone="+84 912 345 678"))
+    assert r.status_code == 201, r.text
+    db = await api.db()
+    stored = await db.fetchrow("SELECT applicant->>'full_name' AS name, applicant->>'phone' AS phone "
+                               "FROM intake.dossiers WHERE code = $1", r.json()["code"])
+    assert (stored["name"], stored["phone"]) == ("Nguyễn Văn An", "0912345678")
 
 
 async def test_missing_or_unknown_api_key_is_401(api: Api) -> None:

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from shared.events import INTAKE_TOPIC, PROCESSING_TOPIC
-from tests.support.api import IMPORTER_KEY, PROCEDURE, UNIT, Api
+from tests.support.api import DESK_KEY, IMPORTER_KEY, PROCEDURE, UNIT, Api
 
 pytestmark = pytest.mark.integration
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -119,20 +119,20 @@ async def test_withdrawal_reaches_processing_and_blocks_later_actions(api: Api) 
     code = (await api.file()).json()["code"]
     await api.processing_view(code)
     r = await api.http.post(api.url("intake", f"/v1/dossiers/{code}/withdraw"),
-                            headers={"X-API-Key": "dvc-demo.local-demo-portal-key"},
+                            headers={"X-API-Key": DESK_KEY},
                             json={"reason": "applicant request"})
     assert r.status_code == 200 and r.json()["status"] == "withdrawn"
     await api.wait_processing_state(code, "withdrawn")
     r = await api.act(code, "accept")
     assert r.status_code == 409 and r.json()["state"] == "withdrawn"
     again = await api.http.post(api.url("intake", f"/v1/dossiers/{code}/withdraw"),
-                                headers={"X-API-Key": "dvc-demo.local-demo-portal-key"}, json={})
+                                headers={"X-API-Key": DESK_KEY}, json={})
     assert again.status_code == 409
 
 
 async def test_a_supplement_nobody_asked_for_is_409(api: Api) -> None:
     code = (await api.file()).json()["code"]
     r = await api.http.post(api.url("intake", f"/v1/dossiers/{code}/supplements"),
-                            headers={"X-API-Key": "dvc-demo.local-demo-portal-key"},
+                            headers={"X-API-Key": DESK_KEY},
                             json={"documents": [{"name": "x"}]})
     assert r.status_code == 409 and r.json()["status_now"] == "received"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from shared.events import ALL_DOSSIER_TOPICS, dlq_topic
-from tests.support.api import SERVICES_ORDER, Api, Courier, applicant
+from tests.support.api import DESK_KEY, SERVICES_ORDER, Api, Courier, applicant
 from tests.support.kafka import read_all
 
 pytestmark = pytest.mark.integration
@@ -79,3 +79,95 @@ async def test_no_personal_data_leaves_intake(api: Api) -> None:
                                        "WHERE dossier_code = $1", code)
     assert SECRETS["phone"] not in stored_comment and SECRETS["id_number"] not in stored_comment
     assert (datetime.now(VN) - timedelta(days=1)).year >= 2026
+
+
+# Personal data typed into free text, in the forms people type it.
+TYPED = {"mobile spaced": "0987 654 321", "mobile +84": "+84 987 654 321",
+         "mobile 84": "84987654321", "mobile dotted": "0987.654.321",
+         "citizen ID": "079099012345", "ID grouped": "079 099 012 345",
+         "e-mail": "bich.ngoc79@gmail.com"}
+FREE_TEXT = ("Liên hệ chị Ngọc: " + ", ".join(TYPED.values()) + ".")
+
+
+def leaks(text: str) -> list[str]:
+    found = [kind for kind, value in TYPED.items() if value in text]
+    if "bich.ngoc79" in text:
+        found.append("e-mail local part")
+    return found
+
+
+async def test_free_text_in_every_field_reaches_no_topic_unmasked(api: Api) -> None:
+    courier = Courier(api)
+    desk = {"X-API-Key": DESK_KEY}
+
+    async def act(code: str, action: str, **body: object) -> None:
+        r = await api.act(code, action, dict(body))
+        assert r.status_code == 200, (action, r.text)
+
+    # A: a note at filing, a supplement request and its answer, an apology, a result that
+    # could not be delivered, and a rating comment.
+    a = (await api.file(return_method="postal", note=FREE_TEXT)).json()
+    await api.processing_view(a["code"])
+    await act(a["code"], "accept")
+    await act(a["code"], "request-supplement", reason=FREE_TEXT)
+    await api.wait_intake_status(a["code"], "awaiting_supplement")
+    r = await api.http.post(api.url("intake", f"/v1/dossiers/{a['code']}/supplements"),
+                            json={"documents": [{"name": "Bản sao"}], "note": FREE_TEXT},
+                            headers=desk)
+    assert r.status_code == 200, r.text
+    await api.wait_processing_state(a["code"], "processing")
+    view = await api.processing_view(a["code"])
+    new_date = datetime.fromisoformat(view["due_at"]) + timedelta(days=1)
+    await act(a["code"], "apologize", reason=FREE_TEXT, new_due_at=new_date.isoformat())
+    await act(a["code"], "resolve")
+    outbound = await courier.shipment(a["code"], "outbound")
+    picked = datetime.now(VN)
+    assert (await courier.report(outbound["id"], "picked_up", picked.isoformat())).status_code == 200
+    failed = await courier.report(outbound["id"], "delivery_failed",
+                                  (picked + timedelta(seconds=1)).isoformat(), reason=FREE_TEXT)
+    assert failed.status_code == 200, failed.text
+    for _ in range(100):
+        rated = await api.http.post(api.url("feedback", "/v1/feedback"), json={
+            "dossier_code": a["code"], "pin": a["pin"], "rating": "unsatisfied",
+            "comment": FREE_TEXT})
+        if rated.status_code == 201:
+            break
+        await asyncio.sleep(0.1)
+    assert rated.status_code == 201, rated.text
+    assert not leaks(rated.text)
+    # B withdrawn, C rejected, D stopped, each with the same text as its reason.
+    codes = {}
+    for name in ("B", "C", "D"):
+        codes[name] = (await api.file()).json()["code"]
+        await api.processing_view(codes[name])
+    r = await api.http.post(api.url("intake", f"/v1/dossiers/{codes['B']}/withdraw"),
+                            json={"reason": FREE_TEXT}, headers=desk)
+    assert r.status_code == 200 and not leaks(r.text), r.text
+    for name, action in (("C", "reject"), ("D", "stop")):
+        await act(codes[name], "accept")
+        await act(codes[name], action, reason=FREE_TEXT)
+
+    # Every event of these dossiers, on every topic and dead-letter topic, once all are in.
+    mine = {a["code"], *codes.values()}
+    await api.wait_intake_status(codes["B"], "withdrawn")
+    await asyncio.sleep(1.0)
+    seen: set[str] = set()
+    for topic in ALL_DOSSIER_TOPICS:
+        for name in (topic, dlq_topic(topic)):
+            for rec in await read_all(api.infra.kafka_bootstrap, api.stack.topic_prefix + name,
+                                      expect=0):
+                blob = (rec.value or b"") + b"".join(v for _k, v in rec.headers or ())
+                text = blob.decode("utf-8", errors="replace")
+                assert not leaks(text), (name, rec.offset, leaks(text))
+                if rec.key and rec.key.decode() in mine and "Liên hệ chị Ngọc" in text:
+                    seen.add(dict(rec.headers)["ce_type"].decode())
+    # The free text did travel (masked) in each kind of event that carries one.
+    assert {"dossier.supplement_requested", "dossier.apology_issued", "dossier.rejected",
+            "dossier.stopped", "dossier.withdrawn", "postal.delivery_failed",
+            "feedback.submitted"} <= seen, seen
+    # The portal's timeline shows the masked text too; the logs never the typed one.
+    for code in (a["code"], codes["B"]):
+        timeline = await api.http.get(api.url("intake", f"/v1/dossiers/{code}"), headers=desk)
+        assert timeline.status_code == 200 and not leaks(timeline.text), code
+    for log in api.stack.run_dir.glob("*.log"):
+        assert not leaks(log.read_text(encoding="utf-8", errors="replace")), log.name

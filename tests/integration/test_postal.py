@@ -11,15 +11,14 @@ import orjson
 import pytest
 
 from shared.events import POSTAL_TOPIC, PROCESSING_TOPIC
+from shared.rulebook import load_rulebook
+from shared.settings import DEFAULT_RULEBOOK
+from shared.workdays import due_date
 from tests.support.api import UNIT, Api, Courier
 from tests.support.wait import until
 
 pytestmark = pytest.mark.integration
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
-
-
-def t(day: int, month: int, hour: int, minute: int = 0) -> str:
-    return datetime(2026, month, day, hour, minute, tzinfo=VN).isoformat()
 
 
 async def test_postal_filing_is_received_at_the_handover_not_the_pickup(api: Api) -> None:
@@ -33,17 +32,23 @@ async def test_postal_filing_is_received_at_the_handover_not_the_pickup(api: Api
 
     inbound = await courier.shipment(code, "inbound")
     assert inbound["status"] == "created" and inbound["id"] == f"IN-{code}"
-    # Picked up at the applicant's door on Monday, handed over at the desk on Thursday.
-    assert (await courier.report(inbound["id"], "picked_up", t(16, 11, 9))).status_code == 200
-    assert (await courier.report(inbound["id"], "delivered", t(19, 11, 10))).status_code == 200
+    # Picked up at the applicant's door, then handed over at the desk (a courier's times may
+    # not precede the filing nor lie ahead of now).
+    picked = datetime.now(VN)
+    await asyncio.sleep(1.1)
+    handed = datetime.now(VN)
+    assert (await courier.report(inbound["id"], "picked_up", picked.isoformat())).status_code == 200
+    assert (await courier.report(inbound["id"], "delivered", handed.isoformat())).status_code == 200
 
     view = await api.wait_intake_status(code, "received")
-    assert datetime.fromisoformat(view["received_at"]) == datetime.fromisoformat(t(19, 11, 10))
-    # 10 working days counted after Thu 19/11 (Tue 24/11 is off): Fri 4/12 17:00.
-    assert datetime.fromisoformat(view["due_at"]) == datetime.fromisoformat(t(4, 12, 17))
+    assert datetime.fromisoformat(view["received_at"]) == handed
+    # 10 working days counted from the handover, by the unit's own calendar.
+    rb = load_rulebook(str(DEFAULT_RULEBOOK))
+    due = due_date(handed, 10, rb.calendar_for(UNIT), rb.policy_for(UNIT)).due_at
+    assert datetime.fromisoformat(view["due_at"]) == due
     processing = await api.processing_view(code)
     assert processing["channel"] == "postal"
-    assert datetime.fromisoformat(processing["due_at"]) == datetime.fromisoformat(t(4, 12, 17))
+    assert datetime.fromisoformat(processing["due_at"]) == due
     timeline = [e["type"] for e in view["timeline"]]
     assert timeline.index("postal.picked_up") < timeline.index("dossier.received")
 
@@ -112,6 +117,37 @@ async def test_a_result_that_cannot_be_delivered_goes_back_to_the_desk(api: Api)
     notes = await db.fetch("SELECT kind, message FROM postal.notifications WHERE dossier_code = $1",
                            code)
     assert [n["kind"] for n in notes] == ["collect-at-desk"] and code in notes[0]["message"]
+
+
+async def test_courier_times_cannot_rewrite_history(api: Api) -> None:
+    courier = Courier(api)
+    code = await _resolved_for_post(api)
+    outbound = await courier.shipment(code, "outbound")
+    before = await courier.shipment(code, "outbound")
+    # Dated 2001, before the shipment existed: refused, nothing changed.
+    r = await courier.report(outbound["id"], "picked_up", "2001-01-02T09:00:00+07:00")
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body:/at", r.text
+    # Ahead of now by more than the clock skew: refused.
+    ahead = (datetime.now(VN) + timedelta(hours=1)).isoformat()
+    assert (await courier.report(outbound["id"], "picked_up", ahead)).status_code == 422
+    assert await courier.shipment(code, "outbound") == before
+    picked = datetime.now(VN)
+    assert (await courier.report(outbound["id"], "picked_up", picked.isoformat())).status_code == 200
+    # A delivery reported before the pick-up: refused.
+    r = await courier.report(outbound["id"], "delivered",
+                             (picked - timedelta(minutes=5)).isoformat())
+    assert r.status_code == 422, r.text
+
+
+async def test_a_timestamp_of_non_ascii_digits_is_401(api: Api) -> None:
+    courier = Courier(api)
+    raw, headers = courier.signed({"event_id": "x", "shipment_id": "OUT-x", "kind": "picked_up",
+                                   "at": datetime.now(VN).isoformat()})
+    for stamp in ("\u00b2", "\u0661\u0662\u0663"):
+        sent = [(k.encode(), v.encode()) for k, v in headers.items() if k != "X-Timestamp"]
+        r = await api.http.post(api.url("postal", "/v1/courier/events"), content=raw,
+                                headers=[*sent, (b"X-Timestamp", stamp.encode())])
+        assert r.status_code == 401 and "bad-timestamp" in r.json()["detail"], r.text
 
 
 async def test_courier_requests_are_authenticated_and_not_replayable(api: Api) -> None:

@@ -33,8 +33,10 @@ from services.intake.settings import Settings
 from shared.auth import business_time, pin_digest, receipt_pin
 from shared.events import Envelope, FiledByPost, SupplementReceived, Withdrawn
 from shared.idempotency import IdempotencyKey, key_reused, request_fingerprint
+from shared.masking import mask_personal_data
 from shared.problems import TYPE_BASE, Problem, invalid
 from shared.service import Runtime, clock_of, get_runtime, settings_of
+from shared.textbounds import search_key
 from shared.workdays import due_after_supplement, due_date
 
 router = APIRouter(prefix="/v1")
@@ -216,7 +218,9 @@ async def get_dossier(code: str, request: Request, who: Portal) -> DossierView:
         counted_from=row["counted_from"], due_at=row["due_at"],
         appointment_at=row["appointment_at"], processing_days=row["processing_days"],
         applicant=row["applicant_masked"], external_ref=row["external_ref"],
-        rulebook=row["rulebook"], documents=row["documents"], note=row["note"],
+        rulebook=row["rulebook"], documents=row["documents"],
+        # Shown as the applicant is: masked (the desk's own record keeps the text as typed).
+        note=mask_personal_data(row["note"]) if row["note"] else None,
         timeline=[TimelineEntry(at=e["at"], type=e["event_type"], source=e["source"],
                                 detail=e["detail"]) for e in entries],
     )
@@ -293,13 +297,17 @@ async def units(request: Request,
             summary="Procedures with legal processing times, fees and postal acceptance")
 async def procedures(request: Request,
                      unit: Annotated[str | None, Query(max_length=32)] = None,
-                     q: Annotated[str | None, Query(max_length=100)] = None) -> list[ProcedureView]:
+                     q: Annotated[str | None, Query(
+                         max_length=100, description="words of the name or code, with or "
+                         "without accents ('ly lich' finds 'lý lịch')")] = None,
+                     ) -> list[ProcedureView]:
     rb = get_runtime(request).rulebook
+    wanted = search_key(q) if q else ""
     out = []
     for p in rb.procedures:
         if unit is not None and unit not in p.units:
             continue
-        if q and q.lower() not in p.name.lower():
+        if wanted and wanted not in search_key(f"{p.code} {p.name}"):
             continue
         out.append(ProcedureView(**p.model_dump()))
     return out

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.domain.applicant import Applicant
+from services.intake.domain.filing import Status
 from shared.events import Channel, MaskedApplicant, ReturnMethod
 from shared.rulebook import UNIT_CODE
 from shared.textbounds import PersonName, PlainText, WebUrl
@@ -55,7 +56,7 @@ class Receipt(BaseModel):
     processing_days: int
     fee: int
     pin: str = Field(description="printed on the receipt; needed to rate the service")
-    status: str
+    status: Status
     rulebook: str
     replayed: bool = Field(default=False, description="true when an idempotent retry found it")
 
@@ -87,7 +88,7 @@ class DossierView(BaseModel):
     procedure_code: str
     channel: Channel
     return_method: ReturnMethod
-    status: str
+    status: Status
     filed_at: datetime
     received_at: datetime | None
     counted_from: datetime | None

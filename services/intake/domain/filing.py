@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Literal
 
 from shared.events import DossierReceived, MaskedApplicant
 from shared.rulebook import Procedure, Rulebook, Unit
 from shared.workdays import Deadline
 
+# What a portal sees of a dossier (the national portal's vocabulary, and in_transit for a
+# postal filing on its way to the desk).
+Status = Literal["in_transit", "awaiting_receipt", "received", "processing",
+                 "awaiting_supplement", "awaiting_payment", "resolved", "returned", "rejected",
+                 "stopped", "withdrawn"]
 TERMINAL = frozenset({"returned", "rejected", "stopped", "withdrawn"})
 FINISHED = TERMINAL | {"resolved"}
 

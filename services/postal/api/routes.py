@@ -11,7 +11,13 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.postal.adapters import repository as repo
-from services.postal.domain.shipment import CourierTimeRefused, IllegalCourierEvent, Shipment
+from services.postal.domain.shipment import (
+    CourierTimeRefused,
+    Direction,
+    IllegalCourierEvent,
+    Shipment,
+    Status,
+)
 from services.postal.domain.signature import verify
 from services.postal.settings import Settings
 from shared.auth import Principal, bearer, business_time
@@ -36,9 +42,9 @@ class CourierEvent(BaseModel):
 class ShipmentView(BaseModel):
     id: str
     dossier_code: str
-    direction: str
+    direction: Direction
     unit_code: str
-    status: str
+    status: Status
     created_at: datetime
     picked_up_at: datetime | None
     delivered_at: datetime | None

@@ -24,6 +24,8 @@ from shared.events import (
 )
 
 Kind = Literal["picked_up", "delivered", "delivery_failed"]
+Status = Literal["created", "picked_up", "delivered", "delivery_failed", "returned_to_desk"]
+Direction = Literal["inbound", "outbound"]
 
 
 class IllegalCourierEvent(Exception):

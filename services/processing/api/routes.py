@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from services.processing.adapters import repository as repo
 from services.processing.api.schemas import (
@@ -136,12 +136,14 @@ is not applied twice; it answers 200 with the dossier as it is now and
 async def act(
     code: str,
     action: Annotated[str, Path(pattern="^(" + "|".join(ACTIONS) + ")$")],
-    body: ActionRequest,
     request: Request,
     response: Response,
     who: Actor,
+    body: Annotated[ActionRequest | None, Body(description="the action's fields; an action "
+                                                "without fields takes no body")] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> DossierState:
+    body = body or ActionRequest()
     for name in REQUIRED_FIELDS.get(action, ()):
         if getattr(body, name) is None:
             raise invalid((f"body:/{name}", f"{action} needs {name}"))

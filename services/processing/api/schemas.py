@@ -8,6 +8,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.processing.domain.control_slip import SlipEntry
+from services.processing.domain.workflow import State
 from shared.events import ReturnMethod
 from shared.rulebook import UNIT_CODE
 from shared.textbounds import PlainText
@@ -51,7 +52,7 @@ class DossierState(BaseModel):
     procedure_code: str
     channel: str
     return_method: str
-    state: str
+    state: State
     received_at: datetime
     counted_from: datetime
     due_at: datetime
@@ -78,7 +79,7 @@ class ControlSlip(BaseModel):
 
     code: str
     procedure_code: str
-    state: str
+    state: State
     received_at: datetime
     due_at: datetime
     entries: list[SlipEntry]

@@ -1,0 +1,102 @@
+"""The edge every service shares (shared/service.py's middleware and problem handlers), on a
+small app in process: oversized headers (431), a body that stops arriving (408), one shape
+for both ways a body is too large (413), and a 422 that does not amplify its input."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import orjson
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict
+from starlette.types import Message
+
+from shared.problems import install_problem_handlers
+from shared.service import BodyLimitAndMetrics
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+
+
+def app(max_body: int = 10_000, body_timeout_s: float = 0.2) -> Any:
+    api = FastAPI()
+    install_problem_handlers(api)
+
+    @api.post("/things")
+    async def things(body: Body) -> dict[str, str]:
+        return {"name": body.name}
+
+    api.add_middleware(BodyLimitAndMetrics, max_body=max_body, max_header_bytes=4096,
+                       body_timeout_s=body_timeout_s)
+    return api
+
+
+async def call(max_body: int = 10_000, **kw: Any) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app(max_body)),
+                                 base_url="http://t") as client:
+        return await client.post("/things", **kw)
+
+
+async def test_oversized_headers_are_431_before_anything_reads_them() -> None:
+    r = await call(json={"name": "x"}, headers={"Authorization": "Bearer " + "a" * 8000})
+    assert r.status_code == 431 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["title"] == "Request Header Fields Too Large"
+
+
+async def test_both_ways_of_a_too_large_body_give_one_shape() -> None:
+    big = orjson.dumps({"name": "x" * 20_000})
+    declared = await call(content=big, headers={"content-type": "application/json"})
+
+    async def chunks() -> Any:  # no Content-Length: streamed
+        for i in range(0, len(big), 4096):
+            yield big[i:i + 4096]
+
+    streamed = await call(content=chunks(), headers={"content-type": "application/json"})
+    assert declared.status_code == streamed.status_code == 413
+    assert declared.json() == streamed.json()
+    assert set(declared.json()) == {"type", "title", "status", "detail", "instance"}
+
+
+async def test_a_422_of_thousands_of_unknown_keys_stays_small() -> None:
+    body = {"name": "x", **{f"k{i}": 1 for i in range(5_000)}}
+    r = await call(1_000_000, json=body)
+    assert r.status_code == 422
+    problem = r.json()
+    assert len(problem["errors"]) == 20 and problem["errors_total"] == 5_000
+    assert len(r.content) < 5_000
+
+
+async def test_a_body_that_stops_arriving_is_408() -> None:
+    sent: list[Message] = []
+    first = True
+
+    async def receive() -> Message:
+        nonlocal first
+        if first:
+            first = False
+            return {"type": "http.request", "body": b'{"na', "more_body": True}
+        await asyncio.sleep(3600)  # the client went quiet
+        raise AssertionError
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/things", "raw_path": b"/things",
+             "query_string": b"", "headers": [(b"content-type", b"application/json")],
+             "http_version": "1.1", "scheme": "http", "server": ("t", 80), "client": ("c", 1),
+             "root_path": "", "app": None}
+    await asyncio.wait_for(app()(scope, receive, send), 5)
+    assert sent[0]["status"] == 408
+    assert orjson.loads(sent[1]["body"])["title"] == "Request Timeout"
+
+
+async def test_a_body_with_too_many_members_is_400() -> None:
+    body = b"[" + b",".join(b"1" for _ in range(10_001)) + b"]"
+    r = await call(1_000_000, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "members" in r.json()["detail"]
+    fine = await call(1_000_000, json={"name": ",".join("x" * 20_000)})  # commas in a string
+    assert fine.status_code == 200
