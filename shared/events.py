@@ -17,9 +17,10 @@ from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.masking import FreeText
+from shared.timebounds import LocalAwareTime
 
 SPEC_VERSION = "1.0"
 SCHEMA_VERSION = "1.0"  # major.minor; a consumer refuses an unknown major version
@@ -87,9 +88,9 @@ class DossierReceived(EventData):
     unit_code: str
     procedure_code: str
     channel: Channel
-    received_at: AwareDatetime
-    counted_from: AwareDatetime
-    due_at: AwareDatetime
+    received_at: LocalAwareTime
+    counted_from: LocalAwareTime
+    due_at: LocalAwareTime
     processing_days: int = Field(ge=0)
     return_method: ReturnMethod
     applicant: MaskedApplicant
@@ -106,19 +107,19 @@ class FiledByPost(EventData):
     unit_code: str
     procedure_code: str
     return_method: ReturnMethod
-    at: AwareDatetime
+    at: LocalAwareTime
 
 
 class SupplementReceived(EventData):
     event_type = "dossier.supplement_received"
     topic = INTAKE_TOPIC
-    received_at: AwareDatetime
+    received_at: LocalAwareTime
 
 
 class Withdrawn(EventData):
     event_type = "dossier.withdrawn"
     topic = INTAKE_TOPIC
-    at: AwareDatetime
+    at: LocalAwareTime
     reason: FreeText | None = None
 
 
@@ -128,14 +129,14 @@ class Accepted(EventData):
 
     event_type = "dossier.accepted"
     topic = PROCESSING_TOPIC
-    at: AwareDatetime
+    at: LocalAwareTime
     by: str
 
 
 class SupplementRequested(EventData):
     event_type = "dossier.supplement_requested"
     topic = PROCESSING_TOPIC
-    requested_at: AwareDatetime
+    requested_at: LocalAwareTime
     reason: FreeText
     requested_by: str
 
@@ -145,51 +146,51 @@ class Transferred(EventData):
     topic = PROCESSING_TOPIC
     from_unit: str
     to_unit: str
-    at: AwareDatetime
+    at: LocalAwareTime
 
 
 class PaymentRequested(EventData):
     event_type = "dossier.payment_requested"
     topic = PROCESSING_TOPIC
     amount: Decimal = Field(ge=0)
-    at: AwareDatetime
+    at: LocalAwareTime
 
 
 class Paid(EventData):
     event_type = "dossier.paid"
     topic = PROCESSING_TOPIC
     amount: Decimal = Field(ge=0)
-    at: AwareDatetime
+    at: LocalAwareTime
 
 
 class ApologyIssued(EventData):
     event_type = "dossier.apology_issued"
     topic = PROCESSING_TOPIC
-    issued_at: AwareDatetime
+    issued_at: LocalAwareTime
     reason: FreeText
-    original_due_at: AwareDatetime
-    new_due_at: AwareDatetime
+    original_due_at: LocalAwareTime
+    new_due_at: LocalAwareTime
     timely: bool = Field(description="issued no later than the apology deadline")
 
 
 class DueSoon(EventData):
     event_type = "dossier.due_soon"
     topic = PROCESSING_TOPIC
-    due_at: AwareDatetime
-    at: AwareDatetime
+    due_at: LocalAwareTime
+    at: LocalAwareTime
 
 
 class Overdue(EventData):
     event_type = "dossier.overdue"
     topic = PROCESSING_TOPIC
-    due_at: AwareDatetime
-    at: AwareDatetime
+    due_at: LocalAwareTime
+    at: LocalAwareTime
 
 
 class Resolved(EventData):
     event_type = "dossier.resolved"
     topic = PROCESSING_TOPIC
-    resolved_at: AwareDatetime
+    resolved_at: LocalAwareTime
     outcome: Literal["approved"] = "approved"
     result_ref: str | None = None
     return_method: ReturnMethod | None = None
@@ -198,14 +199,14 @@ class Resolved(EventData):
 class Rejected(EventData):
     event_type = "dossier.rejected"
     topic = PROCESSING_TOPIC
-    at: AwareDatetime
+    at: LocalAwareTime
     reason: FreeText
 
 
 class Stopped(EventData):
     event_type = "dossier.stopped"
     topic = PROCESSING_TOPIC
-    at: AwareDatetime
+    at: LocalAwareTime
     reason: FreeText
 
 
@@ -214,7 +215,7 @@ class ResultReturned(EventData):
 
     event_type = "dossier.result_returned"
     topic = PROCESSING_TOPIC
-    returned_at: AwareDatetime
+    returned_at: LocalAwareTime
     method: ReturnMethod
 
 
@@ -227,7 +228,7 @@ class _ShipmentEvent(EventData):
     topic = POSTAL_TOPIC
     shipment_id: str
     direction: Direction
-    at: AwareDatetime
+    at: LocalAwareTime
 
 
 class ShipmentCreated(_ShipmentEvent):
@@ -278,7 +279,7 @@ class FeedbackSubmitted(EventData):
     rating: Rating
     criteria: CriteriaScores | None = None
     comment: FreeText | None = Field(default=None, max_length=2000, description="masked")
-    at: AwareDatetime
+    at: LocalAwareTime
 
 
 EVENT_MODELS: tuple[type[EventData], ...] = (

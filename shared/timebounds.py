@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, PlainSerializer, WithJsonSchema
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)  # exclusive
@@ -42,3 +43,20 @@ def day_in_range(value: date) -> date:
 Moment = Annotated[datetime, AfterValidator(in_range)]
 AwareMoment = Annotated[AwareDatetime, AfterValidator(in_range)]
 Day = Annotated[date, AfterValidator(day_in_range)]
+
+
+# Every time the services answer or publish is written in the units' legal zone, +07:00
+# (ISO 8601 with offset): one convention in REST, server-sent events and event payloads.
+# CloudEvents' own ``ce_time`` attribute stays in UTC, as that specification says.
+LEGAL_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def in_legal_zone(value: datetime) -> str:
+    return value.astimezone(LEGAL_ZONE).isoformat()
+
+
+_IN_LEGAL_ZONE = PlainSerializer(in_legal_zone, when_used="json")
+_DATE_TIME = WithJsonSchema({"type": "string", "format": "date-time",
+                             "examples": ["2026-12-01T09:30:00+07:00"]}, mode="serialization")
+LocalTime = Annotated[datetime, _IN_LEGAL_ZONE, _DATE_TIME]
+LocalAwareTime = Annotated[AwareDatetime, _IN_LEGAL_ZONE, _DATE_TIME]

@@ -248,3 +248,23 @@ async def test_catalog_is_readable(api: Api) -> None:
                                      params={"unit": UNIT})).json()
     assert PROCEDURE in {p["code"] for p in procedures}
     assert all(UNIT in p["units"] for p in procedures)
+
+
+async def test_every_time_is_written_in_the_units_zone(api: Api) -> None:
+    """One convention for portals: +07:00 in REST answers and in event payloads (CloudEvents'
+    own ce_time header stays UTC, as its specification says)."""
+    from shared.events import INTAKE_TOPIC
+
+    receipt = (await api.file()).json()
+    for name in ("filed_at", "received_at", "counted_from", "due_at"):
+        assert receipt[name].endswith("+07:00"), (name, receipt[name])
+    view = await api.processing_view(receipt["code"])
+    for name in ("received_at", "counted_from", "due_at", "apology_deadline"):
+        assert view[name].endswith("+07:00"), (name, view[name])
+    dossier = await api.intake_view(receipt["code"])
+    assert all(e["at"].endswith("+07:00") for e in dossier["timeline"]), dossier["timeline"]
+    [(_type, headers, value)] = await api.topic_events(INTAKE_TOPIC, receipt["code"], expect=1)
+    event = orjson.loads(value)
+    for name in ("received_at", "counted_from", "due_at"):
+        assert event[name].endswith("+07:00"), (name, event[name])
+    assert headers["ce_time"].endswith(b"Z")

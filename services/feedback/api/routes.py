@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -18,7 +17,7 @@ from shared.masking import mask_personal_data
 from shared.problems import TYPE_BASE, Problem
 from shared.service import get_runtime, settings_of
 from shared.textbounds import PlainText
-from shared.timebounds import AwareMoment
+from shared.timebounds import AwareMoment, LocalTime
 
 router = APIRouter(prefix="/v1")
 optional_bearer = HTTPBearer(auto_error=False)
@@ -41,7 +40,7 @@ class FeedbackView(BaseModel):
     criteria: CriteriaScores | None
     decree61_total: int | None
     comment: str | None
-    at: datetime
+    at: LocalTime
 
 
 _responses: dict[int | str, dict[str, Any]] = {

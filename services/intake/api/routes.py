@@ -37,6 +37,7 @@ from shared.masking import mask_personal_data
 from shared.problems import TYPE_BASE, Problem, invalid
 from shared.service import Runtime, clock_of, get_runtime, settings_of
 from shared.textbounds import search_key
+from shared.timebounds import in_legal_zone
 from shared.workdays import due_after_supplement, due_date
 
 router = APIRouter(prefix="/v1")
@@ -176,7 +177,7 @@ async def file_dossier(
                         code, unit.code, procedure.code, procedure.processing_days, body.channel,
                         body.return_method, received_at, deadline, masked, rb.version,
                         body.external_ref))
-                    detail = {"channel": body.channel, "due_at": deadline.due_at.isoformat()}
+                    detail = {"channel": body.channel, "due_at": in_legal_zone(deadline.due_at)}
                 await repo.record_timeline(conn, event, received_at, detail)
                 await runtime.emit(conn, [event])
         except asyncpg.UniqueViolationError:
@@ -254,7 +255,7 @@ async def supplement(code: str, body: SupplementRequest, request: Request,
                  supplement_requested_at = NULL WHERE code = $1""", code, at, new_due)
         event = Envelope(source="intake", data=SupplementReceived(dossier_code=code, received_at=at))
         await repo.record_timeline(conn, event, at, {"documents": len(body.documents),
-                                                     "due_at": new_due.isoformat()})
+                                                     "due_at": in_legal_zone(new_due)})
         await runtime.emit(conn, [event])
     return await get_dossier(code, request, who)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,7 +11,7 @@ from services.intake.domain.filing import Status
 from shared.events import Channel, MaskedApplicant, ReturnMethod
 from shared.rulebook import UNIT_CODE
 from shared.textbounds import PersonName, PlainText, WebUrl
-from shared.timebounds import AwareMoment
+from shared.timebounds import AwareMoment, LocalTime
 
 REF = r"^[A-Za-z0-9._:/\-]{1,100}$"
 
@@ -49,10 +48,10 @@ class Receipt(BaseModel):
     procedure_name: str
     channel: Channel
     return_method: ReturnMethod
-    filed_at: datetime
-    received_at: datetime | None = Field(description="null while a postal filing is in transit")
-    counted_from: datetime | None
-    due_at: datetime | None
+    filed_at: LocalTime
+    received_at: LocalTime | None = Field(description="null while a postal filing is in transit")
+    counted_from: LocalTime | None
+    due_at: LocalTime | None
     processing_days: int
     fee: int
     pin: str = Field(description="printed on the receipt; needed to rate the service")
@@ -75,7 +74,7 @@ class WithdrawRequest(BaseModel):
 
 
 class TimelineEntry(BaseModel):
-    at: datetime
+    at: LocalTime
     type: str
     source: str
     detail: dict[str, Any]
@@ -89,11 +88,11 @@ class DossierView(BaseModel):
     channel: Channel
     return_method: ReturnMethod
     status: Status
-    filed_at: datetime
-    received_at: datetime | None
-    counted_from: datetime | None
-    due_at: datetime | None
-    appointment_at: datetime | None
+    filed_at: LocalTime
+    received_at: LocalTime | None
+    counted_from: LocalTime | None
+    due_at: LocalTime | None
+    appointment_at: LocalTime | None
     processing_days: int
     applicant: MaskedApplicant
     external_ref: str | None

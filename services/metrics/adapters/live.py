@@ -24,6 +24,7 @@ from services.metrics.adapters.reader import MetricsReader
 from services.metrics.adapters.store import CHANGED_CHANNEL
 from services.metrics.domain.figures import Figures, Period
 from shared.clock import SYSTEM_CLOCK, Clock, local_today
+from shared.timebounds import in_legal_zone
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +159,9 @@ class LiveHub:
             return
         seen = self._seen[watched]
         for unit in units:
-            message = {"unit_code": unit, "period": {"start": period.start.isoformat(),
-                                                     "end": period.end.isoformat()},
-                       "as_of": period.as_of.isoformat(), "figures": seen[unit].as_dict()}
+            message = {"unit_code": unit, "period": {"start": in_legal_zone(period.start),
+                                                     "end": in_legal_zone(period.end)},
+                       "as_of": in_legal_zone(period.as_of), "figures": seen[unit].as_dict()}
             for queue in queues:
                 with contextlib.suppress(asyncio.QueueFull):
                     queue.put_nowait(message)

@@ -22,7 +22,7 @@ from services.metrics.settings import Settings
 from shared.auth import decode_token
 from shared.problems import Problem, invalid
 from shared.service import clock_of, get_runtime, settings_of
-from shared.timebounds import Day, Moment
+from shared.timebounds import Day, LocalTime, Moment
 
 router = APIRouter()
 # Read once: the page is static (it fetches its figures and listens to the stream).
@@ -93,9 +93,9 @@ QueriedPeriod = Annotated[Period, Depends(query_period)]
 
 
 class PeriodView(BaseModel):
-    start: datetime
-    end: datetime
-    as_of: datetime
+    start: LocalTime
+    end: LocalTime
+    as_of: LocalTime
 
 
 def _pv(p: Period) -> PeriodView:

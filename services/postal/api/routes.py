@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -24,7 +23,7 @@ from shared.auth import Principal, bearer, business_time
 from shared.events import Envelope
 from shared.problems import TYPE_BASE, Problem, invalid
 from shared.service import clock_of, get_runtime, settings_of
-from shared.timebounds import AwareMoment
+from shared.timebounds import AwareMoment, LocalTime
 
 router = APIRouter(prefix="/v1")
 
@@ -45,11 +44,11 @@ class ShipmentView(BaseModel):
     direction: Direction
     unit_code: str
     status: Status
-    created_at: datetime
-    picked_up_at: datetime | None
-    delivered_at: datetime | None
+    created_at: LocalTime
+    picked_up_at: LocalTime | None
+    delivered_at: LocalTime | None
     attempts: int
-    returned_to_desk_at: datetime | None
+    returned_to_desk_at: LocalTime | None
 
 
 class CourierAck(BaseModel):

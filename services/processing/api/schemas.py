@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,7 +11,7 @@ from services.processing.domain.workflow import State
 from shared.events import ReturnMethod
 from shared.rulebook import UNIT_CODE
 from shared.textbounds import PlainText
-from shared.timebounds import AwareMoment
+from shared.timebounds import AwareMoment, LocalTime
 
 # Which body fields each action needs (validated in the route; 422 names the field).
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
@@ -53,24 +52,24 @@ class DossierState(BaseModel):
     channel: str
     return_method: str
     state: State
-    received_at: datetime
-    counted_from: datetime
-    due_at: datetime
-    original_due_at: datetime
-    apology_deadline: datetime
+    received_at: LocalTime
+    counted_from: LocalTime
+    due_at: LocalTime
+    original_due_at: LocalTime
+    apology_deadline: LocalTime
     processing_days: int
     assignee: str | None
     supplement_count: int
     paused_days: int
     paused_working_seconds: float
     apology_count: int
-    apology_issued_at: datetime | None
+    apology_issued_at: LocalTime | None
     apology_timely: bool | None
-    appointment_at: datetime | None
+    appointment_at: LocalTime | None
     payment_amount: Decimal | None
-    resolved_at: datetime | None
-    returned_at: datetime | None
-    ended_at: datetime | None
+    resolved_at: LocalTime | None
+    returned_at: LocalTime | None
+    ended_at: LocalTime | None
     version: int
 
 
@@ -80,6 +79,6 @@ class ControlSlip(BaseModel):
     code: str
     procedure_code: str
     state: State
-    received_at: datetime
-    due_at: datetime
+    received_at: LocalTime
+    due_at: LocalTime
     entries: list[SlipEntry]
