@@ -195,10 +195,43 @@ async def get_dossier(conn: asyncpg.Connection | asyncpg.Pool, code: str,
                                f"FROM dossiers WHERE code = $1{lock}", code)
 
 
-async def timeline(conn: asyncpg.Connection | asyncpg.Pool, code: str) -> list[asyncpg.Record]:
+async def timeline(conn: asyncpg.Connection | asyncpg.Pool, code: str,
+                   limit: int) -> tuple[list[asyncpg.Record], int]:
+    """The latest ``limit`` entries in time order, and how many there are in all."""
+    rows = await conn.fetch(
+        """SELECT at, event_type, source, detail, count(*) OVER () AS total FROM (
+             SELECT * FROM timeline WHERE dossier_code = $1 ORDER BY at DESC, event_type DESC
+             LIMIT $2) latest ORDER BY at, event_type""", code, limit)
+    total = rows[0]["total"] if rows else 0
+    if len(rows) == limit:
+        total = await conn.fetchval("SELECT count(*) FROM timeline WHERE dossier_code = $1", code)
+    return list(rows), int(total)
+
+
+async def changes(conn: asyncpg.Connection | asyncpg.Pool, portal_id: str | None, after: int,
+                  limit: int) -> list[asyncpg.Record]:
+    """A portal's dossiers (every dossier for ``None``) changed after change ``after``, in
+    change order; only changes that no transaction still in flight can precede."""
     return list(await conn.fetch(
-        """SELECT at, event_type, source, detail FROM timeline WHERE dossier_code = $1
-           ORDER BY at, event_type""", code))
+        f"""SELECT {DOSSIER_COLUMNS}, change_seq FROM dossiers
+            WHERE change_seq > $1 AND ($2::text IS NULL OR portal_id = $2)
+              AND change_xid < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY change_seq LIMIT $3""", after, portal_id, limit))
+
+
+async def request_key(conn: asyncpg.Connection, portal_id: str,
+                      key: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT action, dossier_code, request_hash FROM request_keys "
+        "WHERE portal_id = $1 AND idempotency_key = $2", portal_id, key)
+
+
+async def remember_request(conn: asyncpg.Connection, portal_id: str, key: str, action: str,
+                           code: str, fingerprint: str) -> None:
+    await conn.execute(
+        """INSERT INTO request_keys (portal_id, idempotency_key, action, dossier_code,
+                                     request_hash) VALUES ($1, $2, $3, $4, $5)""",
+        portal_id, key, action, code, fingerprint)
 
 
 async def record_timeline(conn: asyncpg.Connection, env: Envelope[Any], at: datetime,

@@ -7,11 +7,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.security import APIKeyHeader
 
 from services.intake.adapters import repository as repo
 from services.intake.api.schemas import (
+    ChangesPage,
+    DossierChange,
     DossierView,
     FilingRequest,
     ProcedureView,
@@ -21,6 +23,7 @@ from services.intake.api.schemas import (
     UnitView,
     WithdrawRequest,
 )
+from services.intake.domain.cursor import decode_cursor, encode_cursor
 from services.intake.domain.filing import (
     FINISHED,
     channel_refusal,
@@ -127,6 +130,7 @@ async def file_dossier(
             by_key = bool(idempotency_key) and row["idempotency_key"] == idempotency_key
             raise key_reused("Idempotency-Key" if by_key else "external_ref")
         response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
         return _receipt(row, runtime, replayed=True)
 
     async with runtime.pool.acquire() as conn:
@@ -207,10 +211,18 @@ async def _load(conn: asyncpg.Connection | asyncpg.Pool, code: str, who: repo.Po
 
 @router.get("/dossiers/{code}", response_model=DossierView, tags=["dossiers"],
             summary="Status, due date and timeline of a dossier", responses=_problem_responses)
-async def get_dossier(code: str, request: Request, who: Portal) -> DossierView:
-    runtime = get_runtime(request)
-    row = await _load(runtime.pool, code, who)
-    entries = await repo.timeline(runtime.pool, code)
+async def get_dossier(code: str, request: Request, who: Portal,
+                      timeline_limit: Annotated[int, Query(ge=1, le=1000, description=(
+                          "the latest entries shown"))] = 200) -> DossierView:
+    return await _view(code, get_runtime(request).pool, who, timeline_limit)
+
+
+async def _view(code: str, db: asyncpg.Connection | asyncpg.Pool, who: repo.Portal,
+                timeline_limit: int = 200) -> DossierView:
+    """The dossier as the portal sees it, read through ``db``: inside a transaction, its own
+    connection (never a second one from the pool while a row is locked)."""
+    row = await _load(db, code, who)
+    entries, total = await repo.timeline(db, code, timeline_limit)
     return DossierView(
         code=row["code"], unit_code=row["unit_code"], current_unit=row["current_unit"],
         procedure_code=row["procedure_code"], channel=row["channel"],
@@ -224,19 +236,46 @@ async def get_dossier(code: str, request: Request, who: Portal) -> DossierView:
         note=mask_personal_data(row["note"]) if row["note"] else None,
         timeline=[TimelineEntry(at=e["at"], type=e["event_type"], source=e["source"],
                                 detail=e["detail"]) for e in entries],
+        timeline_total=total,
     )
+
+
+@router.get("/dossiers", response_model=ChangesPage, tags=["dossiers"],
+            summary="What changed: the portal's dossiers in the order they changed, a page at "
+                    "a time", responses=_problem_responses)
+async def changed_dossiers(
+    request: Request, who: Portal,
+    changed_since: Annotated[str | None, Query(max_length=200, description=(
+        "the `next` cursor of the previous page; none to start from the beginning"))] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> ChangesPage:
+    try:
+        after = decode_cursor(changed_since) if changed_since else 0
+    except ValueError as exc:
+        raise invalid(("query:/changed_since", str(exc))) from exc
+    runtime = get_runtime(request)
+    rows = await repo.changes(runtime.pool, None if who.role == "importer" else who.id, after,
+                              limit + 1)
+    page = rows[:limit]
+    last = page[-1]["change_seq"] if page else after
+    return ChangesPage(items=[DossierChange(**{k: r[k] for k in DossierChange.model_fields})
+                              for r in page],
+                       next=encode_cursor(last), more=len(rows) > limit)
 
 
 @router.post("/dossiers/{code}/supplements", response_model=DossierView, tags=["dossiers"],
              summary="Hand in the documents a supplement request (Form 02) asked for",
              responses=_problem_responses)
-async def supplement(code: str, body: SupplementRequest, request: Request,
-                     who: Portal) -> DossierView:
+async def supplement(code: str, body: SupplementRequest, request: Request, response: Response,
+                     who: Portal, idempotency_key: IdempotencyKey = None) -> DossierView:
     runtime = get_runtime(request)
     at = _business_time(request, body.at, who, "at")
     rb = runtime.rulebook
+    fingerprint = request_fingerprint(["supplement", code, body.model_dump(mode="json")])
     async with runtime.pool.acquire() as conn, conn.transaction():
         row = await _load(conn, code, who, for_update=True)
+        if await _replayed(conn, who, idempotency_key, fingerprint, response):
+            return await _view(code, conn, who)
         if row["status"] != "awaiting_supplement":
             raise Problem(409, "Conflict", f"dossier {code} is not awaiting a supplement",
                           type_=TYPE_BASE + "illegal-state", status_now=row["status"])
@@ -257,16 +296,25 @@ async def supplement(code: str, body: SupplementRequest, request: Request,
         await repo.record_timeline(conn, event, at, {"documents": len(body.documents),
                                                      "due_at": in_legal_zone(new_due)})
         await runtime.emit(conn, [event])
-    return await get_dossier(code, request, who)
+        if idempotency_key:
+            await repo.remember_request(conn, who.id, idempotency_key, "supplement", code,
+                                        fingerprint)
+    return await _view(code, runtime.pool, who)
 
 
 @router.post("/dossiers/{code}/withdraw", response_model=DossierView, tags=["dossiers"],
              summary="Withdraw a dossier at the applicant's request", responses=_problem_responses)
-async def withdraw(code: str, body: WithdrawRequest, request: Request, who: Portal) -> DossierView:
+async def withdraw(code: str, request: Request, response: Response, who: Portal,
+                   body: Annotated[WithdrawRequest | None, Body()] = None,
+                   idempotency_key: IdempotencyKey = None) -> DossierView:
+    body = body or WithdrawRequest()
     runtime = get_runtime(request)
     at = _business_time(request, body.at, who, "at")
+    fingerprint = request_fingerprint(["withdraw", code, body.model_dump(mode="json")])
     async with runtime.pool.acquire() as conn, conn.transaction():
         row = await _load(conn, code, who, for_update=True)
+        if await _replayed(conn, who, idempotency_key, fingerprint, response):
+            return await _view(code, conn, who)
         if row["status"] in FINISHED:
             raise Problem(409, "Conflict", f"dossier {code} is already {row['status']}",
                           type_=TYPE_BASE + "illegal-state", status_now=row["status"])
@@ -279,7 +327,26 @@ async def withdraw(code: str, body: WithdrawRequest, request: Request, who: Port
         # The event's reason is masked (free text may carry a phone or ID number).
         await repo.record_timeline(conn, event, at, {"reason": event.data.reason})
         await runtime.emit(conn, [event])
-    return await get_dossier(code, request, who)
+        if idempotency_key:
+            await repo.remember_request(conn, who.id, idempotency_key, "withdraw", code,
+                                        fingerprint)
+    return await _view(code, runtime.pool, who)
+
+
+async def _replayed(conn: asyncpg.Connection, who: repo.Portal, key: str | None,
+                    fingerprint: str, response: Response) -> bool:
+    """Whether this request was made before under ``key`` (its answer is then the dossier as
+    it is now, marked Idempotent-Replayed); a key used for another request is a 422. The
+    dossier's row lock, taken first, serialises two tries of one request."""
+    if not key:
+        return False
+    first = await repo.request_key(conn, who.id, key)
+    if first is None:
+        return False
+    if first["request_hash"] != fingerprint:
+        raise key_reused()
+    response.headers["Idempotent-Replayed"] = "true"
+    return True
 
 
 @router.get("/units", response_model=list[UnitView], tags=["catalog"],

@@ -99,7 +99,33 @@ class DossierView(BaseModel):
     rulebook: str
     documents: list[DocumentRef] = Field(description="the documents listed at filing")
     note: str | None = None
-    timeline: list[TimelineEntry]
+    timeline: list[TimelineEntry] = Field(description="the latest entries, in time order")
+    timeline_total: int = Field(description="entries in all (more than shown when over the "
+                                            "timeline_limit)")
+
+
+class DossierChange(BaseModel):
+    """A dossier as it is after its latest change."""
+
+    code: str
+    external_ref: str | None
+    unit_code: str
+    current_unit: str
+    procedure_code: str
+    channel: Channel
+    status: Status
+    status_at: LocalTime
+    received_at: LocalTime | None
+    due_at: LocalTime | None
+    appointment_at: LocalTime | None
+
+
+class ChangesPage(BaseModel):
+    items: list[DossierChange] = Field(description="in change order; a dossier changed again "
+                                                   "later appears again on a later page")
+    next: str = Field(description="the cursor to send as changed_since for the next page "
+                                  "(also when the page is empty: keep it, and ask again later)")
+    more: bool = Field(description="whether the next page is known to have items already")
 
 
 class UnitView(BaseModel):
