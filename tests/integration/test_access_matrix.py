@@ -93,8 +93,7 @@ class Rule:
 
 Key = tuple[str, str, str]  # service, method, path template
 
-_OPERATIONS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs",
-               "/docs/oauth2-redirect", "/redoc")
+_OPERATIONS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs")
 _FIGURES = Rule(Access.FIGURES, why="figures carry no personal data (SPEC §5); "
                                     "METRICS_PUBLIC_READ=false closes them")
 
@@ -102,6 +101,9 @@ _FIGURES = Rule(Access.FIGURES, why="figures carry no personal data (SPEC §5); 
 MATRIX: dict[Key, Rule] = {
     **{(s, "GET", p): Rule(Access.PUBLIC, why="operations and API documents")
        for s in SERVICES for p in _OPERATIONS},
+    **{(s, "ANY", "/docs-assets"): Rule(Access.PUBLIC, why="Swagger UI's files, served locally")
+       for s in SERVICES},
+    ("intake", "GET", "/v1/dossiers"): Rule(Access.PORTAL),
     ("intake", "POST", "/v1/dossiers"): Rule(Access.PORTAL),
     ("intake", "GET", "/v1/dossiers/{code}"): Rule(Access.PORTAL),
     ("intake", "POST", "/v1/dossiers/{code}/supplements"): Rule(Access.PORTAL),
@@ -323,6 +325,8 @@ def filing() -> dict[str, Any]:
 def calls_for(key: Key, w: World | None) -> list[Call]:
     """The requests that exercise a route; routes with path parameters need a row here."""
     s, m, p = key
+    if p == "/docs-assets":
+        return [Call(s, "GET", f"{p}/swagger-ui.css", mark=".swagger-ui")]
     if key[0] == "metrics":
         metrics_paths = {"/v1/metrics/units/{unit_code}": (f"/v1/metrics/units/{UNIT}", UNIT),
                          "/v1/metrics/procedures/{code}": (f"/v1/metrics/procedures/{PROCEDURE}",
@@ -343,6 +347,7 @@ def calls_for(key: Key, w: World | None) -> list[Call]:
             Call(s, m, p, body=filing(), ok=201, backdate="received_at")],
         ("intake", "GET", "/v1/dossiers/{code}"): [
             Call(s, m, f"/v1/dossiers/{w.code}", mark=w.code)],
+        ("intake", "GET", "/v1/dossiers"): [Call(s, m, p, params={"limit": 5}, mark='"next"')],
         ("intake", "POST", "/v1/dossiers/{code}/supplements"): [
             Call(s, m, f"/v1/dossiers/{w.code}/supplements",
                  body={"documents": [{"name": "Bản sao CCCD"}]}, ok=409, backdate="at")],

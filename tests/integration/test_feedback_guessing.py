@@ -25,7 +25,7 @@ ANSWERED_WITHIN_S = 5.0  # no request may hang: the old code waited for ever
 @pytest.fixture(scope="module")
 async def guarded(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     async with own_stack(tmp_path_factory.mktemp("guessing"), kafka=infra.kafka_bootstrap,
-                         base_url=infra.database_url, port_base=18600,
+                         base_url=infra.database_url, port_base=18700,
                          extra_env={"MOTCUA_JWT_SECRET": JWT_SECRET,
                                     "FEEDBACK_DATABASE_POOL_MAX": str(POOL),
                                     "FEEDBACK_DATABASE_POOL_MIN": "1",
