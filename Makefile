@@ -40,7 +40,7 @@ infra:
 
 lint: install
 	@.venv/bin/ruff check shared services tests
-	@.venv/bin/mypy shared services
+	@.venv/bin/mypy shared services tests deploy/demo
 
 clean: stop
 	rm -rf .local .venv

@@ -34,6 +34,6 @@ fi
 if [[ $# -eq 0 ]]; then
   echo "[test] ruff and mypy"
   .venv/bin/ruff check shared services tests deploy
-  .venv/bin/mypy shared services
+  .venv/bin/mypy shared services tests deploy/demo
 fi
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

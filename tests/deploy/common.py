@@ -44,8 +44,9 @@ def tool(name: str) -> str | None:
 
 
 def run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          check=False, **kwargs)  # type: ignore[call-overload]
+    done: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
+        args, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False, **kwargs)
+    return done
 
 
 def promtool() -> str | None:

@@ -75,7 +75,8 @@ def containers(template: dict[str, Any]) -> list[dict[str, Any]]:
 def only_container(deployment: dict[str, Any]) -> dict[str, Any]:
     found = deployment["spec"]["template"]["spec"]["containers"]
     assert len(found) == 1, f"{deployment['metadata']['name']}: one container expected"
-    return found[0]
+    container: dict[str, Any] = found[0]
+    return container
 
 
 def test_manifests_parse_and_name_their_kind() -> None:

@@ -48,7 +48,8 @@ async def test_a_rating_is_accepted_once_the_dossier_is_finished_and_only_once(a
         if accepted.status_code != 409:
             break
         await asyncio.sleep(0.1)
-    assert accepted is not None and accepted.status_code == 201, accepted.text
+    assert accepted is not None
+    assert accepted.status_code == 201, accepted.text
     assert accepted.json()["decree61_total"] == 16
     assert "0912345678" not in accepted.text and "031203004567" not in accepted.text
 

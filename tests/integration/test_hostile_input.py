@@ -3,6 +3,8 @@ its rate get clear problem-details refusals, and nothing is written."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from services.intake.adapters.repository import add_portal_key
@@ -26,7 +28,7 @@ async def test_oversized_deep_and_malformed_bodies_are_refused(api: Api) -> None
     r = await api.http.post(url, content=big, headers=headers)
     assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(12):
             yield b"x" * 100_000
 

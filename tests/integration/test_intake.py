@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -128,7 +129,7 @@ async def test_invalid_filings_are_problem_details_and_write_nothing(
     db = await api.db()
     counts = "SELECT (SELECT count(*) FROM intake.dossiers), (SELECT count(*) FROM intake.outbox)"
     before = await db.fetchrow(counts)
-    body = dict(change)
+    body: dict[str, Any] = dict(change)
     key = str(body.pop("key")) if "key" in body else None
     r = await api.file(key=key, **body)
     assert r.status_code == status, r.text

@@ -5,7 +5,9 @@ output and no metrics API answer, after a dossier's whole life through the publi
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -19,6 +21,17 @@ pytestmark = pytest.mark.integration
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 SECRETS = {"id_number": "079099012345", "phone": "0987654321",
            "address": "Số 77 phố Đặng Tiến Đông", "full_name": "Trần Thị Bích Ngọc"}
+
+
+async def every_message(api: Api) -> AsyncIterator[tuple[str, Any, str]]:
+    """(topic, record, value and headers as text) of every message on every topic the
+    services produce and on their dead-letter topics."""
+    for topic in ALL_DOSSIER_TOPICS:
+        for name in (topic, dlq_topic(topic)):
+            for rec in await read_all(api.infra.kafka_bootstrap, api.stack.topic_prefix + name,
+                                      expect=0):
+                blob = (rec.value or b"") + b"".join(v for _k, v in rec.headers or ())
+                yield name, rec, blob.decode("utf-8", errors="replace")
 
 
 async def test_no_personal_data_leaves_intake(api: Api) -> None:
@@ -48,15 +61,10 @@ async def test_no_personal_data_leaves_intake(api: Api) -> None:
 
     # Every topic the services produce, and their dead-letter topics.
     scanned = 0
-    for topic in ALL_DOSSIER_TOPICS:
-        for name in (topic, dlq_topic(topic)):
-            for rec in await read_all(api.infra.kafka_bootstrap, api.stack.topic_prefix + name,
-                                      expect=0):
-                blob = (rec.value or b"") + b"".join(v for _k, v in rec.headers or ())
-                text = blob.decode("utf-8", errors="replace")
-                for kind, secret in SECRETS.items():
-                    assert secret not in text, (kind, name, rec.offset)
-                scanned += 1
+    async for name, rec, text in every_message(api):
+        for kind, secret in SECRETS.items():
+            assert secret not in text, (kind, name, rec.offset)
+        scanned += 1
     assert scanned > 0
     # Every service log, every /metrics, and the metrics API.
     await asyncio.sleep(1.0)
@@ -152,15 +160,10 @@ async def test_free_text_in_every_field_reaches_no_topic_unmasked(api: Api) -> N
     await api.wait_intake_status(codes["B"], "withdrawn")
     await asyncio.sleep(1.0)
     seen: set[str] = set()
-    for topic in ALL_DOSSIER_TOPICS:
-        for name in (topic, dlq_topic(topic)):
-            for rec in await read_all(api.infra.kafka_bootstrap, api.stack.topic_prefix + name,
-                                      expect=0):
-                blob = (rec.value or b"") + b"".join(v for _k, v in rec.headers or ())
-                text = blob.decode("utf-8", errors="replace")
-                assert not leaks(text), (name, rec.offset, leaks(text))
-                if rec.key and rec.key.decode() in mine and "Liên hệ chị Ngọc" in text:
-                    seen.add(dict(rec.headers)["ce_type"].decode())
+    async for name, rec, text in every_message(api):
+        assert not leaks(text), (name, rec.offset, leaks(text))
+        if rec.key and rec.key.decode() in mine and "Liên hệ chị Ngọc" in text:
+            seen.add(dict(rec.headers)["ce_type"].decode())
     # The free text did travel (masked) in each kind of event that carries one.
     assert {"dossier.supplement_requested", "dossier.apology_issued", "dossier.rejected",
             "dossier.stopped", "dossier.withdrawn", "postal.delivery_failed",

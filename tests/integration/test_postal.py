@@ -72,7 +72,7 @@ async def test_postal_return_counts_at_the_handover_and_delivery_is_tracked_afte
     assert r.status_code == 200 and r.json()["shipment"]["status"] == "picked_up"
 
     async def returned() -> bool:
-        return (await api.processing_view(code))["state"] == "returned"
+        return bool((await api.processing_view(code))["state"] == "returned")
 
     await until(returned)
     assert (await api.wait_intake_status(code, "returned"))["status"] == "returned"

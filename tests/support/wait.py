@@ -9,7 +9,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def until(check: Callable[[], Awaitable[T]], timeout_s: float = 30,
+async def until(check: Callable[[], Awaitable[T | None]], timeout_s: float = 30,
                 every_s: float = 0.1) -> T:
     """The first truthy result of ``check``; TimeoutError after ``timeout_s``."""
     async with asyncio.timeout(timeout_s):

@@ -22,11 +22,13 @@ def test_every_event_model_is_a_message_on_its_topic() -> None:
     assert doc["asyncapi"].startswith("3.")
     by_address = {c["address"]: c for c in doc["channels"].values()}
     assert set(by_address) == set(ev.ALL_DOSSIER_TOPICS)
-    for model in (*ev.EVENT_MODELS, ev.PostalResultReturned):
+    models: tuple[type[ev.EventData], ...] = (*ev.EVENT_MODELS, ev.PostalResultReturned)
+    for model in models:
         name = model.event_type.replace(".", "_")
         assert name in by_address[model.topic]["messages"], (model.event_type, model.topic)
         message = doc["components"]["messages"][name]
-        same = ev.ResultReturned if model is ev.PostalResultReturned else model  # one message
+        same: type[ev.EventData] = ev.ResultReturned if model is ev.PostalResultReturned \
+            else model  # one message
         assert message["payload"] == same.model_json_schema(mode="serialization")
         assert "ce_id" in message["headers"]["required"]
     # Both publishers of dossier.result_returned are documented.
