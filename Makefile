@@ -4,7 +4,7 @@ PY := .venv/bin/python
 STACK := deploy/local/stack.sh
 SERVICES := deploy/local/services.sh
 
-.PHONY: run demo test stop install infra lint typecheck clean status rebuild contracts bench chaos
+.PHONY: run demo test unit stop install infra lint typecheck clean status rebuild contracts bench chaos
 
 ## make run: install, start Kafka, PostgreSQL and the five services, load the demo catalog,
 ## print the URLs, and keep running until Ctrl-C (or `make stop` from another terminal).
@@ -14,6 +14,10 @@ run: install infra
 ## make test: the same set-up, then the whole suite; stops what it started.
 test: install
 	@bash deploy/local/test.sh
+
+## make unit: the pure rules and in-process tests only (no Kafka, no PostgreSQL): seconds.
+unit: install
+	@.venv/bin/python -m pytest -q -p no:cacheprovider tests/unit
 
 ## make demo: everything, a back-filled month of the demo province, a live trickle, the URL.
 demo: install infra
