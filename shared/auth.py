@@ -16,19 +16,19 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 import jwt
 from fastapi import Request
 
+from shared.clock import CLOCK_SKEW
 from shared.problems import Problem, invalid
 
 Role = Literal["officer", "leader", "importer", "operator"]
 ROLES: tuple[str, ...] = ("officer", "leader", "importer", "operator")
 
 
-CLOCK_SKEW = timedelta(minutes=1)
 # The longest a token may live (exp - iat), and so the furthest ahead its exp may be: an
 # officer's working day and some. Longer-lived tokens are refused, whoever signed them.
 MAX_TOKEN_LIFETIME_S = 24 * 3600

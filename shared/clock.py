@@ -15,6 +15,8 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
+# How far another party's clock (a courier's, an identity provider's) may be from ours.
+CLOCK_SKEW = timedelta(minutes=1)
 
 
 class Clock(Protocol):

@@ -192,7 +192,7 @@ class Resolved(EventData):
     topic = PROCESSING_TOPIC
     resolved_at: LocalAwareTime
     outcome: Literal["approved"] = "approved"
-    result_ref: str | None = None
+    result_ref: FreeText | None = None
     return_method: ReturnMethod | None = None
 
 

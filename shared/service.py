@@ -312,14 +312,20 @@ class BodyLimitAndMetrics:
         content_type = headers.get(b"content-type", b"")
         guard = JsonDepthGuard(MAX_JSON_DEPTH) if b"json" in content_type else None
 
+        body_done = False
+
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, body_done
+            if body_done:  # after the body, receive() waits for the client to go (a stream)
+                return await receive()
             try:
                 message = await asyncio.wait_for(receive(), self.body_timeout_s)
             except TimeoutError:
                 raise _Refused(408, "Request Timeout",
                                f"the request body did not arrive within {self.body_timeout_s} s "
                                "of its last piece") from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
             if message["type"] == "http.request":
                 body = message.get("body", b"")
                 received += len(body)
@@ -380,4 +386,5 @@ def run_service(app_path: str, settings: ServiceSettings) -> None:
     uvicorn.run(app_path, host=settings.host, port=settings.port, factory=True,
                 workers=settings.workers, log_config=None, access_log=False,
                 timeout_graceful_shutdown=20, timeout_keep_alive=settings.keep_alive_s,
-                http=settings.http_impl, h11_max_incomplete_event_size=settings.max_header_bytes)
+                http=settings.http_impl, h11_max_incomplete_event_size=settings.max_header_bytes,
+                proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips)

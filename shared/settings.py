@@ -81,6 +81,9 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = Field(default=500, ge=1)
     log_level: str = "INFO"
     host: str = "127.0.0.1"
+    forwarded_allow_ips: str = Field(default="127.0.0.1", description="the reverse proxies "
+                                     "whose X-Forwarded-For names the client (comma-separated, "
+                                     "or * when only proxies can reach the service)")
     public_url: str | None = Field(default=None, description="where clients reach this service "
                                    "(the OpenAPI document's server); default http://127.0.0.1:<port>")
     port: int = 8000

@@ -21,10 +21,14 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator
 
+# Format characters that free text may keep: the zero-width joiner and non-joiner (emoji
+# sequences, some scripts) and the soft hyphen. Names keep none.
+_TEXT_FORMAT_ALLOWED = frozenset("\u200d\u200c\u00ad")
+
 
 def _refuse_invisible(value: str, *, newlines: bool) -> None:
     for ch in value:
-        if ch in "\t\n\r" and newlines:
+        if newlines and (ch in "\t\n\r" or ch in _TEXT_FORMAT_ALLOWED):
             continue
         category = unicodedata.category(ch)
         if category in ("Cc", "Cf", "Cs", "Co"):
@@ -59,11 +63,12 @@ def web_url(value: str) -> str:
     return value
 
 
-_PHONE_FORMS = re.compile(r"(?:\+84|84|0)(\d{9,10})")
+_PHONE_FORMS = re.compile(r"(?:(?:\+|00)?840?|0)([1-9]\d{8,9})")
 
 
 def vietnamese_phone(value: str) -> str:
-    """``0912 345 678``, ``+84 912 345 678`` or ``84912345678`` -> ``0912345678``."""
+    """``0912 345 678``, ``+84 912 345 678``, ``+84 (0) 912 345 678``, ``0084…`` or
+    ``84912345678`` -> ``0912345678``."""
     compact = re.sub(r"[\s.\-()]", "", value)
     m = _PHONE_FORMS.fullmatch(compact)
     if m is None:

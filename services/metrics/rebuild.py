@@ -168,7 +168,8 @@ async def rebuild(settings: Settings) -> RebuildReport:
     rulebook = load_rulebook(settings.rulebook_path)
     # A replay runs long statements (COPY of a whole topic): no statement time limit.
     pool = await create_pool(settings.database_url, settings.db_schema, min_size=1, max_size=2,
-                             timeouts=Timeouts(statement_ms=0, idle_in_transaction_ms=0))
+                             timeouts=Timeouts(statement_ms=0, idle_in_transaction_ms=0,
+                                               lock_ms=120_000))
     try:
         await migrate_service(pool, settings.db_schema, Path(__file__).parent / "sql")
         async with pool.acquire() as conn:

@@ -90,6 +90,11 @@ def test_days_default_to_the_month_of_now() -> None:
                                                                date(2027, 1, 31))
     assert days(Period.asked(None, date(2026, 12, 15), None, None, now)) == (
         date(2026, 12, 15), date(2027, 1, 31))
+    # One bound alone, on the far side of this month: the other is its own month's.
+    assert days(Period.asked(None, None, date(2026, 10, 20), None, now)) == (
+        date(2026, 10, 1), date(2026, 10, 20))
+    assert days(Period.asked(None, date(2027, 3, 5), None, None, now)) == (
+        date(2027, 3, 5), date(2027, 3, 31))
     as_of = vn(2026, 12, 20, 12)
     p = Period.asked(None, date(2026, 12, 1), date(2026, 12, 31), as_of, now)
     assert days(p) == (date(2026, 12, 1), date(2026, 12, 31)) and p.as_of == as_of

@@ -100,3 +100,43 @@ async def test_a_body_with_too_many_members_is_400() -> None:
     assert r.status_code == 400 and "members" in r.json()["detail"]
     fine = await call(1_000_000, json={"name": ",".join("x" * 20_000)})  # commas in a string
     assert fine.status_code == 200
+
+
+async def test_a_stream_outlives_the_body_timeout() -> None:
+    """After the (empty) body, receive() waits for the client to leave: a server-sent event
+    stream must not be cut by the body timeout."""
+    from sse_starlette.sse import EventSourceResponse
+
+    api = FastAPI()
+
+    @api.get("/stream")
+    async def stream() -> EventSourceResponse:
+        async def events() -> Any:
+            for i in range(3):
+                yield {"data": str(i)}
+                await asyncio.sleep(0.3)  # longer than the body timeout below
+
+        return EventSourceResponse(events())
+
+    api.add_middleware(BodyLimitAndMetrics, max_body=1000, body_timeout_s=0.1)
+    sent: list[Message] = []
+    first = True
+
+    async def receive() -> Message:
+        nonlocal first
+        if first:
+            first = False
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.sleep(3600)
+        raise AssertionError
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: dict[str, Any] = {"type": "http", "method": "GET", "path": "/stream", "raw_path": b"/stream",
+             "query_string": b"", "headers": [], "http_version": "1.1", "scheme": "http",
+             "server": ("t", 80), "client": ("c", 1), "root_path": "", "app": None}
+    await asyncio.wait_for(api(scope, receive, send), 5)
+    assert sent[0]["status"] == 200
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    assert b"data: 2" in body

@@ -98,8 +98,10 @@ def test_production_accepts_secrets_of_its_own_and_local_accepts_anything() -> N
 # ---------------------------------------------------------------- 3: free text
 @pytest.mark.parametrize("text", [
     "gọi 0912 345 678", "gọi +84 912 345 678", "gọi 84912345678", "gọi 0912.345.678",
-    "CCCD 031203004567", "CCCD 031 203 004 567", "CMND 123456789",
+    "CCCD 031203004567", "CCCD 031 203 004 567", "CMND 123456789", "CMND 123 456 789",
+    "gọi 0084 912 345 678", "ĐT bàn 0283.823.4567",
     "thư nguyen.van.an@gmail.com", "e-mail: AN_NGUYEN+dvc@so-tu-phap.haiphong.gov.vn",
+    "thư nguyễn.an@gmail.com",
 ])
 def test_personal_data_in_free_text_is_masked(text: str) -> None:
     masked = mask_personal_data(text)
@@ -114,7 +116,10 @@ def test_personal_data_in_free_text_is_masked(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["hồ sơ H26.01-261123-0001", "phí 100.500.000 đồng",
-                                  "kết quả LLTP-2026-0001", "ngày 2026-11-23"])
+                                  "kết quả LLTP-2026-0001", "ngày 2026-11-23",
+                                  "phí 1.500.000 đồng", "1.000.000.000 đồng", "100.000.000.000",
+                                  "84.500.000.000 đồng", "lúc 2026-11-23T09:30:00+07:00",
+                                  "12,500,000 VND"])
 def test_codes_amounts_and_dates_are_not_masked(text: str) -> None:
     assert mask_personal_data(text) == text
 
@@ -249,17 +254,43 @@ def test_names_are_nfc() -> None:
     decomposed = "Nguye\u0302\u0303n"
     assert clean_name(decomposed) == "Nguyễn" and len(clean_name(decomposed)) == 6
     assert clean_text("dòng 1\ndòng 2") == "dòng 1\ndòng 2"
+    assert clean_text("cảm ơn 👨\u200d👩\u200d👧 nhiều") == "cảm ơn 👨\u200d👩\u200d👧 nhiều"
+    with pytest.raises(ValueError):
+        clean_name("An\u200dBình")
     with pytest.raises(ValueError):
         clean_text("lý do\u202e")
 
 
 @pytest.mark.parametrize("given", ["0912 345 678", "+84 912 345 678", "84912345678",
-                                   "0912.345.678", "+84912345678", "(+84) 912-345-678"])
+                                   "0912.345.678", "+84912345678", "(+84) 912-345-678",
+                                   "+84 (0) 912 345 678", "840912345678", "0084 912 345 678"])
 def test_usual_phone_forms_are_one_number(given: str) -> None:
     assert vietnamese_phone(given) == "0912345678"
 
 
 def test_not_a_phone() -> None:
-    for bad in ("12345", "+1 212 555 0100", "0912abc678"):
+    for bad in ("12345", "+1 212 555 0100", "0912abc678", "00912345678", "0012345678"):
         with pytest.raises(ValueError):
             vietnamese_phone(bad)
+
+
+def test_a_source_is_an_ipv4_address_or_an_ipv6_network() -> None:
+    from services.feedback.domain.rating import source_key
+
+    assert source_key("198.51.100.7") == "198.51.100.7"
+    assert source_key("2001:db8:1:2:aaaa::1") == source_key("2001:db8:1:2:bbbb::9") \
+        == "2001:db8:1:2::/64"
+    assert source_key("2001:db8:1:3::1") != source_key("2001:db8:1:2::1")
+    assert source_key("::ffff:198.51.100.7") == "198.51.100.7"
+    assert source_key("unknown") == "unknown"
+
+
+def test_cursors_round_trip_and_refuse_what_was_not_handed_out() -> None:
+    from services.intake.domain.cursor import START, decode_cursor, encode_cursor
+
+    for position in (START, (12345, 67), (2**62, 2**40)):
+        assert decode_cursor(encode_cursor(position)) == position
+    for bad in ("", "x", encode_cursor((1, 2))[:-2] + "!!", "YzEuMTI", "YzIuMS4yLjM",
+                "YzIuLTEuMg"):
+        with pytest.raises(ValueError):
+            decode_cursor(bad)

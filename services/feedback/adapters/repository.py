@@ -10,6 +10,12 @@ from typing import Any
 import asyncpg
 
 
+async def take_turn(conn: asyncpg.Connection, code: str) -> None:
+    """Until the caller's transaction ends, other attempts on this dossier wait (bounded by
+    the connection's lock_timeout)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"feedback-pin:{code}")
+
+
 async def recent_failures(conn: asyncpg.Connection, code: str, client: str,
                           since: datetime) -> tuple[list[datetime], list[datetime]]:
     """Times of the wrong PINs since ``since``: for this dossier, and from this source."""

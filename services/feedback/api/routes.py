@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.feedback.adapters import repository as repo
-from services.feedback.domain.rating import decree61_total, refusal, retry_after
+from services.feedback.domain.rating import decree61_total, refusal, retry_after, source_key
 from services.feedback.settings import Settings
 from shared.auth import Principal, bearer, business_time, decode_token, pin_matches
 from shared.events import CriteriaScores, DossierCode, Envelope, FeedbackSubmitted, Rating
@@ -64,20 +64,26 @@ async def submit(body: FeedbackRequest, request: Request, response: Response,
         credentials.credentials, s.jwt_secret, s.jwt_audience, s.jwt_issuer).role == "importer"
     now = runtime.clock.now()
     at = business_time(body.at, importer, now=now)
-    client = request.client.host if request.client else "unknown"
+    client = source_key(request.client.host if request.client else "unknown")
     policy = s.guessing_policy()
-    # One connection for the whole request: the checks and the failure record run before
-    # any row is locked, so no request waits for a second connection while holding a lock.
+    right_pin = pin_matches(body.dossier_code, body.pin, s.pin_pepper)
+    # One connection for the whole request, never a second one while a lock is held. The
+    # attempts on one dossier take turns (a transaction-scoped advisory lock), so that
+    # concurrent guesses cannot all slip under the limit; the failure is committed before
+    # the answer.
     async with runtime.pool.acquire() as conn:
-        by_dossier, by_source = await repo.recent_failures(conn, body.dossier_code, client,
-                                                           now - policy.window)
-        wait = retry_after(by_dossier, by_source, now, policy)
+        async with conn.transaction():
+            await repo.take_turn(conn, body.dossier_code)
+            by_dossier, by_source = await repo.recent_failures(conn, body.dossier_code, client,
+                                                               now - policy.window)
+            wait = retry_after(by_dossier, by_source, now, policy)
+            if wait is None and not right_pin:
+                await repo.record_failure(conn, body.dossier_code, client, now)
         if wait is not None:
             raise Problem(429, "Too Many Requests",
                           "too many wrong PINs for this dossier or from this address",
                           headers={"Retry-After": str(wait)})
-        if not pin_matches(body.dossier_code, body.pin, s.pin_pepper):
-            await repo.record_failure(conn, body.dossier_code, client, now)
+        if not right_pin:
             raise Problem(403, "Forbidden", "the dossier code and PIN do not match a receipt")
         comment = mask_personal_data(body.comment) if body.comment else None
         criteria = body.criteria.model_dump(mode="json") if body.criteria else None

@@ -3,6 +3,7 @@ back."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,6 +48,20 @@ class GuessingPolicy:
     per_dossier: int
     per_source: int
     window: timedelta
+
+
+def source_key(address: str) -> str:
+    """Whom the per-source limit counts: an IPv4 address, or an IPv6 address's /64 (one
+    subscriber's network holds a whole /64, so single addresses would be free to rotate)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def retry_after(dossier_failures: Sequence[datetime], source_failures: Sequence[datetime],

@@ -89,13 +89,19 @@ async def add_portal_key(conn: asyncpg.Connection, portal_id: str, role: str, ke
 async def sync_bootstrap_keys(conn: asyncpg.Connection,
                               keys: list[tuple[str, str, str]]) -> int:
     """Register the setting's ``(portal, role, key)`` entries and revoke every key an earlier
-    start registered from it that it no longer lists; the number revoked."""
+    start registered from it that it no longer lists; the number revoked. The setting is the
+    truth for its keys: one it lists again is live again (a replica that started with an
+    older setting during a rolling deploy may have revoked it)."""
     for portal_id, role, key in keys:
         await add_portal_key(conn, portal_id, role, key, bootstrap=True)
+    listed = [hash_api_key(k) for _p, _r, k in keys]
+    await conn.execute("""UPDATE portal_keys SET revoked_at = NULL
+                          WHERE bootstrap AND revoked_at IS NOT NULL AND key_hash = ANY($1::text[])""",
+                       listed)
     result = await conn.execute(
         """UPDATE portal_keys SET revoked_at = now()
            WHERE bootstrap AND revoked_at IS NULL AND NOT (key_hash = ANY($1::text[]))""",
-        [hash_api_key(k) for _p, _r, k in keys])
+        listed)
     return int(result.split()[-1])
 
 
@@ -208,15 +214,19 @@ async def timeline(conn: asyncpg.Connection | asyncpg.Pool, code: str,
     return list(rows), int(total)
 
 
-async def changes(conn: asyncpg.Connection | asyncpg.Pool, portal_id: str | None, after: int,
-                  limit: int) -> list[asyncpg.Record]:
-    """A portal's dossiers (every dossier for ``None``) changed after change ``after``, in
-    change order; only changes that no transaction still in flight can precede."""
+async def changes(conn: asyncpg.Connection | asyncpg.Pool, portal_id: str | None,
+                  after: tuple[int, int], limit: int) -> list[asyncpg.Record]:
+    """A portal's dossiers (every dossier for ``None``) changed after position ``after``
+    (transaction id, number), in that order, made by transactions older than any still in
+    flight: a change committed later has a larger transaction id, so it is never skipped."""
     return list(await conn.fetch(
-        f"""SELECT {DOSSIER_COLUMNS}, change_seq FROM dossiers
-            WHERE change_seq > $1 AND ($2::text IS NULL OR portal_id = $2)
+        f"""SELECT {DOSSIER_COLUMNS}, change_xid::text::bigint AS change_xid, change_seq
+            FROM dossiers
+            WHERE (change_xid, change_seq) > ($1::text::xid8, $2)
+              AND ($3::text IS NULL OR portal_id = $3)
               AND change_xid < pg_snapshot_xmin(pg_current_snapshot())
-            ORDER BY change_seq LIMIT $3""", after, portal_id, limit))
+            ORDER BY change_xid, change_seq LIMIT $4""",
+        str(after[0]), after[1], portal_id, limit))
 
 
 async def request_key(conn: asyncpg.Connection, portal_id: str,

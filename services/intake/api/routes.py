@@ -23,7 +23,7 @@ from services.intake.api.schemas import (
     UnitView,
     WithdrawRequest,
 )
-from services.intake.domain.cursor import decode_cursor, encode_cursor
+from services.intake.domain.cursor import START, decode_cursor, encode_cursor
 from services.intake.domain.filing import (
     FINISHED,
     channel_refusal,
@@ -250,14 +250,14 @@ async def changed_dossiers(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ChangesPage:
     try:
-        after = decode_cursor(changed_since) if changed_since else 0
+        after = decode_cursor(changed_since) if changed_since else START
     except ValueError as exc:
         raise invalid(("query:/changed_since", str(exc))) from exc
     runtime = get_runtime(request)
     rows = await repo.changes(runtime.pool, None if who.role == "importer" else who.id, after,
                               limit + 1)
     page = rows[:limit]
-    last = page[-1]["change_seq"] if page else after
+    last = (page[-1]["change_xid"], page[-1]["change_seq"]) if page else after
     return ChangesPage(items=[DossierChange(**{k: r[k] for k in DossierChange.model_fields})
                               for r in page],
                        next=encode_cursor(last), more=len(rows) > limit)

@@ -1,7 +1,8 @@
--- Every change to a dossier takes the next number of one sequence, with the id of the
--- transaction that made it: a portal that missed something pages through its dossiers in
--- change order (GET /v1/dossiers?changed_since=...) and a page only goes as far as what no
--- transaction still in flight can precede.
+-- Every change to a dossier records the id of the transaction that made it and the next
+-- number of one sequence: a portal that missed something pages through its dossiers in
+-- (transaction id, number) order (GET /v1/dossiers?changed_since=...), and a page holds only
+-- changes of finished transactions, older than any still in flight. A transaction that
+-- commits later has a larger id than every change already paged, so none is ever skipped.
 CREATE SEQUENCE dossier_changes;
 ALTER TABLE dossiers ADD COLUMN change_seq bigint, ADD COLUMN change_xid xid8;
 UPDATE dossiers SET change_seq = nextval('dossier_changes'), change_xid = pg_current_xact_id();
@@ -15,8 +16,8 @@ BEGIN
 END $$;
 CREATE TRIGGER dossier_changed BEFORE INSERT OR UPDATE ON dossiers
   FOR EACH ROW EXECUTE FUNCTION dossier_changed();
-CREATE INDEX dossiers_portal_changes ON dossiers (portal_id, change_seq);
-CREATE INDEX dossiers_changes ON dossiers (change_seq);
+CREATE INDEX dossiers_portal_changes ON dossiers (portal_id, change_xid, change_seq);
+CREATE INDEX dossiers_changes ON dossiers (change_xid, change_seq);
 
 -- Idempotency-Key of the requests that change a filed dossier (supplements, withdrawals):
 -- a repeated key with the same request is answered without acting twice.

@@ -51,6 +51,7 @@ class Watched:
 
 
 CURRENT_MONTH = Watched()
+MAX_WATCHED_DAYS = 366
 
 
 class TooManyPeriods(Exception):

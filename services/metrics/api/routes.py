@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
-from services.metrics.adapters.live import LiveHub, TooManyPeriods, Watched
+from services.metrics.adapters.live import MAX_WATCHED_DAYS, LiveHub, TooManyPeriods, Watched
 from services.metrics.adapters.reader import MetricsReader
 from services.metrics.domain.figures import RANKABLE, Period, PeriodError
 from services.metrics.settings import Settings
@@ -86,7 +86,11 @@ def watched_period(request: Request, preset: PresetQ = None, first: FromQ = None
         return Watched()
     if preset is not None:
         return Watched(preset=preset)
-    return Watched(preset=None, first=p.start.date(), last=(p.end - timedelta(days=1)).date())
+    first, last = p.start.date(), (p.end - timedelta(days=1)).date()
+    if (last - first).days >= MAX_WATCHED_DAYS:
+        # Each watched range is recomputed live for every unit: at most a year of days.
+        raise invalid(("query:/to", f"a live range spans at most {MAX_WATCHED_DAYS} days"))
+    return Watched(preset=None, first=first, last=last)
 
 
 QueriedPeriod = Annotated[Period, Depends(query_period)]

@@ -77,8 +77,9 @@ class Period:
     @classmethod
     def asked(cls, preset: str | None, first: date | None, last: date | None,
               as_of: datetime | None, now: datetime, tz: ZoneInfo = VN) -> Period:
-        """The period a query names: a preset, or ``from``/``to`` (each defaulting to the
-        bounds of the month of ``now``), judged at ``as_of`` or now.
+        """The period a query names: a preset, or ``from``/``to`` judged at ``as_of`` or now.
+        A missing bound is the current month's, unless that would put the bounds out of
+        order: then it is the given day's month's (``to`` alone in October: from 1 October).
 
         :raises PeriodError: for a preset given with days, days out of order, or a naive
             ``as_of``."""
@@ -94,6 +95,10 @@ class Period:
         else:
             month_first, month_last = month_span(today)
             start, end = first or month_first, last or month_last
+            if first is None and end < start:
+                start = month_span(end)[0]
+            if last is None and end < start:
+                end = month_span(start)[1]
         if end < start:
             raise PeriodError("to", "must not be before from")
         return cls.of(start, end, as_of, now, tz)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from shared.clock import CLOCK_SKEW
 from shared.events import (
     Delivered,
     DeliveryFailed,
@@ -72,9 +73,10 @@ class Shipment:
                 "direction": self.direction}
 
     def check_time(self, at: datetime) -> None:
-        """A courier's report may not precede the shipment's creation nor its latest report
-        (the future is refused before this, with the clock skew allowed)."""
-        if at < self.created_at:
+        """A courier's report may not precede the shipment's creation (by more than the
+        clock skew between the courier's clock and ours) nor its latest report (the same
+        courier's clock); the future is refused before this, with the same skew."""
+        if at < self.created_at - CLOCK_SKEW:
             raise CourierTimeRefused(f"{at.isoformat()} is before the shipment was created "
                                      f"({self.created_at.isoformat()})")
         if self.last_event_at is not None and at < self.last_event_at:
