@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +21,7 @@ from typing import Literal
 import jwt
 from fastapi import Request
 
-from shared.clock import CLOCK_SKEW
+from shared.clock import CLOCK_SKEW, SYSTEM_CLOCK
 from shared.problems import Problem, invalid
 
 Role = Literal["officer", "leader", "importer", "operator"]
@@ -93,7 +92,7 @@ def mint_token(secret: str, *, subject: str, role: str, units: Sequence[str],
                audience: str = "motcua", issuer: str = "motcua-idp",
                ttl_s: int = 8 * 3600, now: float | None = None) -> str:
     """For development, tests and the simulator; production tokens come from the IdP."""
-    issued = int(now if now is not None else time.time())
+    issued = int(now if now is not None else SYSTEM_CLOCK.now().timestamp())
     claims = {"sub": subject, "role": role, "units": list(units), "aud": audience, "iss": issuer,
               "iat": issued, "exp": issued + ttl_s}
     return jwt.encode(claims, secret, algorithm="HS256")
@@ -117,7 +116,7 @@ def decode_token(token: str, secret: str, audience: str, issuer: str, *,
         raise _unauthorized("token is for another audience") from exc
     except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
         raise _unauthorized("invalid token") from exc
-    current = time.time() if now is None else now
+    current = SYSTEM_CLOCK.now().timestamp() if now is None else now
     exp, iat = claims["exp"], claims["iat"]
     if not isinstance(exp, int | float) or not isinstance(iat, int | float) \
             or exp - iat > MAX_TOKEN_LIFETIME_S or exp > current + MAX_TOKEN_LIFETIME_S:

@@ -19,6 +19,7 @@ from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.clock import SYSTEM_CLOCK
 from shared.masking import FreeText
 from shared.timebounds import LocalAwareTime
 
@@ -323,7 +324,7 @@ class Envelope(Generic[E]):
     data: E
     source: str
     id: uuid.UUID = field(default_factory=uuid.uuid4)
-    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    time: datetime = field(default_factory=SYSTEM_CLOCK.now)  # ce_time: when it was written
     schemaversion: str = SCHEMA_VERSION
 
     @property

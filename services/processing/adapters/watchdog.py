@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from services.processing.adapters import repository as repo
 from services.processing.domain.workflow import CLOCK_RUNNING, DOSSIER_FIELDS, UNRESOLVED, Dossier
+from shared.clock import SYSTEM_CLOCK
 from shared.events import Envelope, EventData
 from shared.leader import LeaderLoop
 from shared.observability import PAST_APOLOGY_DEADLINE, WATCHDOG_EVENTS
@@ -34,7 +35,7 @@ class DeadlineWatchdog(LeaderLoop):
         super().__init__(pool, interval_s=interval_s)
         self.emit = emit
         self.batch_size = batch_size
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or SYSTEM_CLOCK.now
         self._ticks = 0
 
     async def step(self) -> bool:
