@@ -18,11 +18,17 @@ SERVICES = ("intake", "processing", "postal", "feedback", "metrics")
 
 
 def alive(pid: int) -> bool:
+    """Whether the process runs; one that has exited but is not yet reaped by its new parent
+    (a zombie) has stopped and counts as gone."""
     try:
         os.kill(pid, 0)
-        return True
     except ProcessLookupError:
         return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
 
 
 @dataclass(frozen=True)
