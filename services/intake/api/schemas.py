@@ -24,7 +24,14 @@ class DocumentRef(BaseModel):
 
 
 class FilingRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "unit_code": "H26.01", "procedure_code": "2.000488", "channel": "online",
+        "return_method": "postal", "external_ref": "DVC-2026-000123",
+        "applicant": {"kind": "citizen", "full_name": "Nguyễn Văn An",
+                      "id_number": "031203004567", "phone": "0912 345 678",
+                      "address": "12 Lạch Tray, Ngô Quyền, Hải Phòng"},
+        "documents": [{"name": "Tờ khai cấp phiếu lý lịch tư pháp", "copies": 1,
+                       "url": "https://dichvucong.example.vn/files/123"}]}]})
     unit_code: str = Field(pattern=UNIT_CODE, max_length=32)
     procedure_code: str = Field(pattern=r"^[A-Za-z0-9.\-]{1,32}$")
     channel: Channel

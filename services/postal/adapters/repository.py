@@ -19,9 +19,9 @@ async def get(conn: asyncpg.Connection | asyncpg.Pool, shipment_id: str, *,
     return Shipment(**dict(row)) if row else None
 
 
-async def by_dossier(conn: asyncpg.Pool, dossier_code: str) -> list[Shipment]:
+async def by_dossier(conn: asyncpg.Pool, dossier_code: str, limit: int = 20) -> list[Shipment]:
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM shipments WHERE dossier_code = $1 "
-                            "ORDER BY created_at", dossier_code)
+                            "ORDER BY created_at LIMIT $2", dossier_code, limit)
     return [Shipment(**dict(r)) for r in rows]
 
 

@@ -151,8 +151,10 @@ async def get_shipment(shipment_id: str, request: Request, who: Reader) -> Shipm
 
 
 @router.get("/shipments", response_model=list[ShipmentView], tags=["shipments"],
-            summary="The shipments of a dossier", responses=_read_responses)
+            summary="The shipments of a dossier (its inbound and outbound ones)",
+            responses=_read_responses)
 async def shipments_of(request: Request, who: Reader,
-                       dossier_code: Annotated[str, Query(max_length=64)]) -> list[ShipmentView]:
-    found = await repo.by_dossier(get_runtime(request).pool, dossier_code)
+                       dossier_code: Annotated[str, Query(max_length=64)],
+                       limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[ShipmentView]:
+    found = await repo.by_dossier(get_runtime(request).pool, dossier_code, limit)
     return [_view(s) for s in found if who.may_act_on(s.unit_code)]
