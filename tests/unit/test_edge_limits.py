@@ -70,26 +70,36 @@ async def test_a_422_of_thousands_of_unknown_keys_stays_small() -> None:
     assert len(r.content) < 5_000
 
 
-async def test_a_body_that_stops_arriving_is_408() -> None:
+async def drive(asgi: Any, method: str, path: str, first: Message,
+                headers: list[tuple[bytes, bytes]] | None = None) -> list[Message]:
+    """Runs one request through ``asgi`` with a client that sends ``first`` and then goes
+    quiet (it neither sends more nor leaves); what the app sent."""
     sent: list[Message] = []
-    first = True
+    given = False
 
     async def receive() -> Message:
-        nonlocal first
-        if first:
-            first = False
-            return {"type": "http.request", "body": b'{"na', "more_body": True}
-        await asyncio.sleep(3600)  # the client went quiet
+        nonlocal given
+        if not given:
+            given = True
+            return first
+        await asyncio.sleep(3600)
         raise AssertionError
 
     async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/things", "raw_path": b"/things",
-             "query_string": b"", "headers": [(b"content-type", b"application/json")],
-             "http_version": "1.1", "scheme": "http", "server": ("t", 80), "client": ("c", 1),
-             "root_path": "", "app": None}
-    await asyncio.wait_for(app()(scope, receive, send), 5)
+    scope: dict[str, Any] = {
+        "type": "http", "method": method, "path": path, "raw_path": path.encode(),
+        "query_string": b"", "headers": headers or [], "http_version": "1.1", "scheme": "http",
+        "server": ("t", 80), "client": ("c", 1), "root_path": "", "app": None}
+    await asyncio.wait_for(asgi(scope, receive, send), 5)
+    return sent
+
+
+async def test_a_body_that_stops_arriving_is_408() -> None:
+    sent = await drive(app(), "POST", "/things",
+                       {"type": "http.request", "body": b'{"na', "more_body": True},
+                       [(b"content-type", b"application/json")])
     assert sent[0]["status"] == 408
     assert orjson.loads(sent[1]["body"])["title"] == "Request Timeout"
 
@@ -119,24 +129,8 @@ async def test_a_stream_outlives_the_body_timeout() -> None:
         return EventSourceResponse(events())
 
     api.add_middleware(BodyLimitAndMetrics, max_body=1000, body_timeout_s=0.1)
-    sent: list[Message] = []
-    first = True
-
-    async def receive() -> Message:
-        nonlocal first
-        if first:
-            first = False
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.sleep(3600)
-        raise AssertionError
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    scope: dict[str, Any] = {"type": "http", "method": "GET", "path": "/stream", "raw_path": b"/stream",
-             "query_string": b"", "headers": [], "http_version": "1.1", "scheme": "http",
-             "server": ("t", 80), "client": ("c", 1), "root_path": "", "app": None}
-    await asyncio.wait_for(api(scope, receive, send), 5)
+    sent = await drive(api, "GET", "/stream", {"type": "http.request", "body": b"",
+                                               "more_body": False})
     assert sent[0]["status"] == 200
     body = b"".join(m.get("body", b"") for m in sent[1:])
     assert b"data: 2" in body
