@@ -8,7 +8,6 @@ legal zone, so that 31 December 17:00 UTC is already New Year's Day everywhere i
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -50,11 +49,6 @@ class FixedClock:
 
 
 SYSTEM_CLOCK: Clock = SystemClock()
-
-
-def now_function(clock: Clock | None) -> Callable[[], datetime]:
-    """``clock.now`` or the system clock's, for code that takes a plain callable."""
-    return (clock or SYSTEM_CLOCK).now
 
 
 def local_today(now: datetime, tz: ZoneInfo = VN) -> date:

@@ -8,7 +8,7 @@ import hashlib
 from typing import Annotated
 
 import orjson
-from fastapi import Header
+from fastapi import Header, Response
 
 from shared.problems import TYPE_BASE, Problem
 
@@ -21,6 +21,23 @@ IdempotencyKey = Annotated[str | None, Header(
 def request_fingerprint(body: object) -> str:
     """What a repeated key must be sent with again: the same request, field for field."""
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def is_replay(first_fingerprint: str | None, fingerprint: str, response: Response,
+              name: str = "Idempotency-Key") -> bool:
+    """Whether a request sent under a key (or a filing's ``external_ref``) was made before:
+    ``first_fingerprint`` is what the first request under it was, None if there was none.
+    The same request again is a replay, answered with ``Idempotent-Replayed: true`` on every
+    service; another request under the same key is the 422 of :func:`key_reused`."""
+    if first_fingerprint is None:
+        return False
+    if first_fingerprint != fingerprint:
+        raise key_reused(name)
+    response.headers[REPLAYED_HEADER] = "true"
+    return True
 
 
 def key_reused(name: str = "Idempotency-Key") -> Problem:

@@ -14,6 +14,7 @@ numbers, refused with a 422 naming the field unless they are what they claim to 
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import Annotated
@@ -77,6 +78,7 @@ def vietnamese_phone(value: str) -> str:
     return "0" + m.group(1)
 
 
+@functools.lru_cache(maxsize=8192)  # the catalog's names are a fixed set: folded once each
 def search_key(text: str) -> str:
     """Text as a Vietnamese user may type it when searching: no tone or vowel marks, đ as d,
     lower case, single spaces (``"Lý  lịch"`` and ``"ly lich"`` are one key)."""

@@ -9,11 +9,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.feedback.adapters import repository as repo
-from services.feedback.domain.rating import decree61_total, refusal, retry_after, source_key
+from services.feedback.domain.rating import decree61_total, source_key
+from services.feedback.service_layer.handlers import (
+    RatingRefused,
+    SubmitRating,
+    TooManyGuesses,
+    WrongPin,
+    submit_rating,
+)
 from services.feedback.settings import Settings
-from shared.auth import Principal, bearer, business_time, decode_token, pin_matches
-from shared.events import CriteriaScores, DossierCode, Envelope, FeedbackSubmitted, Rating
-from shared.masking import mask_personal_data
+from shared.auth import Principal, bearer, business_time, decode_token
+from shared.events import CriteriaScores, DossierCode, Rating
 from shared.problems import TYPE_BASE, Problem
 from shared.service import get_runtime, settings_of
 from shared.textbounds import PlainText
@@ -64,45 +70,25 @@ async def submit(body: FeedbackRequest, request: Request, response: Response,
         credentials.credentials, s.jwt_secret, s.jwt_audience, s.jwt_issuer).role == "importer"
     now = runtime.clock.now()
     at = business_time(body.at, importer, now=now)
-    client = source_key(request.client.host if request.client else "unknown")
-    policy = s.guessing_policy()
-    right_pin = pin_matches(body.dossier_code, body.pin, s.pin_pepper)
-    # One connection for the whole request, never a second one while a lock is held. The
-    # attempts on one dossier take turns (a transaction-scoped advisory lock), so that
-    # concurrent guesses cannot all slip under the limit; the failure is committed before
-    # the answer.
-    async with runtime.pool.acquire() as conn:
-        async with conn.transaction():
-            await repo.take_turn(conn, body.dossier_code)
-            by_dossier, by_source = await repo.recent_failures(conn, body.dossier_code, client,
-                                                               now - policy.window)
-            wait = retry_after(by_dossier, by_source, now, policy)
-            if wait is None and not right_pin:
-                await repo.record_failure(conn, body.dossier_code, client, now)
-        if wait is not None:
-            raise Problem(429, "Too Many Requests",
-                          "too many wrong PINs for this dossier or from this address",
-                          headers={"Retry-After": str(wait)})
-        if not right_pin:
-            raise Problem(403, "Forbidden", "the dossier code and PIN do not match a receipt")
-        comment = mask_personal_data(body.comment) if body.comment else None
-        criteria = body.criteria.model_dump(mode="json") if body.criteria else None
-        async with conn.transaction():
-            dossier = await repo.dossier_for_rating(conn, body.dossier_code)
-            why = refusal(dossier["finished"] if dossier else None,
-                          bool(dossier and dossier["rated"]))
-            if why is not None:
-                raise Problem(409, "Conflict", why.value, type_=TYPE_BASE + "feedback-refused")
-            assert dossier is not None
-            await repo.insert_rating(conn, body.dossier_code, dossier["unit_code"], body.rating,
-                                     criteria, comment, at)
-            await runtime.emit(conn, [Envelope(source="feedback", data=FeedbackSubmitted(
-                dossier_code=body.dossier_code, unit_code=dossier["unit_code"],
-                rating=body.rating, criteria=body.criteria, comment=comment, at=at))])
+    cmd = SubmitRating(dossier_code=body.dossier_code, pin=body.pin, rating=body.rating,
+                       criteria=body.criteria, comment=body.comment, at=at,
+                       source=source_key(request.client.host if request.client else "unknown"))
+    try:
+        rated = await submit_rating(runtime.pool, runtime.emit, cmd, now=now,
+                                    policy=s.guessing_policy(), pepper=s.pin_pepper)
+    except TooManyGuesses as e:
+        raise Problem(429, "Too Many Requests",
+                      "too many wrong PINs for this dossier or from this address",
+                      headers={"Retry-After": str(e.retry_after_s)}) from e
+    except WrongPin as e:
+        raise Problem(403, "Forbidden", "the dossier code and PIN do not match a receipt") from e
+    except RatingRefused as e:
+        raise Problem(409, "Conflict", e.why.value, type_=TYPE_BASE + "feedback-refused") from e
     response.headers["Location"] = f"/v1/feedback/{body.dossier_code}"
-    return FeedbackView(dossier_code=body.dossier_code, unit_code=dossier["unit_code"],
+    return FeedbackView(dossier_code=body.dossier_code, unit_code=rated.unit_code,
                         rating=body.rating, criteria=body.criteria,
-                        decree61_total=decree61_total(body.criteria), comment=comment, at=at)
+                        decree61_total=decree61_total(body.criteria), comment=rated.comment,
+                        at=at)
 
 
 @router.get("/feedback/{dossier_code}", response_model=FeedbackView, tags=["feedback"],

@@ -23,7 +23,6 @@ from services.intake.api.schemas import (
     UnitView,
     WithdrawRequest,
 )
-from services.intake.domain.cursor import START, decode_cursor, encode_cursor
 from services.intake.domain.filing import (
     FINISHED,
     channel_refusal,
@@ -32,10 +31,11 @@ from services.intake.domain.filing import (
     received_event,
 )
 from services.intake.domain.ratelimit import TokenBuckets, retry_after
+from services.intake.service_layer.changes import ChangesWanted, changes_page
 from services.intake.settings import Settings
 from shared.auth import business_time, pin_digest, receipt_pin
 from shared.events import Envelope, FiledByPost, SupplementReceived, Withdrawn
-from shared.idempotency import IdempotencyKey, key_reused, request_fingerprint
+from shared.idempotency import IdempotencyKey, is_replay, request_fingerprint
 from shared.masking import mask_personal_data
 from shared.problems import TYPE_BASE, Problem, invalid
 from shared.service import Runtime, clock_of, get_runtime, settings_of
@@ -126,11 +126,10 @@ async def file_dossier(
     async def replay(row: asyncpg.Record) -> Receipt:
         # Found by its Idempotency-Key or its external_ref: either way, only the same request
         # again gets the first one's receipt (another applicant's filing must not).
-        if row["request_hash"] is not None and row["request_hash"] != fingerprint:
-            by_key = bool(idempotency_key) and row["idempotency_key"] == idempotency_key
-            raise key_reused("Idempotency-Key" if by_key else "external_ref")
+        by_key = bool(idempotency_key) and row["idempotency_key"] == idempotency_key
+        is_replay(row["request_hash"], fingerprint, response,
+                  "Idempotency-Key" if by_key else "external_ref")
         response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
         return _receipt(row, runtime, replayed=True)
 
     async with runtime.pool.acquire() as conn:
@@ -249,18 +248,14 @@ async def changed_dossiers(
         "the `next` cursor of the previous page; none to start from the beginning"))] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ChangesPage:
+    wanted = ChangesWanted(portal_id=None if who.role == "importer" else who.id,
+                           cursor=changed_since, limit=limit)
     try:
-        after = decode_cursor(changed_since) if changed_since else START
+        found = await changes_page(get_runtime(request).pool, wanted)
     except ValueError as exc:
         raise invalid(("query:/changed_since", str(exc))) from exc
-    runtime = get_runtime(request)
-    rows = await repo.changes(runtime.pool, None if who.role == "importer" else who.id, after,
-                              limit + 1)
-    page = rows[:limit]
-    last = (page[-1]["change_xid"], page[-1]["change_seq"]) if page else after
     return ChangesPage(items=[DossierChange(**{k: r[k] for k in DossierChange.model_fields})
-                              for r in page],
-                       next=encode_cursor(last), more=len(rows) > limit)
+                              for r in found.rows], next=found.next, more=found.more)
 
 
 @router.post("/dossiers/{code}/supplements", response_model=DossierView, tags=["dossiers"],
@@ -341,12 +336,7 @@ async def _replayed(conn: asyncpg.Connection, who: repo.Portal, key: str | None,
     if not key:
         return False
     first = await repo.request_key(conn, who.id, key)
-    if first is None:
-        return False
-    if first["request_hash"] != fingerprint:
-        raise key_reused()
-    response.headers["Idempotent-Replayed"] = "true"
-    return True
+    return is_replay(first["request_hash"] if first else None, fingerprint, response)
 
 
 @router.get("/units", response_model=list[UnitView], tags=["catalog"],

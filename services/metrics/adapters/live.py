@@ -39,11 +39,7 @@ class Watched:
     last: date | None = None
 
     def resolve(self, clock: Clock) -> Period:
-        now = clock.now()
-        if self.preset is not None:
-            return Period.preset(self.preset, now)
-        assert self.first is not None and self.last is not None
-        return Period.of(self.first, self.last, None, now)
+        return Period.asked(self.preset, self.first, self.last, None, clock.now())
 
     @property
     def label(self) -> str:
@@ -67,11 +63,15 @@ class LiveHub:
         self.full_refresh_s = full_refresh_s
         self.clock = clock
         self.max_periods = max_periods
-        self.cache: dict[str, Figures] = {}  # the current month, for /metrics
-        self._seen: dict[Watched, dict[str, Figures]] = {}
+        self._seen: dict[Watched, dict[str, Figures]] = {CURRENT_MONTH: {}}
         self._dirty: set[str] = set()
         self._subscribers: dict[asyncio.Queue[dict[str, Any]], Watched] = {}
         self._stopping = False
+
+    @property
+    def cache(self) -> dict[str, Figures]:
+        """The current month's figures of every unit, for /metrics."""
+        return self._seen[CURRENT_MONTH]
 
     def subscribe(self, watched: Watched = CURRENT_MONTH) -> asyncio.Queue[dict[str, Any]]:
         periods = set(self._subscribers.values()) | {CURRENT_MONTH}
@@ -147,8 +147,6 @@ class LiveHub:
 
     def _remember(self, watched: Watched, figures: dict[str, Figures]) -> None:
         self._seen.setdefault(watched, {}).update(figures)
-        if watched == CURRENT_MONTH:
-            self.cache.update(figures)
 
     def _forget_unwatched(self) -> None:
         for watched in set(self._seen) - self._watched():

@@ -23,7 +23,7 @@ from services.processing.domain.workflow import (
 )
 from shared.auth import Principal, bearer, business_time
 from shared.events import Envelope, EventData
-from shared.idempotency import IdempotencyKey, key_reused, request_fingerprint
+from shared.idempotency import IdempotencyKey, is_replay, request_fingerprint
 from shared.problems import TYPE_BASE, Problem, invalid
 from shared.service import clock_of, get_runtime
 from shared.timebounds import Moment
@@ -161,12 +161,8 @@ async def act(
             fingerprint = request_fingerprint(
                 [action, who.subject, body.model_dump(mode="json", exclude_unset=True)])
             first = await repo.hop_request_hash(conn, code, idempotency_key)
-            if first is not None:
-                if first != fingerprint:
-                    raise key_reused()
-                # Acted on the first time; the answer is the dossier as it is now.
-                response.headers["Idempotent-Replayed"] = "true"
-                return view(d)
+            if is_replay(first, fingerprint, response):
+                return view(d)  # acted on the first time; the dossier as it is now
         unit_before = d.unit_code
         policy = rb.policy_for(d.unit_code)
         try:

@@ -1,0 +1,1 @@
+"""Intake use cases: each one command and its handler."""
