@@ -281,13 +281,16 @@ async def topic_events(bootstrap: str, topics: list[str]) -> dict[str, list[Mess
 
 async def wait_quiet(run: Run, conn: asyncpg.Connection, timeout_s: float = 300) -> None:
     """Until every outbox is sent and every consumer group has caught up (twice in a row)."""
-    groups = list(consumers())
+    groups = consumers()
     deadline = time.monotonic() + timeout_s
     quiet = 0
     while quiet < 2:
         unsent = sum([await conn.fetchval(f"SELECT count(*) FROM {s}.outbox WHERE sent_at IS NULL")
                       for s in SERVICES])
-        behind = await committed_lag(run.bootstrap, *groups)
+        # A group with nothing to consume yet (on a holiday, no dossier may have moved on)
+        # has committed nothing and is not behind.
+        behind = sum([await committed_lag(run.bootstrap, name, topics=topics)
+                      for name, (_schema, topics, _types) in groups.items()])
         quiet = quiet + 1 if unsent == 0 and behind == 0 else 0
         if time.monotonic() > deadline:
             raise TimeoutError(f"not quiet after {timeout_s} s: {unsent} unsent, lag {behind}")
