@@ -15,9 +15,11 @@ run: install infra
 test: install
 	@bash deploy/local/test.sh
 
-## make unit: the pure rules and in-process tests only (no Kafka, no PostgreSQL): seconds.
+## make unit: the domain, service-layer and in-process tests only (no Kafka, no PostgreSQL, no
+## service process): seconds; then the branch coverage of each domain module and handler.
 unit: install
-	@.venv/bin/python -m pytest -q -p no:cacheprovider tests/unit
+	@.venv/bin/python -m coverage run -m pytest -q -p no:cacheprovider tests/unit
+	@.venv/bin/python -m tests.support.coverage_gate
 
 ## make demo: everything, a back-filled month of the demo province, a live trickle, the URL.
 demo: install infra

@@ -1,4 +1,4 @@
-"""Authentication shared by the services (SPEC §6 Security).
+"""Authentication shared by the services (docs/security.md).
 
 * Portals: API keys ``<portal_id>.<secret>``; only a SHA-256 of the key is stored (keys are
   long random strings, so a fast hash is enough), several keys per portal for rotation.
@@ -16,10 +16,11 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import jwt
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.clock import CLOCK_SKEW, SYSTEM_CLOCK
 from shared.problems import Problem, invalid
@@ -144,11 +145,18 @@ def authenticate(request: Request, secret: str, audience: str, issuer: str,
     return principal
 
 
-def bearer(*roles: str) -> Callable[[Request], Principal]:
+# The OpenAPI documents declare the scheme on every route that takes a token.
+OFFICER_TOKEN = HTTPBearer(auto_error=False, scheme_name="bearerToken", bearerFormat="JWT",
+                           description="a JWT (HS256 for local runs) whose claims carry `role` "
+                                       "and `units`; see docs/security.md")
+TokenSent = Annotated[HTTPAuthorizationCredentials | None, Depends(OFFICER_TOKEN)]
+
+
+def bearer(*roles: str) -> Callable[..., Principal]:
     """A FastAPI dependency checking the token against the running service's settings."""
     allowed = roles or ROLES
 
-    def dependency(request: Request) -> Principal:
+    def dependency(request: Request, _declared: TokenSent = None) -> Principal:
         s = request.app.state.runtime.settings
         return authenticate(request, s.jwt_secret, s.jwt_audience, s.jwt_issuer, allowed)
 

@@ -1,4 +1,5 @@
-"""The consumer loop every service uses (SPEC §2: idempotent consumers, poison messages).
+"""The consumer loop every service uses: idempotent consumers and poison messages
+(docs/architecture.md).
 
 For each batch from ``getmany``:
 

@@ -1,4 +1,5 @@
-"""PostgreSQL connection pools, one schema per service (SPEC §2: no service reads another's tables)."""
+"""PostgreSQL connection pools, one schema per service: no service reads another's tables
+(docs/architecture.md)."""
 
 from __future__ import annotations
 

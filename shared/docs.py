@@ -27,7 +27,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
                    "`errors_total`, a 409 may add the current `state` or `status_now`",
     "required": ["type", "title", "status"],
     "properties": {
-        "type": {"type": "string", "examples": ["https://motcua.gov.vn/problems/validation"]},
+        "type": {"type": "string", "examples": ["/problems/validation"]},
         "title": {"type": "string", "examples": ["Invalid request"]},
         "status": {"type": "integer", "minimum": 400, "maximum": 599, "examples": [422]},
         "detail": {"type": "string", "examples": ["Invalid fields: body:/applicant/phone"]},
@@ -65,6 +65,15 @@ def install_docs(app: FastAPI, *, title: str, server_url: str) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+SECURITY_AS_DECLARED = "x-security-as-declared"
+
+
+def security(*alternatives: dict[str, list[str]]) -> dict[str, Any]:
+    """``openapi_extra`` of a route whose security is these alternatives exactly (``{}``: none
+    needed; one dict naming two schemes: both together)."""
+    return {SECURITY_AS_DECLARED: list(alternatives)}
+
+
 def with_problems(schema: dict[str, Any]) -> dict[str, Any]:
     """Every 4xx/5xx answer of ``schema`` as a problem; FastAPI's own validation-error
     schemas, which no answer uses, are dropped."""
@@ -75,7 +84,33 @@ def with_problems(schema: dict[str, Any]) -> dict[str, Any]:
     problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
+            if SECURITY_AS_DECLARED in operation:
+                # FastAPI lists each security dependency as an alternative; a route that
+                # needs two together, or none, says so itself.
+                operation["security"] = operation.pop(SECURITY_AS_DECLARED)
             for status, answer in operation.get("responses", {}).items():
                 if status[:1] in ("4", "5"):
                     answer["content"] = problem
     return schema
+
+
+# What each refusal means, said once; a route names the ones it can answer and may say more
+# precisely what one means for it.
+ANSWERS: dict[int, str] = {
+    401: "missing, expired or forged credentials",
+    403: "the caller's role or units do not allow this",
+    404: "no such resource among the caller's",
+    409: "not allowed in the current state; `state` or `status_now` says which",
+    422: "invalid request; `errors` names the fields",
+    429: "over the rate limit; see Retry-After",
+}
+
+
+def answers(*statuses: int, said: dict[int, str] | None = None,
+            also: dict[int | str, dict[str, Any]] | None = None) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route: each listed status with its meaning (``said`` overrides
+    the standard one); ``also`` adds other answers as they are (a 200 replay, say)."""
+    out: dict[int | str, dict[str, Any]] = {
+        s: {"description": (said or {}).get(s, ANSWERS.get(s, "refused"))} for s in statuses}
+    out.update(also or {})
+    return out

@@ -1,4 +1,4 @@
-"""The event contract of SPEC §3: topic names, one pydantic model per event type, and the
+"""The event contract (docs/events.md): topic names, one pydantic model per event type, and the
 CloudEvents 1.0 envelope in Kafka binary mode (attributes in ``ce_*`` headers, the JSON
 ``data`` as the message value, the dossier code as the key).
 
@@ -101,7 +101,7 @@ class DossierReceived(EventData):
 
 class FiledByPost(EventData):
     """A dossier the applicant sends by post: the courier will pick it up; its legal receipt
-    is the handover at the desk (not in SPEC §3's list; the postal service needs it)."""
+    is the handover at the desk (an event added for the postal service; docs/events.md)."""
 
     event_type = "dossier.filed_by_post"
     topic = INTAKE_TOPIC
@@ -126,7 +126,8 @@ class Withdrawn(EventData):
 
 # ------------------------------------------------------------------ processing
 class Accepted(EventData):
-    """An officer took the dossier into processing (not in SPEC §3's list; portals show it)."""
+    """An officer took the dossier into processing (an event added so that portals can show
+    it; docs/events.md)."""
 
     event_type = "dossier.accepted"
     topic = PROCESSING_TOPIC

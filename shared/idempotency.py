@@ -10,7 +10,7 @@ from typing import Annotated
 import orjson
 from fastapi import Header, Response
 
-from shared.problems import TYPE_BASE, Problem
+from shared.problems import Problem
 
 IdempotencyKey = Annotated[str | None, Header(
     alias="Idempotency-Key", max_length=200, pattern=r"^[\x21-\x7e]+$",
@@ -26,18 +26,30 @@ def request_fingerprint(body: object) -> str:
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
-def is_replay(first_fingerprint: str | None, fingerprint: str, response: Response,
+class KeyReused(Exception):
+    """A key sent again with a different request (answered as :func:`key_reused`)."""
+
+    def __init__(self, name: str = "Idempotency-Key") -> None:
+        super().__init__(f"{name} reused")
+        self.name = name
+
+
+def is_repeat(first_fingerprint: str | None, fingerprint: str,
               name: str = "Idempotency-Key") -> bool:
     """Whether a request sent under a key (or a filing's ``external_ref``) was made before:
     ``first_fingerprint`` is what the first request under it was, None if there was none.
-    The same request again is a replay, answered with ``Idempotent-Replayed: true`` on every
-    service; another request under the same key is the 422 of :func:`key_reused`."""
+
+    :raises KeyReused: when the key was first sent with another request."""
     if first_fingerprint is None:
         return False
     if first_fingerprint != fingerprint:
-        raise key_reused(name)
-    response.headers[REPLAYED_HEADER] = "true"
+        raise KeyReused(name)
     return True
+
+
+def mark_replayed(response: Response) -> None:
+    """Every service answers a replay with ``Idempotent-Replayed: true``."""
+    response.headers[REPLAYED_HEADER] = "true"
 
 
 def key_reused(name: str = "Idempotency-Key") -> Problem:
@@ -46,4 +58,4 @@ def key_reused(name: str = "Idempotency-Key") -> Problem:
     return Problem(422, f"{name} reused",
                    f"this {name} was used for a different request; send the same request "
                    "again to get its outcome, or use a new one",
-                   type_=TYPE_BASE + "idempotency-key-reused")
+                   type_="idempotency-key-reused")

@@ -1,4 +1,4 @@
-"""The transactional outbox (SPEC §2): events are written in the same PostgreSQL
+"""The transactional outbox (docs/architecture.md): events are written in the same PostgreSQL
 transaction as the state change, and a relay publishes them to Kafka.
 
 Commit order. ``bigserial`` numbers rows when they are inserted, not when their
@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +66,22 @@ async def write_events(conn: asyncpg.Connection, schema: str,
         [e.key for e in events], [e.type for e in events],
         [orjson.dumps([[k, v.decode()] for k, v in to_headers(e)]).decode() for e in events],
         [encode_data(e.data) for e in events], notify_channel(schema))
+
+
+# Writes events to a service's outbox inside the caller's transaction.
+Emit = Callable[[asyncpg.Connection, Sequence[Envelope[Any]]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class OutboxWriter:
+    """A service's outbox: its schema, its topic prefix and the source named on its events."""
+
+    schema: str
+    source: str
+    topic_prefix: str = ""
+
+    async def write(self, conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
+        await write_events(conn, self.schema, events, topic_prefix=self.topic_prefix)
 
 
 @dataclass(frozen=True)

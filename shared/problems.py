@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -17,7 +17,20 @@ from shared.db import TRANSIENT
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
-TYPE_BASE = "https://motcua.gov.vn/problems/"
+# Problem types are named by a short slug (``illegal-state``); the URI a client sees is the
+# ``MOTCUA_PROBLEM_TYPE_BASE`` setting followed by the slug (docs/api.md lists them).
+PROBLEM_TYPES: dict[str, str] = {
+    "validation": "a field is missing or invalid; `errors` names each one",
+    "json-syntax": "the body is not JSON; `detail` says where it stops being JSON",
+    "media-type": "the body was not sent as JSON",
+    "illegal-state": "not allowed in the dossier's (or shipment's) current state",
+    "rule-violation": "allowed in this state, but against a rule (e.g. a second apology)",
+    "channel-not-allowed": "this kind of client may not file through that channel",
+    "courier-signature": "the courier's signature, timestamp or identity was refused",
+    "courier-replay": "this signed courier request was received before",
+    "idempotency-key-reused": "the key was first sent with a different request",
+    "feedback-refused": "the dossier cannot be rated now (not finished, or already rated)",
+}
 
 
 class Problem(Exception):
@@ -30,7 +43,9 @@ class Problem(Exception):
         self.status = status
         self.title = title
         self.detail = detail
-        self.type = type_ or "about:blank"
+        if type_ is not None and type_ not in PROBLEM_TYPES:
+            raise ValueError(f"unknown problem type {type_!r}")
+        self.type = type_  # a slug of PROBLEM_TYPES, or None for about:blank
         self.headers = headers
         self.extra = extra
 
@@ -54,7 +69,7 @@ def invalid(*errors: tuple[str, str]) -> Problem:
     body = validation_fields([{"field": f, "message": m, "type": "value_error"}
                               for f, m in errors])
     detail = body.pop("detail")
-    return Problem(422, "Invalid request", detail, type_=TYPE_BASE + "validation", **body)
+    return Problem(422, "Invalid request", detail, type_="validation", **body)
 
 
 def problem_response(status: int, title: str, detail: str | None = None, *,
@@ -69,7 +84,8 @@ def problem_response(status: int, title: str, detail: str | None = None, *,
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _json_syntax(request: Request, error: dict[str, Any], doc: Any) -> JSONResponse:
+def _json_syntax(request: Request, error: dict[str, Any], doc: Any,
+                 type_base: str) -> JSONResponse:
     """A 400 naming the line and column where the JSON stops being JSON."""
     loc = error.get("loc", ())
     pos = loc[-1] if loc and isinstance(loc[-1], int) else None
@@ -82,7 +98,7 @@ def _json_syntax(request: Request, error: dict[str, Any], doc: Any) -> JSONRespo
     reason = (error.get("ctx") or {}).get("error", "")
     return problem_response(400, "Bad Request",
                             f"the body is not valid JSON{where}" + (f": {reason}" if reason else ""),
-                            type_=TYPE_BASE + "json-syntax", instance=request.url.path)
+                            type_=type_base + "json-syntax", instance=request.url.path)
 
 
 def _not_json(request: Request, errors: Sequence[Any]) -> bool:
@@ -112,10 +128,16 @@ def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
     return "/" + "/".join(parts)
 
 
-def install_problem_handlers(app: FastAPI) -> None:
+ProblemHandler = Callable[[Request, Problem], Awaitable[JSONResponse]]
+
+
+def install_problem_handlers(app: FastAPI, *, type_base: str) -> ProblemHandler:
+    """Every error as a problem document; typed problems get ``type_base`` + their slug."""
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.title, exc.detail, type_=exc.type,
+        type_ = type_base + exc.type if exc.type else "about:blank"
+        return problem_response(exc.status, exc.title, exc.detail, type_=type_,
                                 instance=request.url.path, headers=exc.headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
@@ -123,18 +145,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         found = exc.errors()
         syntax = next((e for e in found if e.get("type") == "json_invalid"), None)
         if syntax is not None:
-            return _json_syntax(request, syntax, exc.body)
+            return _json_syntax(request, syntax, exc.body, type_base)
         if _not_json(request, found):
             return problem_response(415, "Unsupported Media Type",
                                     "send the body as JSON, with Content-Type: application/json",
-                                    type_=TYPE_BASE + "media-type", instance=request.url.path)
+                                    type_=type_base + "media-type", instance=request.url.path)
         errors = [
             {"field": _pointer(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type")}
             for e in exc.errors()
         ]
         body = validation_fields(errors)
         detail = body.pop("detail")
-        return problem_response(422, "Invalid request", detail, type_=TYPE_BASE + "validation",
+        return problem_response(422, "Invalid request", detail, type_=type_base + "validation",
                                 instance=request.url.path, **body)
 
     @app.exception_handler(StarletteHTTPException)
@@ -151,7 +173,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         # make one, so it came in the request. The transaction was rolled back.
         return problem_response(422, "Invalid request",
                                 "a NUL character (U+0000) is accepted in no text",
-                                type_=TYPE_BASE + "validation", instance=request.url.path,
+                                type_=type_base + "validation", instance=request.url.path,
                                 errors=[])
 
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -172,3 +194,5 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(500, "Internal Server Error",
                                 "The error was logged; the request may be retried.",
                                 instance=request.url.path)
+
+    return _problem

@@ -1,8 +1,8 @@
 """The rulebook: a versioned file with the province's units, procedures, calendar overrides
-and policies (SPEC §4 *policy* values). Intake loads the catalog into its own tables;
-processing reads the calendar and policies from the same file. Changing a decree's figures
-means shipping a new version of this file; every dossier records the version it was
-received under (``rulebook`` in ``dossier.received``).
+and policies (the *policy* values of docs/rules/lifecycle.md). Intake loads the catalog into
+its own tables; processing reads the calendar and policies from the same file. Changing a
+decree's figures means shipping a new version of this file; every dossier records the
+version it was received under (``rulebook`` in ``dossier.received``).
 """
 
 from __future__ import annotations

@@ -86,6 +86,9 @@ class ServiceSettings(BaseSettings):
                                      "or * when only proxies can reach the service)")
     public_url: str | None = Field(default=None, description="where clients reach this service "
                                    "(the OpenAPI document's server); default http://127.0.0.1:<port>")
+    problem_type_base: str = Field(default="/problems/", max_length=200, description=(
+        "what problem `type` URIs start with, followed by the problem's slug (e.g. "
+        "https://motcua.example-province.vn/problems/); relative by default"))
     port: int = 8000
     workers: int = Field(default=1, ge=1, le=32, description="uvicorn worker processes; each "
                          "runs its own relay candidate and consumer group member")

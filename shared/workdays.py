@@ -1,11 +1,11 @@
-"""The working-day calendar and the deadline rules of SPEC §4, as pure functions.
+"""The working-day calendar and the deadline rules (docs/rules/lifecycle.md), as pure functions.
 
 Working days are Monday–Friday minus Vietnamese public holidays, plus the Saturdays made
 working days in exchange for bridging days off; the ``holidays`` package knows the lunar
 dates, observed days and ``weekend_workdays``. A province (and a unit) may add overrides
 for ad-hoc decisions: a date made a day off, or a day off made a working day.
 
-Decisions where SPEC §4 is silent (documented in the README):
+The choices made here (docs/rules/lifecycle.md states them for officers and operators):
 
 * ``counted_from`` is the receipt time itself when the dossier arrived on a working day
   before the cut-off (received at exactly the cut-off is on time); otherwise the opening
@@ -41,7 +41,8 @@ def _national() -> holidays.HolidayBase:
 
 @dataclass(frozen=True)
 class OfficePolicy:
-    """The *policy* values of SPEC §4, configurable per province and per unit."""
+    """The *policy* values of the deadline rules (docs/rules/lifecycle.md), configurable per
+    province and per unit."""
 
     cutoff: time = time(15, 0)
     office_open: time = time(7, 30)
@@ -127,7 +128,8 @@ def _close_of(d: date, policy: OfficePolicy) -> datetime:
 
 
 def counted_from(received_at: datetime, cal: WorkingCalendar, policy: OfficePolicy) -> datetime:
-    """When the legal clock starts (SPEC §4): receipt, or the next working day's opening."""
+    """When the legal clock starts (docs/rules/lifecycle.md): receipt, or the next working
+    day's opening."""
     if received_at.tzinfo is None:
         raise ValueError("received_at must be timezone-aware")
     local = received_at.astimezone(policy.tz)

@@ -1,5 +1,5 @@
-"""Composition of the intake service: dossiers as filed, the catalog, receipts,
-supplements and withdrawals; status and timeline fed by the other services' events."""
+"""The intake service's bootstrap: dossiers as filed, the catalog, receipts, supplements and
+withdrawals; status and timeline fed by the other services' events. Wired explicitly."""
 
 from __future__ import annotations
 
@@ -9,26 +9,28 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.intake.adapters.events_in import IntakeEvents
-from services.intake.adapters.repository import load_catalog, sync_bootstrap_keys
+from services.intake.adapters.events_in import IntakeConsumer
+from services.intake.adapters.repository import PortalKeys, load_catalog, sync_bootstrap_keys
 from services.intake.api.routes import router
+from services.intake.service_layer.handlers import IntakeHandlers
+from services.intake.service_layer.portal_access import PortalAccess
+from services.intake.service_layer.unit_of_work import PostgresIntakeUnitOfWork
 from services.intake.settings import Settings
+from shared.app_factory import create_service_app
 from shared.clock import SYSTEM_CLOCK, Clock
 from shared.events import INTAKE_TOPIC, POSTAL_TOPIC, PROCESSING_TOPIC
+from shared.lifespan import ServicePlan
+from shared.outbox import OutboxWriter
 from shared.rulebook import load_rulebook
-from shared.service import ConsumerContext, ConsumerSpec, Runtime, create_service_app
+from shared.runtime import ConsumerSpec, Runtime
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
     settings = settings or Settings()
-
     rulebook = load_rulebook(settings.rulebook_path)
-
-    def consumers(ctx: ConsumerContext) -> Sequence[ConsumerSpec]:
-        return [ConsumerSpec(name="intake-status", topics=[PROCESSING_TOPIC, POSTAL_TOPIC],
-                             handler=IntakeEvents(rulebook, ctx.emit))]
+    outbox = OutboxWriter(settings.db_schema, "intake", settings.topic_prefix)
 
     async def prepare(runtime: Runtime) -> None:
         async with runtime.pool.acquire() as conn:
@@ -41,15 +43,23 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
                 log.warning("revoked start-up keys no longer listed in INTAKE_PORTAL_KEYS",
                             extra={"revoked": revoked})
 
+    async def wire(runtime: Runtime) -> None:
+        runtime.provide(IntakeHandlers(
+            rulebook, lambda: PostgresIntakeUnitOfWork(runtime.pool, outbox),
+            settings.pin_pepper))
+        runtime.provide(PortalAccess(PortalKeys(runtime.pool, settings.portal_key_cache_s),
+                                     rate_per_s=settings.portal_rate_per_s,
+                                     burst=settings.portal_burst))
+
+    def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
+        consumer = IntakeConsumer(runtime.component(IntakeHandlers), outbox)
+        return [ConsumerSpec(name="intake-status", topics=[PROCESSING_TOPIC, POSTAL_TOPIC],
+                             handler=consumer)]
+
+    plan = ServicePlan(sql_dir=Path(__file__).parent / "sql", produces=[INTAKE_TOPIC],
+                       wire=[prepare, wire], consumers=consumers, clock=clock)
     return create_service_app(
-        settings,
-        title="Một cửa — intake",
+        settings, plan, title="Một cửa — intake",
         description="Dossiers as filed, the catalog of units and procedures, receipts, "
                     "supplements and withdrawals.",
-        routers=[router],
-        sql_dir=Path(__file__).parent / "sql",
-        produces=[INTAKE_TOPIC],
-        consumers=consumers,
-        on_start=[prepare],
-        clock=clock,
-    )
+        routers=[router])

@@ -8,12 +8,17 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.postal.adapters.events_in import PostalEvents
+from services.postal.adapters.events_in import PostalConsumer
 from services.postal.api.routes import router
+from services.postal.service_layer.handlers import PostalHandlers
+from services.postal.service_layer.unit_of_work import PostgresPostalUnitOfWork
 from services.postal.settings import Settings
+from shared.app_factory import create_service_app
 from shared.clock import SYSTEM_CLOCK, Clock
 from shared.events import INTAKE_TOPIC, POSTAL_TOPIC, PROCESSING_TOPIC
-from shared.service import ConsumerContext, ConsumerSpec, create_service_app
+from shared.lifespan import ServicePlan
+from shared.outbox import OutboxWriter
+from shared.runtime import ConsumerSpec, Runtime
 
 CONSUMED = frozenset({"dossier.filed_by_post", "dossier.received", "dossier.transferred",
                       "dossier.resolved"})
@@ -21,19 +26,21 @@ CONSUMED = frozenset({"dossier.filed_by_post", "dossier.received", "dossier.tran
 
 def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
     settings = settings or Settings()
+    outbox = OutboxWriter(settings.db_schema, "postal", settings.topic_prefix)
 
-    def consumers(ctx: ConsumerContext) -> Sequence[ConsumerSpec]:
+    async def wire(runtime: Runtime) -> None:
+        runtime.provide(PostalHandlers(lambda: PostgresPostalUnitOfWork(runtime.pool, outbox),
+                                       settings.max_delivery_attempts))
+
+    def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
+        consumer = PostalConsumer(runtime.component(PostalHandlers), outbox)
         return [ConsumerSpec(name="postal-shipments", topics=[INTAKE_TOPIC, PROCESSING_TOPIC],
-                             handler=PostalEvents(ctx.emit), event_types=CONSUMED)]
+                             handler=consumer, event_types=CONSUMED)]
 
+    plan = ServicePlan(sql_dir=Path(__file__).parent / "sql", produces=[POSTAL_TOPIC],
+                       wire=[wire], consumers=consumers, clock=clock)
     return create_service_app(
-        settings,
-        title="Một cửa — postal",
+        settings, plan, title="Một cửa — postal",
         description="Shipments for postal filing and postal return of results, and the "
                     "couriers' signed webhook.",
-        routers=[router],
-        sql_dir=Path(__file__).parent / "sql",
-        produces=[POSTAL_TOPIC],
-        consumers=consumers,
-        clock=clock,
-    )
+        routers=[router])

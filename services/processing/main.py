@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.processing.settings import Settings
-from shared.service import run_service
+from shared.serve import run_service
 
 
 def main() -> None:

@@ -383,7 +383,7 @@ async def replays(run: Run, wire: dict[str, list[Message]], seed: int = 7) -> di
        the same figures as the live store, for every unit."""
     from aiokafka import AIOKafkaProducer
 
-    from services.metrics.adapters.events_in import MetricsEvents
+    from services.metrics.adapters.events_in import MetricsConsumer
     from services.metrics.adapters.reader import MetricsReader
     from services.metrics.domain.figures import Period
     from shared.db import create_pool
@@ -421,7 +421,7 @@ async def replays(run: Run, wire: dict[str, list[Message]], seed: int = 7) -> di
         events = [from_kafka(m.headers, m.value) for m in messages] * 2
         rng = random.Random(seed)
         rng.shuffle(events)
-        handler = MetricsEvents(rulebook)
+        handler = MetricsConsumer(rulebook)
         i = 0
         while i < len(events):
             n = rng.randint(1, 64)

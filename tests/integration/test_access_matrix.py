@@ -1,4 +1,4 @@
-"""Who may call what, on every endpoint of the five services (SPEC §6 Security).
+"""Who may call what, on every endpoint of the five services (docs/security.md).
 
 The routes are read from the services' own FastAPI apps (and the live OpenAPI documents must
 list the same), so an endpoint added without a row in ``MATRIX`` fails
@@ -71,7 +71,7 @@ pytestmark = pytest.mark.integration
 
 SERVICES = ("intake", "processing", "postal", "feedback", "metrics")
 ROLES = ("officer", "leader", "importer", "operator")
-ACTORS = ("officer", "leader", "importer")  # operators read, never act (SPEC §6)
+ACTORS = ("officer", "leader", "importer")  # operators read, never act (docs/security.md)
 OWN_PORT_BASE = 18500  # the stack with METRICS_PUBLIC_READ=false
 
 
@@ -94,10 +94,11 @@ class Rule:
 Key = tuple[str, str, str]  # service, method, path template
 
 _OPERATIONS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs")
-_FIGURES = Rule(Access.FIGURES, why="figures carry no personal data (SPEC §5); "
+_FIGURES = Rule(Access.FIGURES, why="figures carry no personal data (docs/security.md); "
                                     "METRICS_PUBLIC_READ=false closes them")
 
-# The access rule of every route. A route missing here fails the suite.
+# The access rule of every route. A route missing here fails the suite; one whose OpenAPI
+# document says otherwise fails test_the_documents_declare_how_each_route_authenticates.
 MATRIX: dict[Key, Rule] = {
     **{(s, "GET", p): Rule(Access.PUBLIC, why="operations and API documents")
        for s in SERVICES for p in _OPERATIONS},
@@ -165,6 +166,35 @@ def test_every_route_has_an_access_rule() -> None:
     for key, rule in MATRIX.items():
         assert (rule.access == Access.BEARER) == bool(rule.roles), key
         assert set(rule.roles) <= set(ROLES), key
+
+
+# What each access rule looks like in an OpenAPI document: the alternatives of its
+# `security` (an empty requirement: none needed), so that a generated client authenticates.
+DECLARED: dict[Access, list[dict[str, list[str]]] | None] = {
+    Access.PUBLIC: None,
+    Access.FIGURES: [{}, {"bearerToken": []}, {"accessToken": []}],
+    Access.PORTAL: [{"portalApiKey": []}],
+    Access.BEARER: [{"bearerToken": []}],
+    Access.COURIER: [{"courierId": [], "courierSignature": []}],
+    Access.PIN: [{}, {"bearerToken": []}],
+}
+SCHEMES = {"bearerToken": ("http", "bearer"), "portalApiKey": ("apiKey", "header"),
+           "courierId": ("apiKey", "header"), "courierSignature": ("apiKey", "header"),
+           "accessToken": ("apiKey", "query")}
+
+
+def test_the_documents_declare_how_each_route_authenticates() -> None:
+    for service in SERVICES:
+        doc = importlib.import_module(f"services.{service}.app").create_app().openapi()
+        schemes = doc.get("components", {}).get("securitySchemes", {})
+        for name, scheme in schemes.items():
+            assert (scheme["type"], scheme.get("scheme") or scheme.get("in")) == SCHEMES[name]
+        for path, operations in doc["paths"].items():
+            for method, operation in operations.items():
+                rule = MATRIX[(service, method.upper(), path)]
+                assert operation.get("security") == DECLARED[rule.access], (service, path)
+                for requirement in operation.get("security") or []:
+                    assert set(requirement) <= set(schemes), (service, path)
 
 
 async def test_the_live_services_serve_exactly_these_routes(api: Api) -> None:

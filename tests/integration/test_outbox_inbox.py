@@ -1,4 +1,4 @@
-"""The delivery guarantees of SPEC §2 through real Kafka and PostgreSQL.
+"""The delivery guarantees (docs/architecture.md) through real Kafka and PostgreSQL.
 
 A "producer service" schema writes state and events through its outbox; a "consumer
 service" schema applies them with the shared consumer loop. Effects are counted in a table

@@ -1,6 +1,7 @@
-"""Portal API keys (SPEC §6): stored as SHA-256 digests only, added, rotated and revoked with
-``python -m services.intake.cli``, on a stack of its own whose intake trusts a key look-up
-for one second (``INTAKE_PORTAL_KEY_CACHE_S``), so that a revoked key is refused within that.
+"""Portal API keys (docs/security.md): stored as SHA-256 digests only, added, rotated and
+revoked with ``python -m services.intake.cli``, on a stack of its own whose intake trusts a
+key look-up for one second (``INTAKE_PORTAL_KEY_CACHE_S``), so that a revoked key is refused
+within that.
 
 Rotation without downtime: ``add-key`` (the old and the new key both work), then
 ``revoke <portal> --keep <new key>``; ``rotate`` adds a key and revokes the others at once."""

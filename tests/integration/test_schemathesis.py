@@ -1,4 +1,4 @@
-"""Schemathesis against the live OpenAPI document of every service (SPEC §6): whatever a
+"""Schemathesis against the live OpenAPI document of every service (docs/api.md): whatever a
 client sends, no answer is a 5xx, and every 4xx is an RFC 9457 problem document
 (``application/problem+json``, with a ``title`` and a ``status`` equal to the HTTP status).
 

@@ -39,7 +39,7 @@ from aiokafka import AIOKafkaProducer
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from services.metrics.adapters.events_in import MetricsEvents  # noqa: E402
+from services.metrics.adapters.events_in import MetricsConsumer  # noqa: E402
 from services.metrics.rebuild import rebuild  # noqa: E402
 from services.metrics.settings import Settings as MetricsSettings  # noqa: E402
 from shared import events as ev  # noqa: E402
@@ -279,7 +279,7 @@ async def bench_consume(db: str, events_target: int) -> dict[str, Any]:
     consumer = EventConsumer(pool=pool, schema=schema, name="bench-metrics",
                              group_id=f"bench-{prefix}", bootstrap=KAFKA,
                              topics=[prefix + t for t in ev.ALL_DOSSIER_TOPICS],
-                             batch_handler=MetricsEvents(RB), batch_size=5000)
+                             batch_handler=MetricsConsumer(RB), batch_size=5000)
     await consumer.start()
     seen = 0
     start = None

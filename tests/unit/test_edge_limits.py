@@ -1,4 +1,4 @@
-"""The edge every service shares (shared/service.py's middleware and problem handlers), on a
+"""The edge every service shares (shared/request_limits.py's middleware and problem handlers), on a
 small app in process: oversized headers (431), a body that stops arriving (408), one shape
 for both ways a body is too large (413), and a 422 that does not amplify its input."""
 
@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict
 from starlette.types import Message
 
 from shared.problems import install_problem_handlers
-from shared.service import BodyLimitAndMetrics
+from shared.request_limits import RequestLimits
+from shared.request_metrics import RequestMetrics
 
 
 class Body(BaseModel):
@@ -24,14 +25,15 @@ class Body(BaseModel):
 
 def app(max_body: int = 10_000, body_timeout_s: float = 0.2) -> Any:
     api = FastAPI()
-    install_problem_handlers(api)
+    install_problem_handlers(api, type_base="/problems/")
 
     @api.post("/things")
     async def things(body: Body) -> dict[str, str]:
         return {"name": body.name}
 
-    api.add_middleware(BodyLimitAndMetrics, max_body=max_body, max_header_bytes=4096,
+    api.add_middleware(RequestLimits, max_body=max_body, max_header_bytes=4096,
                        body_timeout_s=body_timeout_s)
+    api.add_middleware(RequestMetrics)
     return api
 
 
@@ -128,7 +130,7 @@ async def test_a_stream_outlives_the_body_timeout() -> None:
 
         return EventSourceResponse(events())
 
-    api.add_middleware(BodyLimitAndMetrics, max_body=1000, body_timeout_s=0.1)
+    api.add_middleware(RequestLimits, max_body=1000, body_timeout_s=0.1)
     sent = await drive(api, "GET", "/stream", {"type": "http.request", "body": b"",
                                                "more_body": False})
     assert sent[0]["status"] == 200

@@ -1,4 +1,4 @@
-"""Every event model round-trips through Kafka headers and value (SPEC §3)."""
+"""Every event model round-trips through Kafka headers and value (docs/events.md)."""
 
 from __future__ import annotations
 

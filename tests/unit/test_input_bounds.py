@@ -44,7 +44,7 @@ def test_the_span_bounds() -> None:
 
 def _app() -> FastAPI:
     app = FastAPI()
-    install_problem_handlers(app)
+    install_problem_handlers(app, type_base="/problems/")
 
     @app.get("/things")
     def things(as_of: Moment | None = None, name: str = Query("x")) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""The golden scenario of SPEC §5, computed by hand and written out here.
+"""The golden scenario of the figures (docs/rules/metrics.md), computed by hand and written
+out here.
 
 Period: November 2026 in local time, judged at its end (1/12 00:00 +07). Unit H26.06
 (Sở Y tế), sub-unit H26.06.01 (Chi cục An toàn vệ sinh thực phẩm). All procedures take

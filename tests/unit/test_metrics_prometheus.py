@@ -20,8 +20,7 @@ def test_gauges_render_numbers_and_skip_text() -> None:
     graded.ratings["very_satisfied"] = 2
     hub = SimpleNamespace(cache={"H26.01": Figures(), "H26.02": graded},
                           reader=SimpleNamespace(rulebook=load_rulebook(str(DEFAULT_RULEBOOK))))
-    collector = UnitFiguresCollector()
-    collector.hub = hub  # type: ignore[assignment]
+    collector = UnitFiguresCollector(hub)  # type: ignore[arg-type]
     registry = CollectorRegistry()
     registry.register(collector)
     text = generate_latest(registry).decode()

@@ -59,7 +59,7 @@ class Body(BaseModel):
 
 def _app() -> FastAPI:
     app = FastAPI()
-    install_problem_handlers(app)
+    install_problem_handlers(app, type_base="/problems/")
 
     @app.post("/things")
     def create(body: Body) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The working-day calendar and deadline rules, with every example of SPEC §4."""
+"""The working-day calendar and deadline rules, with every example of docs/rules/lifecycle.md."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def close(y: int, m: int, d: int) -> datetime:
 @pytest.mark.parametrize(
     ("received", "n", "expected_from", "expected_due"),
     [
-        # SPEC §4 examples
+        # the examples of docs/rules/lifecycle.md
         (at(2026, 11, 16), 3, at(2026, 11, 16), close(2026, 11, 19)),
         (at(2026, 11, 23), 3, at(2026, 11, 23), close(2026, 11, 27)),  # 24/11 Culture Day
         (at(2026, 2, 13, 16, 30), 3, at(2026, 2, 23, 7, 30), close(2026, 2, 26)),  # Tết, late

@@ -1,32 +1,37 @@
-"""The feedback REST surface: a citizen rates a finished dossier with the receipt's PIN."""
+"""The feedback REST surface: a citizen rates a finished dossier with the receipt's PIN.
+Routes translate HTTP to the service layer's commands and its refusals to problems."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.feedback.adapters import repository as repo
-from services.feedback.domain.rating import decree61_total, source_key
-from services.feedback.service_layer.handlers import (
+from services.feedback.domain.rating import (
     RatingRefused,
-    SubmitRating,
     TooManyGuesses,
     WrongPin,
-    submit_rating,
+    decree61_total,
+    source_key,
+)
+from services.feedback.service_layer.handlers import (
+    FeedbackHandlers,
+    RatingNotFound,
+    SubmitRating,
 )
 from services.feedback.settings import Settings
-from shared.auth import Principal, bearer, business_time, decode_token
+from shared.auth import Principal, TokenSent, bearer, business_time, decode_token
+from shared.docs import answers, security
 from shared.events import CriteriaScores, DossierCode, Rating
-from shared.problems import TYPE_BASE, Problem
-from shared.service import get_runtime, settings_of
+from shared.problems import Problem
+from shared.runtime import clock_of, component_of, settings_of
 from shared.textbounds import PlainText
 from shared.timebounds import AwareMoment, LocalTime
 
 router = APIRouter(prefix="/v1")
-optional_bearer = HTTPBearer(auto_error=False)
 
 
 class FeedbackRequest(BaseModel):
@@ -49,33 +54,25 @@ class FeedbackView(BaseModel):
     at: LocalTime
 
 
-_responses: dict[int | str, dict[str, Any]] = {
-    403: {"description": "the dossier code and PIN do not match (the same answer whether or "
-                         "not the dossier exists)"},
-    409: {"description": "not finished yet (or not yet known here), or already rated"},
-    422: {"description": "invalid request; `errors` names the fields"},
-    429: {"description": "too many wrong PINs for this dossier or from this address; see "
-                         "Retry-After"},
-}
+ANSWERS = answers(403, 409, 422, 429, said={
+    403: "the dossier code and PIN do not match (the same answer whether or not the dossier "
+         "exists)",
+    409: "not finished yet (or not yet known here), or already rated",
+    429: "too many wrong PINs for this dossier or from this address; see Retry-After"})
 
 
-@router.post("/feedback", status_code=201, response_model=FeedbackView, tags=["feedback"],
-             summary="Rate a finished dossier (one rating per dossier)", responses=_responses)
-async def submit(body: FeedbackRequest, request: Request, response: Response,
-                 credentials: Annotated[HTTPAuthorizationCredentials | None,
-                                        Depends(optional_bearer)] = None) -> FeedbackView:
-    runtime = get_runtime(request)
-    s = settings_of(request, Settings)
-    importer = body.at is not None and credentials is not None and decode_token(
-        credentials.credentials, s.jwt_secret, s.jwt_audience, s.jwt_issuer).role == "importer"
-    now = runtime.clock.now()
-    at = business_time(body.at, importer, now=now)
-    cmd = SubmitRating(dossier_code=body.dossier_code, pin=body.pin, rating=body.rating,
-                       criteria=body.criteria, comment=body.comment, at=at,
-                       source=source_key(request.client.host if request.client else "unknown"))
+def handlers(request: Request) -> FeedbackHandlers:
+    return component_of(request, FeedbackHandlers)
+
+
+Handlers = Annotated[FeedbackHandlers, Depends(handlers)]
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """The service layer's refusals as problem documents."""
     try:
-        rated = await submit_rating(runtime.pool, runtime.emit, cmd, now=now,
-                                    policy=s.guessing_policy(), pepper=s.pin_pepper)
+        yield
     except TooManyGuesses as e:
         raise Problem(429, "Too Many Requests",
                       "too many wrong PINs for this dossier or from this address",
@@ -83,7 +80,29 @@ async def submit(body: FeedbackRequest, request: Request, response: Response,
     except WrongPin as e:
         raise Problem(403, "Forbidden", "the dossier code and PIN do not match a receipt") from e
     except RatingRefused as e:
-        raise Problem(409, "Conflict", e.why.value, type_=TYPE_BASE + "feedback-refused") from e
+        raise Problem(409, "Conflict", e.why.value, type_="feedback-refused") from e
+    except RatingNotFound as e:
+        raise Problem(404, "Not Found", str(e)) from e
+
+
+def importer_sent(request: Request, body: FeedbackRequest, token: TokenSent) -> bool:
+    """Whether a back-dated ``at`` comes with an importer's token (read only then)."""
+    s = settings_of(request, Settings)
+    return body.at is not None and token is not None and decode_token(
+        token.credentials, s.jwt_secret, s.jwt_audience, s.jwt_issuer).role == "importer"
+
+
+@router.post("/feedback", status_code=201, response_model=FeedbackView, tags=["feedback"],
+             summary="Rate a finished dossier (one rating per dossier)", responses=ANSWERS,
+             # The receipt's PIN authenticates; a token only lets an importer back-date.
+             openapi_extra=security({}, {"bearerToken": []}))
+async def submit(body: FeedbackRequest, request: Request, response: Response, app: Handlers,
+                 token: TokenSent = None) -> FeedbackView:
+    at = business_time(body.at, importer_sent(request, body, token), now=clock_of(request).now())
+    source = source_key(request.client.host if request.client else "unknown")
+    with refusals():
+        rated = await app.submit_rating(SubmitRating(body.dossier_code, body.pin, body.rating,
+                                                     body.criteria, body.comment, at, source))
     response.headers["Location"] = f"/v1/feedback/{body.dossier_code}"
     return FeedbackView(dossier_code=body.dossier_code, unit_code=rated.unit_code,
                         rating=body.rating, criteria=body.criteria,
@@ -93,12 +112,11 @@ async def submit(body: FeedbackRequest, request: Request, response: Response,
 
 @router.get("/feedback/{dossier_code}", response_model=FeedbackView, tags=["feedback"],
             summary="The rating of a dossier (officers and operators of its unit)",
-            responses={401: {"description": "no valid token"}, 404: {"description": "none"}})
-async def read(dossier_code: str, request: Request,
+            responses=answers(401, 404, said={404: "no rating among your units"}))
+async def read(dossier_code: str, app: Handlers,
                who: Annotated[Principal, Depends(bearer())]) -> FeedbackView:
-    row = await repo.rating_of(get_runtime(request).pool, dossier_code)
-    if row is None or not who.may_act_on(row["unit_code"]):
-        raise Problem(404, "Not Found", f"no rating for {dossier_code} among your units")
+    with refusals():
+        row = await app.rating_of(dossier_code, who)
     criteria = CriteriaScores.model_validate(row["criteria"]) if row["criteria"] else None
     return FeedbackView(dossier_code=row["dossier_code"], unit_code=row["unit_code"],
                         rating=row["rating"], criteria=criteria,

@@ -40,6 +40,65 @@ def refusal(finished: str | None, already_rated: bool) -> Refusal | None:
     return None
 
 
+class RatingRefused(Exception):
+    """A rating with the right PIN that cannot be accepted now."""
+
+    def __init__(self, why: Refusal) -> None:
+        super().__init__(why.value)
+        self.why = why
+
+
+class WrongPin(Exception):
+    """The dossier code and PIN match no receipt (also when the dossier is unknown)."""
+
+
+class TooManyGuesses(Exception):
+    """Too many wrong PINs for this dossier or from this source; try after ``retry_after_s``."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"retry after {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class RatedDossier:
+    """What feedback knows of a dossier: its unit now, and how it finished. Events arrive in
+    any order across topics: the first finishing event is kept, a transfer moves the unit, and
+    a finish may be heard of before the filing."""
+
+    code: str
+    unit_code: str = ""
+    finished: str | None = None
+    finished_at: datetime | None = None
+    rated: bool = False
+
+    def receive(self, unit_code: str) -> bool:
+        """Filed at ``unit_code``; a unit already known (from a transfer) is kept."""
+        if self.unit_code:
+            return False
+        self.unit_code = unit_code
+        return True
+
+    def transfer(self, to_unit: str) -> bool:
+        if self.unit_code == to_unit:
+            return False
+        self.unit_code = to_unit
+        return True
+
+    def finish(self, event_type: str, at: datetime) -> bool:
+        """A finishing event (``FINISHING_EVENTS``): the first one wins."""
+        if event_type not in FINISHING_EVENTS or self.finished is not None:
+            return False
+        self.finished, self.finished_at = FINISHING_EVENTS[event_type], at
+        return True
+
+    def check_rateable(self) -> None:
+        """:raises RatingRefused: when a rating cannot be accepted now."""
+        why = refusal(self.finished, self.rated)
+        if why is not None:
+            raise RatingRefused(why)
+
+
 @dataclass(frozen=True)
 class GuessingPolicy:
     """Wrong PINs allowed in a sliding window, per dossier (so that one receipt cannot be

@@ -1,21 +1,38 @@
-"""Rating a dossier: the PIN guessing limits, the check of the PIN, and the rating with its
-event, on one connection. No second connection is taken while a lock is held: the attempts
-on one dossier take turns (a transaction-scoped advisory lock), the failure is committed
-before the answer, and only the right PIN opens the transaction that locks the dossier."""
+"""Feedback's use cases: a citizen's rating (the PIN guessing limits, the check of the PIN,
+the rating and its event), an officer's read, and the dossiers heard of from the events.
+
+The rating takes two units of work, one after the other, never two connections at once:
+the attempts on one dossier take turns (a transaction-scoped advisory lock) and a wrong PIN
+is committed before the answer; only the right PIN opens the one that locks the dossier."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-import asyncpg
-
-from services.feedback.adapters import repository as repo
-from services.feedback.domain.rating import GuessingPolicy, Refusal, refusal, retry_after
-from shared.auth import pin_matches
-from shared.events import CriteriaScores, Envelope, FeedbackSubmitted, Rating
+from services.feedback.domain.rating import (
+    GuessingPolicy,
+    RatedDossier,
+    RatingRefused,
+    Refusal,
+    TooManyGuesses,
+    WrongPin,
+    retry_after,
+)
+from services.feedback.service_layer.unit_of_work import FeedbackUnitOfWork
+from shared.auth import Principal, pin_matches
+from shared.events import (
+    CriteriaScores,
+    DossierReceived,
+    Envelope,
+    EventData,
+    FeedbackSubmitted,
+    Rating,
+    Transferred,
+)
 from shared.masking import mask_personal_data
-from shared.service import Emit
 
 
 @dataclass(frozen=True)
@@ -35,50 +52,69 @@ class Rated:
     comment: str | None  # as stored and published: masked
 
 
-class TooManyGuesses(Exception):
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"retry after {retry_after_s} s")
-        self.retry_after_s = retry_after_s
+class RatingNotFound(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(f"no rating for {code} among your units")
 
 
-class WrongPin(Exception):
-    """The dossier code and PIN match no receipt (also when the dossier is unknown)."""
+class FeedbackHandlers:
+    def __init__(self, unit_of_work: Callable[[], FeedbackUnitOfWork], policy: GuessingPolicy,
+                 pepper: str, now: Callable[[], datetime]) -> None:
+        self.unit_of_work = unit_of_work
+        self.policy = policy
+        self.pepper = pepper
+        self.now = now
 
-
-class RatingRefused(Exception):
-    def __init__(self, why: Refusal) -> None:
-        super().__init__(why.value)
-        self.why = why
-
-
-async def submit_rating(pool: asyncpg.Pool, emit: Emit, cmd: SubmitRating, *, now: datetime,
-                        policy: GuessingPolicy, pepper: str) -> Rated:
-    right_pin = pin_matches(cmd.dossier_code, cmd.pin, pepper)
-    async with pool.acquire() as conn:
-        async with conn.transaction():
-            await repo.take_turn(conn, cmd.dossier_code)
-            by_dossier, by_source = await repo.recent_failures(conn, cmd.dossier_code,
-                                                               cmd.source, now - policy.window)
-            wait = retry_after(by_dossier, by_source, now, policy)
+    async def submit_rating(self, cmd: SubmitRating) -> Rated:
+        """:raises TooManyGuesses, WrongPin, RatingRefused:"""
+        right_pin = pin_matches(cmd.dossier_code, cmd.pin, self.pepper)
+        now = self.now()
+        async with self.unit_of_work() as uow:
+            await uow.guesses.take_turn(cmd.dossier_code)
+            by_dossier, by_source = await uow.guesses.recent_failures(
+                cmd.dossier_code, cmd.source, now - self.policy.window)
+            wait = retry_after(by_dossier, by_source, now, self.policy)
             if wait is None and not right_pin:
-                await repo.record_failure(conn, cmd.dossier_code, cmd.source, now)
+                await uow.guesses.record_failure(cmd.dossier_code, cmd.source, now)
+            await uow.commit()
         if wait is not None:
             raise TooManyGuesses(wait)
         if not right_pin:
             raise WrongPin()
         comment = mask_personal_data(cmd.comment) if cmd.comment else None
-        criteria = cmd.criteria.model_dump(mode="json") if cmd.criteria else None
-        async with conn.transaction():
-            dossier = await repo.dossier_for_rating(conn, cmd.dossier_code)
-            why = refusal(dossier["finished"] if dossier else None,
-                          bool(dossier and dossier["rated"]))
-            if why is not None:
-                raise RatingRefused(why)
-            assert dossier is not None
-            unit = str(dossier["unit_code"])
-            await repo.insert_rating(conn, cmd.dossier_code, unit, cmd.rating, criteria,
-                                     comment, cmd.at)
-            await emit(conn, [Envelope(source="feedback", data=FeedbackSubmitted(
-                dossier_code=cmd.dossier_code, unit_code=unit, rating=cmd.rating,
-                criteria=cmd.criteria, comment=comment, at=cmd.at))])
-    return Rated(unit_code=unit, comment=comment)
+        async with self.unit_of_work() as uow:
+            d = await uow.dossiers.get(cmd.dossier_code, lock=True)
+            if d is None:
+                raise RatingRefused(Refusal.NOT_FINISHED)
+            d.check_rateable()
+            await uow.ratings.add(cmd.dossier_code, d.unit_code, cmd.rating,
+                                  cmd.criteria.model_dump(mode="json") if cmd.criteria else None,
+                                  comment, cmd.at)
+            uow.publish(FeedbackSubmitted(dossier_code=cmd.dossier_code, unit_code=d.unit_code,
+                                          rating=cmd.rating, criteria=cmd.criteria,
+                                          comment=comment, at=cmd.at))
+            await uow.commit()
+        return Rated(unit_code=d.unit_code, comment=comment)
+
+    async def rating_of(self, code: str, who: Principal) -> Any:
+        async with self.unit_of_work() as uow:
+            row = await uow.ratings.of(code)
+        if row is None or not who.may_act_on(row["unit_code"]):
+            raise RatingNotFound(code)
+        return row
+
+    async def apply_event(self, uow: FeedbackUnitOfWork, env: Envelope[EventData]) -> None:
+        """Which dossiers exist, at which unit, and whether (and how) they finished."""
+        data = env.data
+        async with uow:
+            d = await uow.dossiers.get(data.dossier_code, lock=True) \
+                or RatedDossier(data.dossier_code)
+            if isinstance(data, DossierReceived):
+                changed = d.receive(data.unit_code)
+            elif isinstance(data, Transferred):
+                changed = d.transfer(data.to_unit)
+            else:
+                changed = d.finish(env.type, data.occurred_at)
+            if changed:
+                await uow.dossiers.save(d)
+            await uow.commit()

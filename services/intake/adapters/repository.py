@@ -1,4 +1,5 @@
-"""PostgreSQL adapter of the intake service (its own schema only)."""
+"""PostgreSQL adapters of the intake service (its own schema only): the catalog, portal
+keys, dossiers, their timeline, supplements and the keys of applicants' requests."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from typing import Any
 import asyncpg
 import orjson
 
+from services.intake.domain.dossier import Dossier
 from shared.auth import hash_api_key
 from shared.events import Envelope, EventData
+from shared.rows import Db, Table
 from shared.rulebook import Rulebook
 
 
@@ -122,135 +125,151 @@ async def has_live_key(conn: asyncpg.Connection, portal_id: str, key: str) -> bo
            AND revoked_at IS NULL""", portal_id, hash_api_key(key)))
 
 
-_KEY_CACHE: dict[str, tuple[float, Portal | None]] = {}
-KEY_CACHE_SECONDS = 30.0
+class PortalKeys:
+    """Who an API key belongs to, cached for ``ttl_s`` per process (the
+    ``portal_key_cache_s`` setting): a revoked or rotated-out key stops working within
+    that; 0 looks every key up."""
 
+    MAX_CACHED = 10_000
 
-async def portal_for_key(pool: asyncpg.Pool, key: str,
-                         ttl_s: float = KEY_CACHE_SECONDS) -> Portal | None:
-    """Cached for ``ttl_s`` per process (the ``portal_key_cache_s`` setting): a revoked or
-    rotated-out key stops working within that; 0 looks every key up."""
-    digest = hash_api_key(key)
-    now = time.monotonic()
-    cached = _KEY_CACHE.get(digest)
-    if cached is not None and now - cached[0] < ttl_s:
-        return cached[1]
-    portal = await _portal_for_digest(pool, digest)
-    if len(_KEY_CACHE) > 10_000:
-        _KEY_CACHE.clear()
-    _KEY_CACHE[digest] = (now, portal)
-    return portal
+    def __init__(self, pool: asyncpg.Pool, ttl_s: float) -> None:
+        self.pool = pool
+        self.ttl_s = ttl_s
+        self._cache: dict[str, tuple[float, Portal | None]] = {}
 
-
-async def _portal_for_digest(pool: asyncpg.Pool, digest: str) -> Portal | None:
-    row = await pool.fetchrow(
-        """SELECT p.id, p.role, p.rate_per_s, p.burst
-           FROM portal_keys k JOIN portals p ON p.id = k.portal_id
-           WHERE k.key_hash = $1 AND k.revoked_at IS NULL""",
-        digest,
-    )
-    return Portal(row["id"], row["role"], row["rate_per_s"], row["burst"]) if row else None
+    async def portal_for(self, key: str) -> Portal | None:
+        digest = hash_api_key(key)
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached is not None and now - cached[0] < self.ttl_s:
+            return cached[1]
+        row = await self.pool.fetchrow(
+            """SELECT p.id, p.role, p.rate_per_s, p.burst
+               FROM portal_keys k JOIN portals p ON p.id = k.portal_id
+               WHERE k.key_hash = $1 AND k.revoked_at IS NULL""", digest)
+        portal = Portal(row["id"], row["role"], row["rate_per_s"], row["burst"]) if row else None
+        if len(self._cache) >= self.MAX_CACHED:
+            self._cache.clear()
+        self._cache[digest] = (now, portal)
+        return portal
 
 
 # ------------------------------------------------------------------ dossiers
-DOSSIER_COLUMNS = """code, unit_code, current_unit, procedure_code, channel, return_method,
-    filed_at, received_at, counted_from, due_at, appointment_at, processing_days, status, status_at,
-    applicant_masked, portal_id, external_ref, idempotency_key, request_hash, rulebook,
-    documents, note"""
+DOSSIERS = Table("dossiers", Dossier, "code")
 
 
-async def find_existing(conn: asyncpg.Connection, portal_id: str, idempotency_key: str | None,
-                        external_ref: str | None) -> asyncpg.Record | None:
-    if idempotency_key:
-        row = await conn.fetchrow(
-            f"SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE portal_id = $1 AND idempotency_key = $2",
-            portal_id, idempotency_key)
-        if row:
-            return row
-    if external_ref:
-        return await conn.fetchrow(
-            f"SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE portal_id = $1 AND external_ref = $2",
-            portal_id, external_ref)
-    return None
+class DuplicateFiling(Exception):
+    """Another filing with the same Idempotency-Key or external_ref committed first."""
 
 
-async def next_sequence(conn: asyncpg.Connection, unit_code: str, day: date) -> int:
-    """Row-locked counter in the caller's transaction: no gaps, no duplicates."""
-    value: int = await conn.fetchval(
-        """INSERT INTO code_counters (unit_code, day, last) VALUES ($1, $2, 1)
-           ON CONFLICT (unit_code, day) DO UPDATE SET last = code_counters.last + 1
-           RETURNING last""",
-        unit_code, day,
-    )
-    return value
+class DossierRepository:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    async def get(self, code: str, *, lock: bool = False) -> Dossier | None:
+        row = await self.db.fetchrow(DOSSIERS.by_key(lock=lock), code)
+        return DOSSIERS.from_row(row) if row else None
+
+    async def add(self, d: Dossier) -> None:
+        """:raises DuplicateFiling: (the transaction is then aborted)."""
+        try:
+            await self.db.execute(DOSSIERS.insert(on_conflict=""), *DOSSIERS.insert_values(d))
+        except asyncpg.UniqueViolationError as exc:
+            raise DuplicateFiling(d.code) from exc
+
+    async def save(self, d: Dossier) -> None:
+        await self.db.execute(DOSSIERS.update(), *DOSSIERS.update_values(d))
+
+    async def find_filed(self, portal_id: str, idempotency_key: str | None,
+                         external_ref: str | None) -> Dossier | None:
+        """The portal's dossier filed under this Idempotency-Key, else this external_ref."""
+        for column, value in (("idempotency_key", idempotency_key),
+                              ("external_ref", external_ref)):
+            if value:
+                row = await self.db.fetchrow(
+                    DOSSIERS.select(f"portal_id = $1 AND {column} = $2"), portal_id, value)
+                if row:
+                    return DOSSIERS.from_row(row)
+        return None
+
+    async def next_sequence(self, unit_code: str, day: date) -> int:
+        """Row-locked counter in the caller's transaction: no gaps, no duplicates."""
+        value: int = await self.db.fetchval(
+            """INSERT INTO code_counters (unit_code, day, last) VALUES ($1, $2, 1)
+               ON CONFLICT (unit_code, day) DO UPDATE SET last = code_counters.last + 1
+               RETURNING last""", unit_code, day)
+        return value
+
+    async def changes(self, portal_id: str | None, after: tuple[int, int],
+                      limit: int) -> list[asyncpg.Record]:
+        """A portal's dossiers (every dossier for ``None``) changed after position ``after``
+        (transaction id, number), in that order, made by transactions older than any still
+        in flight: a change committed later has a larger transaction id, so it is never
+        skipped."""
+        return list(await self.db.fetch(
+            f"""SELECT {", ".join(DOSSIERS.columns)}, change_xid::text::bigint AS change_xid,
+                       change_seq
+                FROM dossiers
+                WHERE (change_xid, change_seq) > ($1::text::xid8, $2)
+                  AND ($3::text IS NULL OR portal_id = $3)
+                  AND change_xid < pg_snapshot_xmin(pg_current_snapshot())
+                ORDER BY change_xid, change_seq LIMIT $4""",
+            str(after[0]), after[1], portal_id, limit))
 
 
-async def insert_dossier(conn: asyncpg.Connection, row: dict[str, Any]) -> asyncpg.Record:
-    cols = ", ".join(row)
-    params = ", ".join(f"${i}" for i in range(1, len(row) + 1))
-    inserted: asyncpg.Record = await conn.fetchrow(
-        f"INSERT INTO dossiers ({cols}) VALUES ({params}) RETURNING {DOSSIER_COLUMNS}",
-        *row.values())
-    return inserted
+class TimelineRepository:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    async def record(self, env: Envelope[Any], at: datetime, detail: dict[str, Any]) -> None:
+        await self.db.execute(
+            """INSERT INTO timeline (event_id, dossier_code, at, event_type, source, detail)
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING""",
+            env.id, env.data.dossier_code, at, env.type, env.source, detail)
+
+    async def latest(self, code: str, limit: int) -> tuple[list[asyncpg.Record], int]:
+        """The latest ``limit`` entries in time order, and how many there are in all."""
+        rows = await self.db.fetch(
+            """SELECT at, event_type, source, detail, count(*) OVER () AS total FROM (
+                 SELECT * FROM timeline WHERE dossier_code = $1
+                 ORDER BY at DESC, event_type DESC LIMIT $2) latest
+               ORDER BY at, event_type""", code, limit)
+        total = rows[0]["total"] if rows else 0
+        if len(rows) == limit:
+            total = await self.db.fetchval(
+                "SELECT count(*) FROM timeline WHERE dossier_code = $1", code)
+        return list(rows), int(total)
 
 
-async def get_dossier(conn: asyncpg.Connection | asyncpg.Pool, code: str,
-                      *, for_update: bool = False) -> asyncpg.Record | None:
-    lock = " FOR UPDATE" if for_update else ""
-    return await conn.fetchrow(f"SELECT {DOSSIER_COLUMNS}, supplement_requested_at "
-                               f"FROM dossiers WHERE code = $1{lock}", code)
+class SupplementRepository:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    async def add(self, code: str, at: datetime, note: str | None,
+                  documents: list[dict[str, Any]], portal_id: str) -> None:
+        await self.db.execute(
+            """INSERT INTO supplements (dossier_code, received_at, note, documents, portal_id)
+               VALUES ($1, $2, $3, $4, $5)""", code, at, note, documents, portal_id)
 
 
-async def timeline(conn: asyncpg.Connection | asyncpg.Pool, code: str,
-                   limit: int) -> tuple[list[asyncpg.Record], int]:
-    """The latest ``limit`` entries in time order, and how many there are in all."""
-    rows = await conn.fetch(
-        """SELECT at, event_type, source, detail, count(*) OVER () AS total FROM (
-             SELECT * FROM timeline WHERE dossier_code = $1 ORDER BY at DESC, event_type DESC
-             LIMIT $2) latest ORDER BY at, event_type""", code, limit)
-    total = rows[0]["total"] if rows else 0
-    if len(rows) == limit:
-        total = await conn.fetchval("SELECT count(*) FROM timeline WHERE dossier_code = $1", code)
-    return list(rows), int(total)
+class RequestKeyRepository:
+    """The Idempotency-Keys of supplements and withdrawals, with their request's fingerprint."""
 
+    def __init__(self, db: Db) -> None:
+        self.db = db
 
-async def changes(conn: asyncpg.Connection | asyncpg.Pool, portal_id: str | None,
-                  after: tuple[int, int], limit: int) -> list[asyncpg.Record]:
-    """A portal's dossiers (every dossier for ``None``) changed after position ``after``
-    (transaction id, number), in that order, made by transactions older than any still in
-    flight: a change committed later has a larger transaction id, so it is never skipped."""
-    return list(await conn.fetch(
-        f"""SELECT {DOSSIER_COLUMNS}, change_xid::text::bigint AS change_xid, change_seq
-            FROM dossiers
-            WHERE (change_xid, change_seq) > ($1::text::xid8, $2)
-              AND ($3::text IS NULL OR portal_id = $3)
-              AND change_xid < pg_snapshot_xmin(pg_current_snapshot())
-            ORDER BY change_xid, change_seq LIMIT $4""",
-        str(after[0]), after[1], portal_id, limit))
+    async def first_request(self, portal_id: str, key: str) -> str | None:
+        value = await self.db.fetchval(
+            "SELECT request_hash FROM request_keys WHERE portal_id = $1 AND idempotency_key = $2",
+            portal_id, key)
+        return None if value is None else str(value)
 
-
-async def request_key(conn: asyncpg.Connection, portal_id: str,
-                      key: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT action, dossier_code, request_hash FROM request_keys "
-        "WHERE portal_id = $1 AND idempotency_key = $2", portal_id, key)
-
-
-async def remember_request(conn: asyncpg.Connection, portal_id: str, key: str, action: str,
-                           code: str, fingerprint: str) -> None:
-    await conn.execute(
-        """INSERT INTO request_keys (portal_id, idempotency_key, action, dossier_code,
-                                     request_hash) VALUES ($1, $2, $3, $4, $5)""",
-        portal_id, key, action, code, fingerprint)
-
-
-async def record_timeline(conn: asyncpg.Connection, env: Envelope[Any], at: datetime,
-                          detail: dict[str, Any]) -> None:
-    await conn.execute(
-        """INSERT INTO timeline (event_id, dossier_code, at, event_type, source, detail)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING""",
-        env.id, env.data.dossier_code, at, env.type, env.source, detail,
-    )
+    async def remember(self, portal_id: str, key: str, action: str, code: str,
+                       fingerprint: str) -> None:
+        await self.db.execute(
+            """INSERT INTO request_keys (portal_id, idempotency_key, action, dossier_code,
+                                         request_hash) VALUES ($1, $2, $3, $4, $5)""",
+            portal_id, key, action, code, fingerprint)
 
 
 def json_detail(data: EventData, *, drop: tuple[str, ...] = ("dossier_code",)) -> dict[str, Any]:

@@ -1,58 +1,16 @@
-"""Pure rules of filing a dossier: code format, catalog checks, status as seen by portals."""
+"""Pure rules of filing a dossier: the code format, the catalog checks and who files through
+which channel."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Literal
+from datetime import date
 
-from shared.events import DossierReceived, MaskedApplicant
 from shared.rulebook import Procedure, Rulebook, Unit
-from shared.workdays import Deadline
-
-# What a portal sees of a dossier (the national portal's vocabulary, and in_transit for a
-# postal filing on its way to the desk).
-Status = Literal["in_transit", "awaiting_receipt", "received", "processing",
-                 "awaiting_supplement", "awaiting_payment", "resolved", "returned", "rejected",
-                 "stopped", "withdrawn"]
-TERMINAL = frozenset({"returned", "rejected", "stopped", "withdrawn"})
-FINISHED = TERMINAL | {"resolved"}
-
-# Status a portal sees after each event; None leaves it unchanged.
-STATUS_AFTER: dict[str, str | None] = {
-    "dossier.filed_by_post": "in_transit",
-    "dossier.received": "received",
-    "dossier.accepted": "processing",
-    "dossier.supplement_requested": "awaiting_supplement",
-    "dossier.supplement_received": "processing",
-    "dossier.payment_requested": "awaiting_payment",
-    "dossier.paid": "processing",
-    "dossier.resolved": "resolved",
-    "dossier.rejected": "rejected",
-    "dossier.stopped": "stopped",
-    "dossier.withdrawn": "withdrawn",
-    "dossier.result_returned": "returned",
-}
-
-
-def next_status(current: str, current_at: datetime, event_type: str,
-                event_at: datetime) -> str | None:
-    """Events from several topics may arrive out of order: a terminal status is never left,
-    resolved is left only for returned, and otherwise the later event wins."""
-    new = STATUS_AFTER.get(event_type)
-    if new is None or new == current:
-        return None
-    if current in TERMINAL:
-        return None
-    if current == "resolved":
-        return new if new == "returned" else None
-    if new in FINISHED:
-        return new
-    return new if event_at >= current_at else None
 
 
 def dossier_code(unit_code: str, day: date, sequence: int) -> str:
-    """SPEC §4 policy: ``<unit agency code>-<YYMMDD>-<NNNN>``."""
+    """The dossier code (docs/rules/lifecycle.md): ``<unit agency code>-<YYMMDD>-<NNNN>``."""
     return f"{unit_code}-{day:%y%m%d}-{sequence:04d}"
 
 
@@ -100,16 +58,3 @@ def channel_refusal(role: str, channel: str) -> str | None:
     if channel == "counter":
         return "counter filings are registered by a desk (a key with the desk role)"
     return f"a {role} key files through {', '.join(sorted(allowed)) or 'no channel'}"
-
-
-def received_event(code: str, unit_code: str, procedure_code: str, processing_days: int,
-                   channel: str, return_method: str, received_at: datetime, deadline: Deadline,
-                   applicant: MaskedApplicant, rulebook: str,
-                   external_ref: str | None) -> DossierReceived:
-    return DossierReceived.model_validate({
-        "dossier_code": code, "unit_code": unit_code, "procedure_code": procedure_code,
-        "channel": channel, "received_at": received_at, "counted_from": deadline.counted_from,
-        "due_at": deadline.due_at, "processing_days": processing_days,
-        "return_method": return_method, "applicant": applicant, "rulebook": rulebook,
-        "external_ref": external_ref,
-    })

@@ -1,1 +1,2 @@
-"""Intake use cases: each one command and its handler."""
+"""Intake use cases: filing, supplements, withdrawals, the portals' reads, and the status fed
+by the other services' events."""

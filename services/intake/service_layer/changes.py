@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from services.intake.adapters import repository as repo
+from services.intake.adapters.repository import DossierRepository
 from services.intake.domain.cursor import START, decode_cursor, encode_cursor
 
 
@@ -28,7 +28,7 @@ class Changes:
 async def changes_page(pool: asyncpg.Pool, wanted: ChangesWanted) -> Changes:
     """:raises ValueError: for a cursor this service did not hand out."""
     after = decode_cursor(wanted.cursor) if wanted.cursor else START
-    rows = await repo.changes(pool, wanted.portal_id, after, wanted.limit + 1)
+    rows = await DossierRepository(pool).changes(wanted.portal_id, after, wanted.limit + 1)
     page = rows[:wanted.limit]
     last = (page[-1]["change_xid"], page[-1]["change_seq"]) if page else after
     return Changes(rows=page, next=encode_cursor(last), more=len(rows) > wanted.limit)

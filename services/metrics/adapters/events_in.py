@@ -12,7 +12,7 @@ from shared.events import Envelope, EventData
 from shared.rulebook import Rulebook
 
 
-class MetricsEvents:
+class MetricsConsumer:
     def __init__(self, rulebook: Rulebook) -> None:
         self.rulebook = rulebook
 

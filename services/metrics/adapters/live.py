@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
@@ -72,6 +72,20 @@ class LiveHub:
     def cache(self) -> dict[str, Figures]:
         """The current month's figures of every unit, for /metrics."""
         return self._seen[CURRENT_MONTH]
+
+    async def messages(self, queue: asyncio.Queue[dict[str, Any]]) -> AsyncIterator[dict[str, str]]:
+        """A subscriber's Server-Sent Events, until it goes (then it is unsubscribed)."""
+        try:
+            yield {"event": "hello", "data": "{}"}
+            while True:
+                try:
+                    message = await asyncio.wait_for(queue.get(), timeout=15)
+                except TimeoutError:
+                    continue
+                yield {"event": "unit", "id": message["unit_code"],
+                       "data": orjson.dumps(message, default=str).decode()}
+        finally:
+            self.unsubscribe(queue)
 
     def subscribe(self, watched: Watched = CURRENT_MONTH) -> asyncio.Queue[dict[str, Any]]:
         periods = set(self._subscribers.values()) | {CURRENT_MONTH}
@@ -170,12 +184,12 @@ class UnitFiguresCollector(Collector):
     """``motcua_unit_<figure>{unit, block}`` gauges for the current month, from the cache:
     the label sets are bounded by the rulebook's units and the figures' names."""
 
-    def __init__(self) -> None:
-        self.hub: LiveHub | None = None
+    def __init__(self, hub: LiveHub) -> None:
+        self.hub = hub
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         hub = self.hub
-        if hub is None or not hub.cache:
+        if not hub.cache:
             return
         blocks = {u.code: u.block for u in hub.reader.rulebook.units}
         for name in KEYED_FIGURES:
@@ -202,5 +216,3 @@ class UnitFiguresCollector(Collector):
 NUMERIC_FIGURES = tuple(f.name for f in fields(Figures) if str(f.type) in ("int", "float | None"))
 KEYED_FIGURES = tuple(f.name for f in fields(Figures) if str(f.type).startswith("dict["))
 
-
-COLLECTOR = UnitFiguresCollector()

@@ -1,17 +1,15 @@
-"""The metrics REST surface (SPEC §6): figures per unit, procedure and block, the live
+"""The metrics REST surface (docs/api.md): figures per unit, procedure and block, the live
 stream and the dashboard."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
+from fastapi.security import APIKeyQuery
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
@@ -19,9 +17,10 @@ from services.metrics.adapters.live import MAX_WATCHED_DAYS, LiveHub, TooManyPer
 from services.metrics.adapters.reader import MetricsReader
 from services.metrics.domain.figures import RANKABLE, Period, PeriodError
 from services.metrics.settings import Settings
-from shared.auth import decode_token
+from shared.auth import TokenSent, decode_token
+from shared.docs import security
 from shared.problems import Problem, invalid
-from shared.service import clock_of, get_runtime, settings_of
+from shared.runtime import clock_of, component_of, settings_of
 from shared.timebounds import Day, LocalTime, Moment
 
 router = APIRouter()
@@ -30,23 +29,27 @@ DASHBOARD = Path(__file__).with_name("dashboard.html").read_text(encoding="utf-8
 
 
 def _reader(request: Request) -> MetricsReader:
-    reader: MetricsReader = get_runtime(request).extras["reader"]
-    return reader
+    return component_of(request, MetricsReader)
 
 
 def _hub(request: Request) -> LiveHub:
-    hub: LiveHub = get_runtime(request).extras["hub"]
-    return hub
+    return component_of(request, LiveHub)
 
 
-def may_read(request: Request, access_token: Annotated[str | None, Query(
-        description="when figures are not public: a bearer token (EventSource cannot "
-                    "send headers)")] = None) -> None:
+access_token_query = APIKeyQuery(name="access_token", auto_error=False,
+                                 scheme_name="accessToken",
+                                 description="a bearer token in the query, for EventSource "
+                                             "(which cannot send headers)")
+# Figures are public unless METRICS_PUBLIC_READ=false; then any valid token reads them.
+FIGURES_SECURITY = security({}, {"bearerToken": []}, {"accessToken": []})
+
+
+def may_read(request: Request, bearer_token: TokenSent = None,
+             access_token: Annotated[str | None, Depends(access_token_query)] = None) -> None:
     s = settings_of(request, Settings)
     if s.public_read:
         return
-    header = request.headers.get("authorization", "")
-    token = header[7:] if header.lower().startswith("bearer ") else access_token
+    token = bearer_token.credentials if bearer_token is not None else access_token
     if not token:
         raise Problem(401, "Unauthorized", "a bearer token is required",
                       headers={"WWW-Authenticate": "Bearer"})
@@ -117,8 +120,8 @@ class UnitMetrics(BaseModel):
 
 
 @router.get("/v1/metrics/units/{unit_code}", response_model=UnitMetrics, tags=["metrics"],
-            summary="Every figure of SPEC §5 for a unit (with or without its sub-units)",
-            dependencies=[Readable],
+            summary="Every figure of docs/rules/metrics.md for a unit (with or without its sub-units)",
+            dependencies=[Readable], openapi_extra=FIGURES_SECURITY,
             responses={404: {"description": "unknown unit"}, 422: {"description": "bad query"}})
 async def unit_metrics(unit_code: str, request: Request, p: QueriedPeriod,
                        include_subunits: bool = False) -> UnitMetrics:
@@ -151,25 +154,28 @@ class Rankings(BaseModel):
 
 @router.get("/v1/metrics/rankings", response_model=Rankings, tags=["metrics"],
             summary="Units of a block ranked by a rate; units under the minimum sample are "
-                    "listed unranked", dependencies=[Readable],
+                    "listed unranked", dependencies=[Readable], openapi_extra=FIGURES_SECURITY,
             responses={422: {"description": "unknown block or rate"}})
 async def rankings(request: Request, p: QueriedPeriod,
                    block: Annotated[str, Query(max_length=32)] = "department",
                    by: Annotated[str, Query(description=", ".join(RANKABLE))] = "on_time_rate",
                    min_sample: Annotated[int | None, Query(ge=1, le=1_000_000)] = None) -> Rankings:
     reader = _reader(request)
+    _check_ranking(reader, block, by)
+    sample = min_sample or settings_of(request, Settings).min_sample
+    names = {u.code: u.name for u in reader.rulebook.units}
+    return Rankings(block=block, by=by, min_sample=sample, period=_pv(p),
+                    units=[RankedUnit(unit_code=r.unit_code, name=names[r.unit_code],
+                                      rank=r.rank, value=r.value, sample=r.sample)
+                           for r in await reader.rankings(block, by, p, sample)])
+
+
+def _check_ranking(reader: MetricsReader, block: str, by: str) -> None:
     if by not in RANKABLE:
         raise invalid(("query:/by", f"one of {', '.join(RANKABLE)}"))
     blocks = {u.block for u in reader.rulebook.units}
     if block not in blocks:
         raise invalid(("query:/block", f"one of {sorted(blocks)}"))
-    sample = min_sample or settings_of(request, Settings).min_sample
-    ranked = await reader.rankings(block, by, p, sample)
-    names = {u.code: u.name for u in reader.rulebook.units}
-    return Rankings(block=block, by=by, min_sample=sample, period=_pv(p),
-                    units=[RankedUnit(unit_code=r.unit_code, name=names[r.unit_code],
-                                      rank=r.rank, value=r.value, sample=r.sample)
-                           for r in ranked])
 
 
 class ProcedureMetrics(BaseModel):
@@ -183,7 +189,8 @@ class ProcedureMetrics(BaseModel):
 
 @router.get("/v1/metrics/procedures/{code}", response_model=ProcedureMetrics, tags=["metrics"],
             summary="Figures of one procedure, with the average processing time in working days",
-            dependencies=[Readable], responses={404: {"description": "unknown procedure"}})
+            dependencies=[Readable], openapi_extra=FIGURES_SECURITY,
+            responses={404: {"description": "unknown procedure"}})
 async def procedure_metrics(code: str, request: Request, p: QueriedPeriod,
                             unit: Annotated[str | None, Query(max_length=32)] = None,
                             include_subunits: bool = False) -> ProcedureMetrics:
@@ -212,7 +219,7 @@ class Overview(BaseModel):
 
 @router.get("/v1/metrics/overview", response_model=Overview, tags=["metrics"],
             summary="Every unit's figures at once (what the dashboard starts from)",
-            dependencies=[Readable])
+            dependencies=[Readable], openapi_extra=FIGURES_SECURITY)
 async def overview(request: Request, p: QueriedPeriod) -> Overview:
     reader = _reader(request)
     everyone = await reader.all_units(p)
@@ -222,6 +229,7 @@ async def overview(request: Request, p: QueriedPeriod) -> Overview:
 
 
 @router.get("/v1/metrics/stream", tags=["metrics"], dependencies=[Readable],
+            openapi_extra=FIGURES_SECURITY,
             summary="Server-Sent Events: each changed unit's figures for the period watched "
                     "(the current month unless a preset or from/to is given)",
             response_class=EventSourceResponse,
@@ -235,21 +243,7 @@ async def stream(request: Request,
     except TooManyPeriods as e:
         raise Problem(429, "Too Many Requests", f"{e}; watch a preset period or try later",
                       headers={"Retry-After": "30"}) from e
-
-    async def events() -> AsyncIterator[dict[str, str]]:
-        try:
-            yield {"event": "hello", "data": "{}"}
-            while True:
-                try:
-                    message = await asyncio.wait_for(queue.get(), timeout=15)
-                except TimeoutError:
-                    continue
-                yield {"event": "unit", "id": message["unit_code"],
-                       "data": orjson.dumps(message, default=str).decode()}
-        finally:
-            hub.unsubscribe(queue)
-
-    return EventSourceResponse(events(), ping=10)
+    return EventSourceResponse(hub.messages(queue), ping=10)
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -19,7 +19,7 @@ from uuid import UUID
 from shared.rulebook import Rulebook
 from shared.workdays import due_after_supplement, paused_working_days, timeliness
 
-# A dossier's end is its first terminal event in this precedence (SPEC §5).
+# A dossier's end is its first terminal event in this precedence (docs/rules/metrics.md).
 END_PRECEDENCE = ("resolved", "returned", "stopped", "rejected", "withdrawn")
 RELEVANT = frozenset({
     "dossier.received", "dossier.transferred", "dossier.supplement_requested",

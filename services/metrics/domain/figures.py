@@ -1,6 +1,7 @@
-"""The figures of SPEC §5 as pure functions of per-dossier facts, a period and ``as_of``.
+"""The figures (docs/rules/metrics.md) as pure functions of per-dossier facts, a period and
+``as_of``.
 
-Decisions where SPEC §5 leaves room (also in the README):
+The choices made here (docs/rules/metrics.md states them for operators):
 
 * A period is ``[from 00:00, to + 1 day 00:00)`` in local time; ``as_of`` defaults to the
   earlier of now and the period's end. A dossier ended after ``as_of`` is open at ``as_of``.

@@ -1,43 +1,78 @@
-"""PostgreSQL adapter of the postal service."""
+"""PostgreSQL adapters of the postal service: shipments, the couriers' log (signatures and
+event ids already received) and the unit each dossier is at."""
 
 from __future__ import annotations
 
-from dataclasses import fields
-
-import asyncpg
+from datetime import datetime
 
 from services.postal.domain.shipment import Shipment
+from shared.rows import Db, Table, inserted
 
-FIELDS = tuple(f.name for f in fields(Shipment) if f.name != "notifications")
-_COLUMNS = ", ".join(FIELDS)
-
-
-async def get(conn: asyncpg.Connection | asyncpg.Pool, shipment_id: str, *,
-              for_update: bool = False) -> Shipment | None:
-    lock = " FOR UPDATE" if for_update else ""
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM shipments WHERE id = $1{lock}", shipment_id)
-    return Shipment(**dict(row)) if row else None
+SHIPMENTS = Table("shipments", Shipment, "id", skip=("notifications",))
 
 
-async def by_dossier(conn: asyncpg.Pool, dossier_code: str, limit: int = 20) -> list[Shipment]:
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM shipments WHERE dossier_code = $1 "
-                            "ORDER BY created_at LIMIT $2", dossier_code, limit)
-    return [Shipment(**dict(r)) for r in rows]
+class ShipmentRepository:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    async def get(self, shipment_id: str, *, lock: bool = False) -> Shipment | None:
+        row = await self.db.fetchrow(SHIPMENTS.by_key(lock=lock), shipment_id)
+        return SHIPMENTS.from_row(row) if row else None
+
+    async def of_dossier(self, dossier_code: str, limit: int = 20) -> list[Shipment]:
+        rows = await self.db.fetch(SHIPMENTS.select(
+            "dossier_code = $1", tail="ORDER BY created_at LIMIT $2"), dossier_code, limit)
+        return [SHIPMENTS.from_row(r) for r in rows]
+
+    async def add(self, s: Shipment) -> bool:
+        """False when it exists already (a redelivered event)."""
+        return inserted(await self.db.execute(SHIPMENTS.insert(), *SHIPMENTS.insert_values(s)))
+
+    async def save(self, s: Shipment) -> None:
+        await self.db.execute(SHIPMENTS.update(), *SHIPMENTS.update_values(s))
+        for message in s.notifications:
+            await self.db.execute("INSERT INTO notifications (dossier_code, kind, message) "
+                                  "VALUES ($1, 'collect-at-desk', $2)", s.dossier_code, message)
 
 
-async def insert(conn: asyncpg.Connection, s: Shipment) -> bool:
-    values = [getattr(s, f) for f in FIELDS]
-    params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
-    result = await conn.execute(
-        f"INSERT INTO shipments ({_COLUMNS}) VALUES ({params}) ON CONFLICT DO NOTHING", *values)
-    return str(result).endswith("1")
+class CourierLog:
+    """What couriers sent: each signed request once, each courier event id once."""
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    async def first_signature(self, courier: str, signature: str, timestamp: int) -> bool:
+        """Whether this signed request is new (False: a replay)."""
+        return bool(await self.db.fetchval(
+            """INSERT INTO courier_signatures (courier, signature, ts) VALUES ($1, $2, $3)
+               ON CONFLICT DO NOTHING RETURNING 1""", courier, signature, timestamp))
+
+    async def seen(self, courier: str, event_id: str) -> bool:
+        return bool(await self.db.fetchval(
+            "SELECT 1 FROM courier_events WHERE courier = $1 AND event_id = $2",
+            courier, event_id))
+
+    async def record(self, courier: str, event_id: str, shipment_id: str, kind: str,
+                     at: datetime) -> None:
+        await self.db.execute(
+            """INSERT INTO courier_events (courier, event_id, shipment_id, kind, at)
+               VALUES ($1, $2, $3, $4, $5)""", courier, event_id, shipment_id, kind, at)
 
 
-async def save(conn: asyncpg.Connection, s: Shipment) -> None:
-    names = [f for f in FIELDS if f != "id"]
-    sets = ", ".join(f"{n} = ${i}" for i, n in enumerate(names, start=2))
-    await conn.execute(f"UPDATE shipments SET {sets} WHERE id = $1", s.id,
-                       *[getattr(s, n) for n in names])
-    for message in s.notifications:
-        await conn.execute("INSERT INTO notifications (dossier_code, kind, message) "
-                           "VALUES ($1, 'collect-at-desk', $2)", s.dossier_code, message)
+class DossierUnits:
+    """The unit each dossier is at now (for the outbound shipment of its result)."""
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    async def place(self, code: str, unit_code: str, *, moved: bool) -> None:
+        """Where the dossier is: filed there (kept if known), or ``moved`` there."""
+        await self.db.execute(
+            "INSERT INTO dossier_units (code, unit_code) VALUES ($1, $2) ON CONFLICT (code) "
+            + ("DO UPDATE SET unit_code = EXCLUDED.unit_code" if moved else "DO NOTHING"),
+            code, unit_code)
+
+    async def unit_of(self, code: str) -> str | None:
+        value = await self.db.fetchval("SELECT unit_code FROM dossier_units WHERE code = $1",
+                                       code)
+        return None if value is None else str(value)

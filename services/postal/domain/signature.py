@@ -20,7 +20,7 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 def verify(secrets: dict[str, str], courier: str | None, timestamp: str | None,
            signature: str | None, body: bytes, now: float, tolerance_s: int) -> Verdict:
-    secret = secrets.get(courier or "")
+    secret = secrets.get(courier) if courier else None
     if secret is None:
         return "unknown-courier"
     # ASCII digits only: str.isdigit() also takes "²", which int() then refuses.
@@ -28,6 +28,8 @@ def verify(secrets: dict[str, str], courier: str | None, timestamp: str | None,
         return "bad-timestamp"
     if abs(now - int(timestamp)) > tolerance_s:
         return "stale"
-    if signature is None or not hmac.compare_digest(sign(secret, int(timestamp), body), signature):
+    # Bytes: compare_digest refuses str with characters beyond ASCII (a 500 instead of a 401).
+    if signature is None or not hmac.compare_digest(sign(secret, int(timestamp), body).encode(),
+                                                    signature.encode()):
         return "bad-signature"
     return "ok"

@@ -1,90 +1,106 @@
-"""PostgreSQL adapter of the processing service: load and save the Dossier aggregate."""
+"""PostgreSQL adapters of the processing service: the Dossier aggregate and its hops."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from services.processing.domain.control_slip import Hop
-from services.processing.domain.workflow import DOSSIER_FIELDS, Dossier
+from services.processing.domain.workflow import Dossier, State
+from services.processing.service_layer.commands import Worklist
+from shared.rows import Db, Table, inserted
 
-_COLUMNS = ", ".join(DOSSIER_FIELDS)
-
-
-def _to_domain(row: asyncpg.Record) -> Dossier:
-    return Dossier(**{k: row[k] for k in DOSSIER_FIELDS})
+DOSSIERS = Table("dossiers", Dossier, "code")
 
 
-async def get(conn: asyncpg.Connection | asyncpg.Pool, code: str, *,
-              for_update: bool = False) -> Dossier | None:
-    lock = " FOR UPDATE" if for_update else ""
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM dossiers WHERE code = $1{lock}", code)
-    return _to_domain(row) if row else None
+@dataclass(frozen=True)
+class NewHop:
+    """A step of the control slip as written: who did what, where, and the due date then."""
+
+    dossier_code: str
+    step: str
+    unit_code: str
+    actor: str
+    at: datetime
+    due_at: datetime
+    detail: dict[str, Any]
+    idempotency_key: str | None = None
+    request_hash: str | None = None
 
 
-async def insert(conn: asyncpg.Connection, d: Dossier) -> bool:
-    values = [getattr(d, f) for f in DOSSIER_FIELDS]
-    params = ", ".join(f"${i}" for i in range(1, len(values) + 1))
-    result = await conn.execute(
-        f"INSERT INTO dossiers ({_COLUMNS}) VALUES ({params}) ON CONFLICT (code) DO NOTHING",
-        *values)
-    return str(result).endswith("1")
+class DossierRepository:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    async def get(self, code: str, *, lock: bool = False) -> Dossier | None:
+        row = await self.db.fetchrow(DOSSIERS.by_key(lock=lock), code)
+        return DOSSIERS.from_row(row) if row else None
+
+    async def add(self, d: Dossier) -> bool:
+        """False when the dossier is already here (a redelivered event)."""
+        return inserted(await self.db.execute(DOSSIERS.insert(), *DOSSIERS.insert_values(d)))
+
+    async def save(self, d: Dossier) -> None:
+        await self.db.execute(DOSSIERS.update(), *DOSSIERS.update_values(d))
+
+    async def worklist(self, q: Worklist) -> list[Dossier]:
+        where: list[str] = []
+        args: list[Any] = []
+        for value, condition in ((q.units, "unit_code = ANY({}::text[])"),
+                                 (q.states or None, "state = ANY({}::text[])"),
+                                 (q.due_before, "due_at <= {}"), (q.due_after, "due_at >= {}"),
+                                 (q.assignee, "assignee = {}")):
+            if value is not None:
+                args.append(value)
+                where.append(condition.format(f"${len(args)}"))
+        args += [q.limit, q.offset]
+        rows = await self.db.fetch(DOSSIERS.select(
+            " AND ".join(where), tail=f"ORDER BY due_at, code LIMIT ${len(args) - 1} "
+                                      f"OFFSET ${len(args)}"), *args)
+        return [DOSSIERS.from_row(r) for r in rows]
+
+    async def claim_for_watch(self, states: frozenset[State], now: datetime,
+                              limit: int) -> list[Dossier]:
+        """Dossiers whose warning or overdue notice is due, locked; rows another replica
+        holds are skipped."""
+        rows = await self.db.fetch(DOSSIERS.select(
+            """state = ANY($1::text[]) AND ((due_soon_sent_at IS NULL AND due_soon_at <= $2)
+                 OR (overdue_sent_at IS NULL AND due_at < $2))""",
+            tail="ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED"), sorted(states), now, limit)
+        return [DOSSIERS.from_row(r) for r in rows]
+
+    async def past_apology_deadline(self, states: frozenset[State],
+                                    now: datetime) -> dict[str, int]:
+        """Per unit: dossiers in ``states`` past their apology deadline with no apology."""
+        rows = await self.db.fetch(
+            """SELECT unit_code, count(*) AS n FROM dossiers
+               WHERE state = ANY($1::text[]) AND apology_count = 0 AND apology_deadline < $2
+               GROUP BY unit_code""", sorted(states), now)
+        return {r["unit_code"]: r["n"] for r in rows}
 
 
-async def save(conn: asyncpg.Connection, d: Dossier) -> None:
-    names = [f for f in DOSSIER_FIELDS if f != "code"]
-    sets = ", ".join(f"{n} = ${i}" for i, n in enumerate(names, start=2))
-    await conn.execute(f"UPDATE dossiers SET {sets} WHERE code = $1", d.code,
-                       *[getattr(d, n) for n in names])
+class HopRepository:
+    def __init__(self, db: Db) -> None:
+        self.db = db
 
+    async def add(self, hop: NewHop) -> None:
+        await self.db.execute(
+            """INSERT INTO hops (dossier_code, step, unit_code, actor, at, due_at, detail,
+                                 idempotency_key, request_hash)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+            hop.dossier_code, hop.step, hop.unit_code, hop.actor, hop.at, hop.due_at,
+            hop.detail, hop.idempotency_key, hop.request_hash)
 
-async def add_hop(conn: asyncpg.Connection, code: str, step: str, unit_code: str, actor: str,
-                  at: datetime, due_at: datetime, detail: dict[str, Any] | None = None, *,
-                  idempotency_key: str | None = None, request_hash: str | None = None) -> None:
-    await conn.execute(
-        """INSERT INTO hops (dossier_code, step, unit_code, actor, at, due_at, detail,
-                             idempotency_key, request_hash)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-        code, step, unit_code, actor, at, due_at, detail or {}, idempotency_key, request_hash)
+    async def first_request(self, code: str, idempotency_key: str) -> str | None:
+        """The fingerprint of the action first sent with this key, or None if there was none."""
+        value = await self.db.fetchval(
+            "SELECT request_hash FROM hops WHERE dossier_code = $1 AND idempotency_key = $2",
+            code, idempotency_key)
+        return None if value is None else str(value)
 
-
-async def hop_request_hash(conn: asyncpg.Connection, code: str, idempotency_key: str) -> str | None:
-    """The fingerprint of the action first sent with this key, or None if there was none."""
-    value = await conn.fetchval(
-        "SELECT request_hash FROM hops WHERE dossier_code = $1 AND idempotency_key = $2",
-        code, idempotency_key)
-    return None if value is None else str(value)
-
-
-async def hops(conn: asyncpg.Connection | asyncpg.Pool, code: str) -> list[Hop]:
-    rows = await conn.fetch(
-        """SELECT step, unit_code, actor, at, due_at, detail FROM hops
-           WHERE dossier_code = $1 ORDER BY at, id""", code)
-    return [Hop(**dict(r)) for r in rows]
-
-
-async def worklist(conn: asyncpg.Pool, units: list[str] | None, states: list[str] | None,
-                   due_before: datetime | None, due_after: datetime | None,
-                   assignee: str | None, limit: int, offset: int) -> list[Dossier]:
-    where: list[str] = []
-    args: list[Any] = []
-    for value, condition in ((units, "unit_code = ANY({}::text[])"),
-                             (states or None, "state = ANY({}::text[])"),
-                             (due_before, "due_at <= {}"), (due_after, "due_at >= {}"),
-                             (assignee, "assignee = {}")):
-        if value is not None:
-            args.append(value)
-            where.append(condition.format(f"${len(args)}"))
-    clause = ("WHERE " + " AND ".join(where)) if where else ""
-    args += [limit, offset]
-    rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM dossiers {clause}
-            ORDER BY due_at, code LIMIT ${len(args) - 1} OFFSET ${len(args)}""", *args)
-    return [_to_domain(r) for r in rows]
-
-
-def as_dict(d: Dossier) -> dict[str, Any]:
-    return asdict(d)
+    async def of(self, code: str) -> list[Hop]:
+        rows = await self.db.fetch(
+            """SELECT step, unit_code, actor, at, due_at, detail FROM hops
+               WHERE dossier_code = $1 ORDER BY at, id""", code)
+        return [Hop(**dict(r)) for r in rows]

@@ -13,17 +13,6 @@ from shared.rulebook import UNIT_CODE
 from shared.textbounds import PlainText
 from shared.timebounds import AwareMoment, LocalTime
 
-# Which body fields each action needs (validated in the route; 422 names the field).
-REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
-    "assign": ("assignee",),
-    "transfer": ("to_unit",),
-    "request-supplement": ("reason",),
-    "request-payment": ("amount",),
-    "apologize": ("reason", "new_due_at"),
-    "reject": ("reason",),
-    "stop": ("reason",),
-}
-
 
 class ActionRequest(BaseModel):
     """One body for every action; see the action's description for the fields it needs."""

@@ -1,6 +1,7 @@
-"""The dossier workflow of SPEC §4 as a pure aggregate: state, officer actions, deadlines,
-supplement pauses and apologies. Methods validate, change the state and return the
-events to publish; nothing here does I/O.
+"""The dossier workflow (docs/rules/lifecycle.md) as a pure aggregate: state, officer
+actions, deadlines, supplement pauses and apologies. Every state change goes through
+``TRANSITIONS``; methods validate, change the state and return the events to publish.
+Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, get_args
 
 from shared.events import (
     Accepted,
@@ -40,16 +41,17 @@ State = Literal["awaiting_receipt", "received", "processing", "awaiting_suppleme
                 "awaiting_payment", "resolved", "returned", "rejected", "stopped", "withdrawn"]
 Action = Literal["accept", "assign", "transfer", "request-supplement", "request-payment",
                  "record-payment", "apologize", "resolve", "reject", "stop", "return"]
-ACTIONS: tuple[str, ...] = ("accept", "assign", "transfer", "request-supplement",
-                            "request-payment", "record-payment", "apologize", "resolve", "reject",
-                            "stop", "return")
-UNRESOLVED: frozenset[str] = frozenset({"awaiting_receipt", "received", "processing",
-                                        "awaiting_supplement", "awaiting_payment"})
-FINISHED: frozenset[str] = frozenset({"resolved", "returned", "rejected", "stopped", "withdrawn"})
+# What happens to a dossier because another service said so (not an officer's action).
+Happening = Literal["supplement-received", "withdrawn", "returned-by-post"]
+ACTIONS: tuple[Action, ...] = get_args(Action)
+UNRESOLVED: frozenset[State] = frozenset({"awaiting_receipt", "received", "processing",
+                                          "awaiting_supplement", "awaiting_payment"})
+FINISHED: frozenset[State] = frozenset({"resolved", "returned", "rejected", "stopped",
+                                        "withdrawn"})
 # The deadline clock runs in these states (it is paused while awaiting a supplement).
-CLOCK_RUNNING: frozenset[str] = UNRESOLVED - {"awaiting_supplement"}
+CLOCK_RUNNING: frozenset[State] = UNRESOLVED - {"awaiting_supplement"}
 
-TRANSITIONS: dict[str, dict[str, str]] = {
+TRANSITIONS: dict[Action | Happening, dict[State, State]] = {
     "accept": {"awaiting_receipt": "processing", "received": "processing"},
     "assign": {"received": "processing", "processing": "processing"},
     "transfer": {"received": "received", "processing": "processing"},
@@ -62,11 +64,14 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "stop": {"processing": "stopped", "awaiting_supplement": "stopped",
              "awaiting_payment": "stopped"},
     "return": {"resolved": "returned"},
+    "supplement-received": {"awaiting_supplement": "processing"},
+    "withdrawn": {s: "withdrawn" for s in UNRESOLVED},
+    "returned-by-post": {"resolved": "returned"},
 }
 
 
 class IllegalTransition(Exception):
-    def __init__(self, action: str, state: str) -> None:
+    def __init__(self, action: str, state: State) -> None:
         super().__init__(f"{action} is not allowed while the dossier is {state}")
         self.action = action
         self.state = state
@@ -88,7 +93,7 @@ class Dossier:
     procedure_code: str
     channel: str
     return_method: str
-    state: str
+    state: State
     received_at: datetime
     counted_from: datetime
     due_at: datetime
@@ -133,11 +138,14 @@ class Dossier:
         )
 
     # ------------------------------------------------------------- helpers
-    def _move(self, action: str) -> str:
+    def _move(self, action: Action | Happening) -> State:
         target = TRANSITIONS[action].get(self.state)
         if target is None:
             raise IllegalTransition(action, self.state)
         return target
+
+    def may(self, what: Action | Happening) -> bool:
+        return self.state in TRANSITIONS[what]
 
     def _stamp(self, at: datetime) -> None:
         if at < self.received_at:
@@ -191,10 +199,10 @@ class Dossier:
         return self._emit(SupplementRequested(dossier_code=self.code, requested_at=at,
                                               reason=reason, requested_by=by))
 
-    def supplement_received(self, at: datetime, cal: WorkingCalendar,
-                            policy: OfficePolicy) -> bool:
+    def resume_after_supplement(self, at: datetime, cal: WorkingCalendar,
+                                policy: OfficePolicy) -> bool:
         """Intake's event: resume the clock and move the due date. False if not awaited."""
-        if self.state != "awaiting_supplement" or self.supplement_requested_at is None:
+        if not self.may("supplement-received") or self.supplement_requested_at is None:
             return False
         requested = self.supplement_requested_at
         at = max(at, requested)
@@ -205,7 +213,7 @@ class Dossier:
         self.apology_deadline = apology_deadline(self.due_at, self.received_at, cal, policy)
         self.due_soon_at = _due_soon_at(self.apology_deadline, self.received_at, policy)
         self.supplement_requested_at = None
-        self.state = "processing"
+        self.state = self._move("supplement-received")
         self.last_action_at = max(self.last_action_at or at, at)
         self.version += 1
         return True
@@ -281,29 +289,33 @@ class Dossier:
         return self._emit(ResultReturned(dossier_code=self.code, returned_at=at, method=method))
 
     # ------------------------------------------------------------- other services' events
-    def withdrawn(self, at: datetime) -> bool:
-        if self.state in FINISHED:
+    def withdraw(self, at: datetime) -> bool:
+        """Intake's event: the applicant withdrew the dossier. False once it is finished."""
+        if not self.may("withdrawn"):
             return False
-        self.state, self.ended_at = "withdrawn", at
+        self.state, self.ended_at = self._move("withdrawn"), at
         self.version += 1
         return True
 
-    def returned_by_post(self, at: datetime) -> bool:
-        if self.state != "resolved":
+    def record_postal_return(self, at: datetime) -> bool:
+        """Postal's event: the result was handed to the courier. False unless resolved."""
+        if not self.may("returned-by-post"):
             return False
-        self.state, self.returned_at = "returned", at
+        self.state, self.returned_at = self._move("returned-by-post"), at
         self.version += 1
         return True
 
     # ------------------------------------------------------------- the watchdog
-    def due_soon(self, now: datetime) -> list[EventData]:
+    def warn_if_due_soon(self, now: datetime) -> list[EventData]:
+        """The watchdog's warning, once, when the apology deadline's day has opened."""
         if self.state not in CLOCK_RUNNING or self.due_soon_sent_at or now < self.due_soon_at:
             return []
         self.due_soon_sent_at = now
         return self._emit(DueSoon(dossier_code=self.code, due_at=self.due_at,
                                   at=max(self.due_soon_at, self.received_at)))
 
-    def overdue(self, now: datetime) -> list[EventData]:
+    def flag_if_overdue(self, now: datetime) -> list[EventData]:
+        """The watchdog's notice, once, when the due time has passed unresolved."""
         if self.state not in CLOCK_RUNNING or self.overdue_sent_at or now <= self.due_at:
             return []
         self.overdue_sent_at = now

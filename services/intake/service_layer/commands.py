@@ -1,0 +1,52 @@
+"""The commands of the intake service, one per use case."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.intake.adapters.repository import Portal
+from services.intake.domain.applicant import Applicant
+
+
+@dataclass(frozen=True)
+class Requested:
+    """Who asked, when it counts from, and what a retry under the same key must repeat."""
+
+    portal: Portal
+    at: datetime  # now, or an importer's back-dated time
+    request: Mapping[str, Any]  # the request as sent (JSON), for its fingerprint
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class FileDossier:
+    asked: Requested
+    unit_code: str
+    procedure_code: str
+    channel: str
+    return_method: str
+    applicant: Applicant
+    documents: list[dict[str, Any]]
+    note: str | None
+    external_ref: str | None
+    # A postal filing is received at the courier's handover at the desk, not now, unless an
+    # importer back-fills one handed over long ago (then the time is given).
+    received_at_given: bool
+
+
+@dataclass(frozen=True)
+class HandInSupplement:
+    code: str
+    asked: Requested
+    documents: list[dict[str, Any]]
+    note: str | None
+
+
+@dataclass(frozen=True)
+class Withdraw:
+    code: str
+    asked: Requested
+    reason: str | None

@@ -1,0 +1,236 @@
+"""Intake's use cases. Each handler enters one unit of work, lets the Dossier aggregate
+decide, records the timeline entry and commits the events it raised."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from services.intake.adapters.repository import DuplicateFiling, Portal, json_detail
+from services.intake.domain.dossier import Dossier
+from services.intake.domain.filing import FieldError, channel_refusal, check_filing, dossier_code
+from services.intake.service_layer.commands import (
+    FileDossier,
+    HandInSupplement,
+    Requested,
+    Withdraw,
+)
+from services.intake.service_layer.unit_of_work import IntakeUnitOfWork
+from shared.auth import pin_digest, receipt_pin
+from shared.events import Delivered, Envelope, EventData
+from shared.idempotency import is_repeat, request_fingerprint
+from shared.rulebook import Rulebook
+from shared.timebounds import in_legal_zone
+from shared.workdays import due_date
+
+
+class FilingRefused(Exception):
+    """The filing does not fit the catalog (422 naming the fields)."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = errors
+
+
+class ChannelRefused(Exception):
+    """This kind of client may not file through that channel (403)."""
+
+
+class DossierNotFound(Exception):
+    """Not filed by this portal (the same answer whether it exists or not)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"no dossier {code} filed by this portal")
+
+
+@dataclass(frozen=True)
+class Filed:
+    dossier: Dossier
+    replayed: bool  # the same filing was made before (its Idempotency-Key or external_ref)
+
+
+@dataclass(frozen=True)
+class Seen:
+    dossier: Dossier
+    timeline: list[Any]
+    timeline_total: int
+
+
+class IntakeHandlers:
+    def __init__(self, rulebook: Rulebook, unit_of_work: Callable[[], IntakeUnitOfWork],
+                 pin_pepper: str) -> None:
+        self.rulebook = rulebook
+        self.unit_of_work = unit_of_work
+        self.pin_pepper = pin_pepper
+
+    def receipt_pin(self, code: str) -> str:
+        return receipt_pin(code, self.pin_pepper)
+
+    # ------------------------------------------------------------- filing
+    async def file(self, cmd: FileDossier) -> Filed:
+        """:raises FilingRefused, ChannelRefused, KeyReused:"""
+        unit, procedure, errors = check_filing(self.rulebook, cmd.unit_code, cmd.procedure_code,
+                                               cmd.channel, cmd.return_method)
+        if errors or unit is None or procedure is None:
+            raise FilingRefused(errors)
+        refused = channel_refusal(cmd.asked.portal.role, cmd.channel)
+        if refused is not None:
+            raise ChannelRefused(refused)
+        fingerprint = request_fingerprint(cmd.asked.request)
+        try:
+            async with self.unit_of_work() as uow:
+                return await self._file(uow, cmd, fingerprint, procedure.processing_days)
+        except DuplicateFiling:
+            # A concurrent request with the same Idempotency-Key or external_ref won; this
+            # transaction (and its sequence number) rolled back.
+            async with self.unit_of_work() as uow:
+                earlier = await uow.dossiers.find_filed(cmd.asked.portal.id,
+                                                        cmd.asked.idempotency_key,
+                                                        cmd.external_ref)
+            if earlier is None:
+                raise
+            return _replay(earlier, cmd, fingerprint)
+
+    async def _file(self, uow: IntakeUnitOfWork, cmd: FileDossier, fingerprint: str,
+                    processing_days: int) -> Filed:
+        asked, rb = cmd.asked, self.rulebook
+        earlier = await uow.dossiers.find_filed(asked.portal.id, asked.idempotency_key,
+                                                cmd.external_ref)
+        if earlier is not None:
+            return _replay(earlier, cmd, fingerprint)
+        cal, policy = rb.calendar_for(cmd.unit_code), rb.policy_for(cmd.unit_code)
+        in_transit = cmd.channel == "postal" and not cmd.received_at_given
+        deadline = None if in_transit else due_date(asked.at, processing_days, cal, policy)
+        day = asked.at.astimezone(policy.tz).date()
+        code = dossier_code(cmd.unit_code, day, await uow.dossiers.next_sequence(cmd.unit_code,
+                                                                                  day))
+        d = Dossier(
+            code=code, unit_code=cmd.unit_code, current_unit=cmd.unit_code,
+            procedure_code=cmd.procedure_code, channel=cmd.channel,
+            return_method=cmd.return_method, filed_at=asked.at, received_at=None,
+            counted_from=None, due_at=None, processing_days=processing_days, status="received",
+            status_at=asked.at, applicant=cmd.applicant.model_dump(mode="json"),
+            applicant_masked=cmd.applicant.masked().model_dump(mode="json"),
+            pin_digest=pin_digest(self.receipt_pin(code), code, self.pin_pepper),
+            portal_id=asked.portal.id, request_hash=fingerprint, rulebook=rb.version,
+            external_ref=cmd.external_ref, idempotency_key=asked.idempotency_key,
+            documents=cmd.documents, note=cmd.note)
+        event = d.filed(deadline)
+        await uow.dossiers.add(d)
+        detail = {"channel": "postal"} if deadline is None else {
+            "channel": cmd.channel, "due_at": in_legal_zone(deadline.due_at)}
+        await _record(uow, event, asked, detail)
+        await uow.commit()
+        return Filed(d, replayed=False)
+
+    # ------------------------------------------------------------- the applicant's changes
+    async def hand_in_supplement(self, cmd: HandInSupplement) -> bool:
+        """Whether this was a replay. :raises DossierNotFound, StatusRefused, TimeRefused,
+        KeyReused:"""
+        asked = cmd.asked
+        async with self.unit_of_work() as uow:
+            d = await _visible(uow, cmd.code, asked.portal, lock=True)
+            fingerprint = request_fingerprint(["supplement", cmd.code, asked.request])
+            if await _repeated(uow, asked, fingerprint):
+                return True
+            unit = d.current_unit
+            event = d.hand_in_supplement(asked.at, self.rulebook.calendar_for(unit),
+                                         self.rulebook.policy_for(unit))
+            await uow.supplements.add(cmd.code, asked.at, cmd.note, cmd.documents,
+                                      asked.portal.id)
+            await uow.dossiers.save(d)
+            assert d.due_at is not None
+            await _record(uow, event, asked, {"documents": len(cmd.documents),
+                                              "due_at": in_legal_zone(d.due_at)})
+            await _remember(uow, asked, "supplement", cmd.code, fingerprint)
+            await uow.commit()
+        return False
+
+    async def withdraw(self, cmd: Withdraw) -> bool:
+        """Whether this was a replay. :raises DossierNotFound, StatusRefused, TimeRefused,
+        KeyReused:"""
+        asked = cmd.asked
+        async with self.unit_of_work() as uow:
+            d = await _visible(uow, cmd.code, asked.portal, lock=True)
+            fingerprint = request_fingerprint(["withdraw", cmd.code, asked.request])
+            if await _repeated(uow, asked, fingerprint):
+                return True
+            event = d.withdraw(asked.at, cmd.reason)
+            await uow.dossiers.save(d)
+            # The event's reason is masked (free text may carry a phone or ID number).
+            await _record(uow, event, asked, {"reason": event.reason})
+            await _remember(uow, asked, "withdraw", cmd.code, fingerprint)
+            await uow.commit()
+        return False
+
+    # ------------------------------------------------------------- reads
+    async def dossier(self, code: str, portal: Portal, timeline_limit: int = 200) -> Seen:
+        async with self.unit_of_work() as uow:
+            d = await _visible(uow, code, portal)
+            entries, total = await uow.timeline.latest(code, timeline_limit)
+        return Seen(d, entries, total)
+
+    # ------------------------------------------------------------- other services' events
+    async def apply_event(self, uow: IntakeUnitOfWork, env: Envelope[EventData]) -> None:
+        """Processing's and postal's events: the status and timeline of the dossier, and the
+        courier's handover at the desk, which is the legal receipt of a postal filing."""
+        data, rb = env.data, self.rulebook
+        async with uow:
+            d = await uow.dossiers.get(data.dossier_code, lock=True)
+            if d is None:
+                return  # not filed here (e.g. another province's dossier on a shared cluster)
+            if isinstance(data, Delivered) and data.direction == "inbound":
+                await uow.timeline.record(env, data.at, json_detail(data))
+                received = d.hand_over(data.at, rb.calendar_for(d.unit_code),
+                                       rb.policy_for(d.unit_code))
+                if received is not None:
+                    await uow.dossiers.save(d)
+                    [out] = uow.publish(received)
+                    await uow.timeline.record(out, data.at, {
+                        "channel": "postal", "due_at": received.due_at.isoformat()})
+            else:
+                if d.apply(data):
+                    await uow.dossiers.save(d)
+                await uow.timeline.record(env, data.occurred_at, json_detail(data))
+            await uow.commit()
+
+
+def _replay(earlier: Dossier, cmd: FileDossier, fingerprint: str) -> Filed:
+    # Found by its Idempotency-Key or its external_ref: either way, only the same request
+    # again gets the first one's receipt (another applicant's filing must not).
+    key = cmd.asked.idempotency_key
+    by_key = bool(key) and earlier.idempotency_key == key
+    is_repeat(earlier.request_hash, fingerprint, "Idempotency-Key" if by_key else "external_ref")
+    return Filed(earlier, replayed=True)
+
+
+async def _visible(uow: IntakeUnitOfWork, code: str, portal: Portal, *,
+                   lock: bool = False) -> Dossier:
+    """A portal sees and acts on the dossiers it filed; the importer role on every dossier."""
+    d = await uow.dossiers.get(code, lock=lock)
+    if d is None or not (portal.role == "importer" or d.portal_id == portal.id):
+        raise DossierNotFound(code)
+    return d
+
+
+async def _record(uow: IntakeUnitOfWork, event: EventData, asked: Requested,
+                  detail: dict[str, Any]) -> None:
+    [env] = uow.publish(event)
+    await uow.timeline.record(env, asked.at, detail)
+
+
+async def _repeated(uow: IntakeUnitOfWork, asked: Requested, fingerprint: str) -> bool:
+    """Whether this request was made before under its key. The dossier's row lock, taken
+    first, serialises two tries of one request."""
+    if not asked.idempotency_key:
+        return False
+    first = await uow.request_keys.first_request(asked.portal.id, asked.idempotency_key)
+    return is_repeat(first, fingerprint)
+
+
+async def _remember(uow: IntakeUnitOfWork, asked: Requested, action: str, code: str,
+                    fingerprint: str) -> None:
+    if asked.idempotency_key:
+        await uow.request_keys.remember(asked.portal.id, asked.idempotency_key, action, code,
+                                        fingerprint)

@@ -1,0 +1,103 @@
+"""Postal's use cases: a courier's signed report applied once, shipments read by officers,
+and shipments opened by intake's and processing's events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.postal.domain.shipment import Kind, Shipment
+from services.postal.service_layer.unit_of_work import PostalUnitOfWork
+from shared.auth import Principal
+from shared.events import DossierReceived, Envelope, EventData, FiledByPost, Resolved, Transferred
+
+
+class SignatureReplayed(Exception):
+    """This signed request was received before."""
+
+
+class ShipmentNotFound(Exception):
+    def __init__(self, shipment_id: str) -> None:
+        super().__init__(f"no shipment {shipment_id}")
+
+
+@dataclass(frozen=True)
+class RecordCourierEvent:
+    courier: str
+    signature: str
+    timestamp: int
+    event_id: str  # the courier's own id: a repeat changes nothing
+    shipment_id: str
+    kind: Kind
+    at: datetime
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    shipment: Shipment
+    accepted: bool  # False: this courier event was applied before
+
+
+class PostalHandlers:
+    def __init__(self, unit_of_work: Callable[[], PostalUnitOfWork], max_attempts: int) -> None:
+        self.unit_of_work = unit_of_work
+        self.max_attempts = max_attempts
+
+    async def record_courier_event(self, cmd: RecordCourierEvent) -> Recorded:
+        """:raises SignatureReplayed, ShipmentNotFound, IllegalCourierEvent,
+        CourierTimeRefused:"""
+        async with self.unit_of_work() as uow:
+            if not await uow.couriers.first_signature(cmd.courier, cmd.signature,
+                                                      cmd.timestamp):
+                raise SignatureReplayed()
+            shipment = await uow.shipments.get(cmd.shipment_id, lock=True)
+            if shipment is None:
+                raise ShipmentNotFound(cmd.shipment_id)
+            if await uow.couriers.seen(cmd.courier, cmd.event_id):
+                await uow.commit()  # the signature is remembered; nothing else changes
+                return Recorded(shipment, accepted=False)
+            uow.publish(shipment.apply(cmd.kind, cmd.at, reason=cmd.reason,
+                                       max_attempts=self.max_attempts))
+            await uow.shipments.save(shipment)
+            await uow.couriers.record(cmd.courier, cmd.event_id, shipment.id, cmd.kind, cmd.at)
+            await uow.commit()
+        return Recorded(shipment, accepted=True)
+
+    async def shipment(self, shipment_id: str, who: Principal) -> Shipment:
+        async with self.unit_of_work() as uow:
+            s = await uow.shipments.get(shipment_id)
+        if s is None or not who.may_act_on(s.unit_code):
+            raise ShipmentNotFound(shipment_id)
+        return s
+
+    async def shipments_of(self, dossier_code: str, who: Principal,
+                           limit: int) -> list[Shipment]:
+        async with self.unit_of_work() as uow:
+            found = await uow.shipments.of_dossier(dossier_code, limit)
+        return [s for s in found if who.may_act_on(s.unit_code)]
+
+    async def apply_event(self, uow: PostalUnitOfWork, env: Envelope[EventData]) -> None:
+        """A postal filing opens an inbound shipment; a result to be returned by post opens
+        an outbound one at the unit the dossier is at."""
+        data = env.data
+        async with uow:
+            if isinstance(data, FiledByPost):
+                await _open(uow, data.dossier_code, "inbound", data.unit_code, data.at)
+            elif isinstance(data, DossierReceived):
+                await uow.units.place(data.dossier_code, data.unit_code, moved=False)
+            elif isinstance(data, Transferred):
+                await uow.units.place(data.dossier_code, data.to_unit, moved=True)
+            elif isinstance(data, Resolved) and data.return_method == "postal":
+                unit = await uow.units.unit_of(data.dossier_code)
+                await _open(uow, data.dossier_code, "outbound", unit or "", data.resolved_at)
+            await uow.commit()
+
+
+async def _open(uow: PostalUnitOfWork, code: str, direction: str, unit: str,
+                at: datetime) -> None:
+    shipment, events = Shipment.open(code, "inbound" if direction == "inbound" else "outbound",
+                                     unit, at)
+    if await uow.shipments.add(shipment):
+        uow.publish(events)

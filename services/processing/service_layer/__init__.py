@@ -1,0 +1,1 @@
+"""Processing use cases: the officers' actions, other services' events and the watchdog."""

@@ -1,0 +1,203 @@
+"""Processing's use cases. Each handler enters one unit of work, loads the aggregate, lets
+it decide, saves it with its control-slip hop and commits the events it raised."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.processing.adapters.repository import NewHop
+from services.processing.domain.control_slip import SlipEntry, control_slip
+from services.processing.domain.workflow import (
+    CLOCK_RUNNING,
+    UNRESOLVED,
+    Dossier,
+    RuleViolation,
+)
+from services.processing.service_layer.commands import (
+    Accept,
+    Act,
+    Apologize,
+    Assign,
+    RecordPayment,
+    Reject,
+    RequestPayment,
+    RequestSupplement,
+    Resolve,
+    Return,
+    Stop,
+    Transfer,
+    Worklist,
+)
+from services.processing.service_layer.unit_of_work import ProcessingUnitOfWork
+from shared.auth import Principal
+from shared.events import (
+    DossierReceived,
+    Envelope,
+    EventData,
+    ResultReturned,
+    SupplementReceived,
+    Withdrawn,
+)
+from shared.idempotency import is_repeat, request_fingerprint
+from shared.rulebook import Rulebook
+from shared.workdays import latest_reappointment
+
+
+class DossierNotFound(Exception):
+    """No such dossier among the caller's units (the same whether it exists elsewhere)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"no dossier {code} among your units")
+
+
+@dataclass(frozen=True)
+class Acted:
+    dossier: Dossier
+    replayed: bool  # the same action was applied before under this Idempotency-Key
+
+
+@dataclass(frozen=True)
+class Slip:
+    dossier: Dossier
+    entries: list[SlipEntry]
+
+
+class ProcessingHandlers:
+    def __init__(self, rulebook: Rulebook, unit_of_work: Callable[[], ProcessingUnitOfWork]
+                 ) -> None:
+        self.rulebook = rulebook
+        self.unit_of_work = unit_of_work
+
+    # ------------------------------------------------------------- officers' actions
+    async def act(self, cmd: Act) -> Acted:
+        """:raises DossierNotFound, IllegalTransition, RuleViolation, KeyReused:"""
+        action = cmd.command
+        if isinstance(action, Transfer) and self.rulebook.unit(action.to_unit) is None:
+            raise RuleViolation(f"unknown unit {action.to_unit}", "to_unit")
+        fingerprint = request_fingerprint([
+            action.action, cmd.actor.subject, action.model_dump(mode="json", exclude_unset=True),
+            cmd.given_at.isoformat() if cmd.given_at else None])
+        async with self.unit_of_work() as uow:
+            d = await _visible(uow, cmd.code, cmd.actor, lock=True)
+            if cmd.idempotency_key is not None and is_repeat(
+                    await uow.hops.first_request(cmd.code, cmd.idempotency_key), fingerprint):
+                return Acted(d, replayed=True)  # acted on the first time: the dossier now
+            unit_before = d.unit_code
+            uow.publish(self._decide(d, cmd))
+            await uow.dossiers.save(d)
+            detail = action.model_dump(mode="json", exclude={"action"}, exclude_none=True)
+            await uow.hops.add(NewHop(d.code, action.action, unit_before, cmd.actor.subject,
+                                      cmd.at, d.due_at, detail, cmd.idempotency_key,
+                                      fingerprint if cmd.idempotency_key else None))
+            await uow.commit()
+        return Acted(d, replayed=False)
+
+    def _decide(self, d: Dossier, cmd: Act) -> list[EventData]:
+        by, at = cmd.actor.subject, cmd.at
+        match cmd.command:
+            case Accept():
+                return d.accept(by, at)
+            case Assign(assignee=assignee):
+                return d.assign(by, assignee, at)
+            case Transfer(to_unit=to_unit):
+                return d.transfer(to_unit, at)
+            case RequestSupplement(reason=reason):
+                return d.request_supplement(by, reason, at)
+            case RequestPayment(amount=amount):
+                return d.request_payment(amount, at)
+            case RecordPayment(amount=paid):
+                return d.record_payment(paid, at)
+            case Apologize(reason=reason, new_due_at=new_due_at):
+                rb = self.rulebook
+                policy = rb.policy_for(d.unit_code)
+                latest = latest_reappointment(d.appointment_at or d.due_at, d.processing_days,
+                                              rb.calendar_for(d.unit_code), policy)
+                return d.apologize(reason, new_due_at, at, policy.max_reappointments, latest)
+            case Resolve(result_ref=ref, return_method=method):
+                return d.resolve(ref, method, at)
+            case Reject(reason=reason):
+                return d.reject(reason, at)
+            case Stop(reason=reason):
+                return d.stop(reason, at)
+            case Return(method=method):
+                return d.return_result(method, at)
+
+    # ------------------------------------------------------------- reads
+    async def dossier(self, code: str, who: Principal) -> Dossier:
+        async with self.unit_of_work() as uow:
+            return await _visible(uow, code, who)
+
+    async def control_slip(self, code: str, who: Principal) -> Slip:
+        async with self.unit_of_work() as uow:
+            d = await _visible(uow, code, who)
+            hops = await uow.hops.of(code)
+        rb = self.rulebook
+        return Slip(d, control_slip(hops, rb.calendar_for(d.unit_code), rb.policy_for(d.unit_code)))
+
+    async def worklist(self, q: Worklist) -> list[Dossier]:
+        async with self.unit_of_work() as uow:
+            return await uow.dossiers.worklist(q)
+
+    # ------------------------------------------------------------- other services' events
+    async def apply_event(self, uow: ProcessingUnitOfWork, env: Envelope[EventData]) -> None:
+        """A new dossier from intake, a supplement, a withdrawal, a result handed to the
+        courier; anything else, or a repeat, changes nothing."""
+        data, rb = env.data, self.rulebook
+        async with uow:
+            if isinstance(data, DossierReceived):
+                cal, policy = rb.calendar_for(data.unit_code), rb.policy_for(data.unit_code)
+                d = Dossier.from_received(data, cal, policy)
+                if await uow.dossiers.add(d):
+                    await uow.hops.add(NewHop(d.code, "received", d.unit_code, env.source,
+                                              data.received_at, d.due_at,
+                                              {"channel": data.channel}))
+                await uow.commit()
+                return
+            found = await uow.dossiers.get(data.dossier_code, lock=True)
+            if found is None:
+                return
+            d, step, changed = found, env.type, False
+            if isinstance(data, SupplementReceived):
+                step = "supplement-received"
+                changed = d.resume_after_supplement(data.received_at, rb.calendar_for(d.unit_code),
+                                                    rb.policy_for(d.unit_code))
+            elif isinstance(data, Withdrawn):
+                step, changed = "withdrawn", d.withdraw(data.at)
+            elif isinstance(data, ResultReturned) and data.method == "postal":
+                step, changed = "returned-by-post", d.record_postal_return(data.returned_at)
+            if changed:
+                await uow.dossiers.save(d)
+                await uow.hops.add(NewHop(d.code, step, d.unit_code, env.source,
+                                          data.occurred_at, d.due_at, {}))
+            await uow.commit()
+
+    # ------------------------------------------------------------- the watchdog
+    async def watch_deadlines(self, uow: ProcessingUnitOfWork, now: datetime,
+                              batch_size: int) -> tuple[int, list[EventData]]:
+        """One watchdog pass: the warnings and overdue notices now due; how many dossiers it
+        looked at, and the events sent."""
+        async with uow:
+            claimed = await uow.dossiers.claim_for_watch(CLOCK_RUNNING, now, batch_size)
+            sent: list[EventData] = []
+            for d in claimed:
+                events = d.warn_if_due_soon(now) + d.flag_if_overdue(now)
+                if events:
+                    await uow.dossiers.save(d)
+                    uow.publish(events)
+                    sent += events
+            await uow.commit()
+        return len(claimed), sent
+
+    async def past_apology_deadline(self, now: datetime) -> dict[str, int]:
+        async with self.unit_of_work() as uow:
+            return await uow.dossiers.past_apology_deadline(UNRESOLVED, now)
+
+
+async def _visible(uow: ProcessingUnitOfWork, code: str, who: Principal, *,
+                   lock: bool = False) -> Dossier:
+    d = await uow.dossiers.get(code, lock=lock)
+    if d is None or not who.may_act_on(d.unit_code):
+        raise DossierNotFound(code)
+    return d

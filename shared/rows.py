@@ -1,0 +1,69 @@
+"""Rows to dataclasses and back, written once: a :class:`Table` knows a dataclass's columns
+and key, and makes the SELECT, INSERT and UPDATE statements a repository runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from typing import Any, Generic, TypeAlias, TypeVar
+
+import asyncpg
+
+from shared.db import check_schema_name
+
+T = TypeVar("T")
+# What a repository reads and writes through: the unit of work's connection, or for reads
+# outside a transaction the pool.
+Db: TypeAlias = asyncpg.Connection | asyncpg.Pool
+
+
+class Table(Generic[T]):
+    """A table whose rows are instances of the dataclass ``kind``; ``skip`` names fields that
+    are not columns (an aggregate's pending notifications, say)."""
+
+    def __init__(self, name: str, kind: type[T], key: str, *, skip: Sequence[str] = ()) -> None:
+        check_schema_name(name)
+        self.name, self.kind, self.key = name, kind, key
+        self.columns: tuple[str, ...] = tuple(
+            f.name for f in fields(kind) if f.name not in skip)  # type: ignore[arg-type]
+        if key not in self.columns:
+            raise ValueError(f"{key} is not a column of {kind.__name__}")
+        self._listed = ", ".join(self.columns)
+        self._changing = [c for c in self.columns if c != key]
+
+    def select(self, where: str = "", *, lock: bool = False, tail: str = "") -> str:
+        """``SELECT <columns> FROM <table> [WHERE ...] [tail] [FOR UPDATE]``."""
+        sql = f"SELECT {self._listed} FROM {self.name}"
+        if where:
+            sql += f" WHERE {where}"
+        if tail:
+            sql += f" {tail}"
+        return sql + (" FOR UPDATE" if lock else "")
+
+    def by_key(self, *, lock: bool = False) -> str:
+        return self.select(f"{self.key} = $1", lock=lock)
+
+    def from_row(self, row: Mapping[str, Any]) -> T:
+        return self.kind(**{c: row[c] for c in self.columns})
+
+    def insert(self, *, on_conflict: str = "DO NOTHING") -> str:
+        """INSERT of every column; ``on_conflict`` '' for none."""
+        params = ", ".join(f"${i}" for i in range(1, len(self.columns) + 1))
+        sql = f"INSERT INTO {self.name} ({self._listed}) VALUES ({params})"
+        return sql + (f" ON CONFLICT ({self.key}) {on_conflict}" if on_conflict else "")
+
+    def insert_values(self, item: T) -> list[Any]:
+        return [getattr(item, c) for c in self.columns]
+
+    def update(self) -> str:
+        """UPDATE of every column but the key, by key (``$1``)."""
+        sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(self._changing, start=2))
+        return f"UPDATE {self.name} SET {sets} WHERE {self.key} = $1"
+
+    def update_values(self, item: T) -> list[Any]:
+        return [getattr(item, self.key), *(getattr(item, c) for c in self._changing)]
+
+
+def inserted(status: str) -> bool:
+    """Whether an ``INSERT ... ON CONFLICT DO NOTHING`` wrote its row (``INSERT 0 1``)."""
+    return status.endswith(" 1")

@@ -1,0 +1,103 @@
+"""The repository contracts (tests/contracts) against the PostgreSQL adapters, each service in
+a throwaway schema migrated like the service's own; every test runs in a transaction that is
+rolled back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from services.feedback.service_layer.unit_of_work import PostgresFeedbackUnitOfWork
+from services.intake.adapters.repository import add_portal_key, load_catalog
+from services.intake.service_layer.unit_of_work import PostgresIntakeUnitOfWork
+from services.postal.service_layer.unit_of_work import PostgresPostalUnitOfWork
+from services.processing.service_layer.unit_of_work import PostgresProcessingUnitOfWork
+from shared.db import create_pool
+from shared.migrations import migrate_service
+from shared.outbox import OutboxWriter
+from shared.rulebook import load_rulebook
+from shared.settings import DEFAULT_RULEBOOK
+from shared.unit_of_work import PostgresUnitOfWork
+from tests.conftest import Infra
+from tests.contracts import repositories as c
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+KINDS: dict[str, type[PostgresUnitOfWork]] = {
+    "processing": PostgresProcessingUnitOfWork, "intake": PostgresIntakeUnitOfWork,
+    "postal": PostgresPostalUnitOfWork, "feedback": PostgresFeedbackUnitOfWork}
+
+
+@pytest.fixture(scope="module")
+async def pools(infra: Infra) -> AsyncIterator[dict[str, tuple[asyncpg.Pool, str]]]:
+    made: dict[str, tuple[asyncpg.Pool, str]] = {}
+    for service in KINDS:
+        schema = f"t_contract_{service}_{uuid.uuid4().hex[:8]}"
+        pool = await create_pool(infra.database_url, schema, min_size=1, max_size=2)
+        await migrate_service(pool, schema, ROOT / "services" / service / "sql")
+        made[service] = (pool, schema)
+    async with made["intake"][0].acquire() as conn:  # what the dossiers' foreign keys need
+        await load_catalog(conn, load_rulebook(str(DEFAULT_RULEBOOK)))
+        await add_portal_key(conn, c.PORTAL, "portal", "contract-portal.secret")
+    yield made
+    for pool, schema in made.values():
+        async with pool.acquire() as conn:
+            await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        await pool.close()
+
+
+async def _repos(pools: dict[str, tuple[asyncpg.Pool, str]], service: str) -> AsyncIterator[Any]:
+    pool, schema = pools[service]
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            async with KINDS[service].joining(conn, OutboxWriter(schema, service)) as uow:
+                yield uow
+        finally:
+            await tx.rollback()
+
+
+class Processing:
+    @pytest.fixture
+    async def repos(self, pools: dict[str, tuple[asyncpg.Pool, str]]) -> AsyncIterator[Any]:
+        async for uow in _repos(pools, "processing"):
+            yield uow
+
+
+class Intake:
+    @pytest.fixture
+    async def repos(self, pools: dict[str, tuple[asyncpg.Pool, str]]) -> AsyncIterator[Any]:
+        async for uow in _repos(pools, "intake"):
+            yield uow
+
+
+class Postal:
+    @pytest.fixture
+    async def repos(self, pools: dict[str, tuple[asyncpg.Pool, str]]) -> AsyncIterator[Any]:
+        async for uow in _repos(pools, "postal"):
+            yield uow
+
+
+class Feedback:
+    @pytest.fixture
+    async def repos(self, pools: dict[str, tuple[asyncpg.Pool, str]]) -> AsyncIterator[Any]:
+        async for uow in _repos(pools, "feedback"):
+            yield uow
+
+
+class TestPostgresProcessingDossiers(Processing, c.ProcessingDossiersContract): ...
+class TestPostgresHops(Processing, c.HopsContract): ...
+class TestPostgresIntakeDossiers(Intake, c.IntakeDossiersContract): ...
+class TestPostgresTimeline(Intake, c.TimelineContract): ...
+class TestPostgresRequestKeys(Intake, c.RequestKeysContract): ...
+class TestPostgresShipments(Postal, c.ShipmentsContract): ...
+class TestPostgresCouriers(Postal, c.CouriersContract): ...
+class TestPostgresUnits(Postal, c.UnitsContract): ...
+class TestPostgresRatedDossiers(Feedback, c.RatedDossiersContract): ...
+class TestPostgresGuesses(Feedback, c.GuessesContract): ...
