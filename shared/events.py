@@ -43,6 +43,11 @@ Channel = Literal["counter", "online", "postal"]
 ReturnMethod = Literal["counter", "online", "postal"]
 Direction = Literal["inbound", "outbound"]
 Rating = Literal["very_satisfied", "satisfied", "unsatisfied"]
+# What the national index (Decision 766) counts; every one optional, so that portals that
+# do not send them keep working (docs/rules/index766.md).
+OnlineMode = Literal["whole", "partial"]  # online through the whole process (toàn trình) or not
+PopulationData = Literal["vneid", "lookup"]  # VNeID sign-in, or looked up in the population DB
+PaymentChannel = Literal["national_platform", "provincial_platform", "desk"]
 DossierCode = Annotated[str, Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9.\-_]+$")]
 
 
@@ -97,6 +102,15 @@ class DossierReceived(EventData):
     applicant: MaskedApplicant
     rulebook: str
     external_ref: str | None = None
+    online_mode: OnlineMode | None = Field(default=None, description="online filings: through "
+                                           "the whole process (toàn trình) or in part")
+    population_data: PopulationData | None = Field(
+        default=None, description="the applicant signed in with VNeID, or was looked up in the "
+                                  "national population database")
+    documents_total: int = Field(default=0, ge=0, description="components listed at filing")
+    documents_digitised: int = Field(default=0, ge=0, description="of them, digitised")
+    documents_reused: int = Field(default=0, ge=0, description="of them, taken from data "
+                                  "digitised before (not submitted again)")
 
 
 class FiledByPost(EventData):
@@ -126,8 +140,7 @@ class Withdrawn(EventData):
 
 # ------------------------------------------------------------------ processing
 class Accepted(EventData):
-    """An officer took the dossier into processing (an event added so that portals can show
-    it; docs/events.md)."""
+    """An officer took the dossier into processing (an event added for portals; docs/events.md)."""
 
     event_type = "dossier.accepted"
     topic = PROCESSING_TOPIC
@@ -163,6 +176,8 @@ class Paid(EventData):
     topic = PROCESSING_TOPIC
     amount: Decimal = Field(ge=0)
     at: LocalAwareTime
+    via: PaymentChannel | None = Field(default=None, description="paid online on the national "
+                                       "or the provincial payment platform, or at the desk")
 
 
 class ApologyIssued(EventData):
@@ -196,6 +211,11 @@ class Resolved(EventData):
     outcome: Literal["approved"] = "approved"
     result_ref: FreeText | None = None
     return_method: ReturnMethod | None = None
+    electronic_result_ref: FreeText | None = Field(
+        default=None, description="the reference of the electronic result issued, if one was")
+    result_digitised: bool = Field(default=False, description="the result was digitised")
+    shared_to_citizen: bool = Field(default=False, description="the result was pushed to the "
+                                    "citizen's data store")
 
 
 class Rejected(EventData):

@@ -48,6 +48,9 @@ class Procedure(BaseModel):
     postal_filing: bool = True
     postal_return: bool = True
     level: str = "department"
+    # How the procedure is offered online (the national index, 3.1): through the whole
+    # process (toàn trình), in part (một phần), or not at all.
+    online: Literal["whole", "partial", "none"] = "partial"
     units: list[str]
 
 
@@ -70,6 +73,9 @@ class RulebookFile(BaseModel):
     calendar_overrides: list[CalendarOverride] = Field(default_factory=list)
     units: list[Unit]
     procedures: list[Procedure]
+    # The national index's maximum points, thresholds and empty rule per indicator, where the
+    # province's scoring differs from Decision 766's defaults: {"3.3": {"threshold": 70}}.
+    index766: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> RulebookFile:

@@ -13,7 +13,9 @@ from prometheus_client import REGISTRY
 from services.metrics.adapters.events_in import MetricsConsumer
 from services.metrics.adapters.live import LiveHub, UnitFiguresCollector
 from services.metrics.adapters.reader import MetricsReader
+from services.metrics.api.index766_routes import router as index766_router
 from services.metrics.api.routes import router
+from services.metrics.service_layer.index766 import Index766
 from services.metrics.settings import Settings
 from shared.app_factory import create_service_app
 from shared.clock import SYSTEM_CLOCK, Clock
@@ -29,11 +31,13 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
 
     async def wire(runtime: Runtime) -> None:
         reader = MetricsReader(runtime.pool, rulebook)
+        index = Index766(runtime.pool, rulebook)
         hub = LiveHub(reader, interval_s=settings.live_interval_s,
-                      full_refresh_s=settings.live_full_refresh_s, clock=clock)
+                      full_refresh_s=settings.live_full_refresh_s, clock=clock, index=index,
+                      index_interval_s=settings.live_index_interval_s)
         collector = UnitFiguresCollector(hub)
         REGISTRY.register(collector)  # this process's gauges, until the service stops
-        for component in (reader, hub, collector):
+        for component in (reader, hub, collector, index):
             runtime.provide(component)
         runtime.spawn(hub.run(), "live-figures")
 
@@ -50,4 +54,4 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
     return create_service_app(
         settings, plan, title="Một cửa — metrics",
         description="Live on-time rates, apology discipline and satisfaction per unit.",
-        routers=[router])
+        routers=[router, index766_router])

@@ -23,3 +23,6 @@ class Settings(ServiceSettings):
     live_interval_s: float = Field(default=0.5, gt=0, description="how often changed units "
                                    "are recomputed and streamed (freshness stays under 1 s)")
     live_full_refresh_s: float = Field(default=30.0, gt=0)
+    live_index_interval_s: float = Field(default=5.0, gt=0, description="how often the "
+                                         "national index of the units that changed is "
+                                         "recomputed and streamed")

@@ -187,7 +187,9 @@ class CouriersContract:
         await repos.shipments.add(s)
         assert await repos.couriers.first_signature("vnpost", "sig", 1) is True
         assert await repos.couriers.first_signature("vnpost", "sig", 1) is False
-        assert await repos.couriers.first_signature("vnpost", "sig", 2) is True
+        # A signature covers its timestamp: sent again under another one, still a replay.
+        assert await repos.couriers.first_signature("vnpost", "sig", 2) is False
+        assert await repos.couriers.first_signature("ghn", "sig", 1) is True
         assert await repos.couriers.seen("vnpost", "e-1") is False
         await repos.couriers.record("vnpost", "e-1", s.id, "picked_up", T0)
         assert await repos.couriers.seen("vnpost", "e-1") is True

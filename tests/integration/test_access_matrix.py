@@ -42,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -126,6 +127,14 @@ MATRIX: dict[Key, Rule] = {
     ("metrics", "GET", "/v1/metrics/overview"): _FIGURES,
     ("metrics", "GET", "/v1/metrics/stream"): _FIGURES,
     ("metrics", "GET", "/"): Rule(Access.PUBLIC, why="the dashboard page; it holds no figures"),
+    ("metrics", "GET", "/v1/metrics/units/{unit_code}/index766"): _FIGURES,
+    ("metrics", "GET", "/v1/metrics/units/{unit_code}/index766/trend"): _FIGURES,
+    ("metrics", "GET", "/v1/metrics/units/{unit_code}/index766/at-risk"): _FIGURES,
+    ("metrics", "GET", "/v1/metrics/index766/rankings"): _FIGURES,
+    ("metrics", "PUT", "/v1/metrics/units/{unit_code}/index766/inputs/{month}/{indicator}"):
+        Rule(Access.BEARER, ("operator",), why="operators enter the catalogue indicators"),
+    ("metrics", "GET", "/v1/metrics/units/{unit_code}/index766/inputs/{month}"):
+        Rule(Access.BEARER, ("operator",), why="who entered what: the operators' audit"),
 }
 
 
@@ -225,7 +234,8 @@ class World:
         return [self.code, self.postal_code, self.rated, self.withdrawn]
 
 
-ABSENT = f"{UNIT}-991231-9999"  # a well-formed dossier code that does not exist
+ABSENT = f"{UNIT}-991231-9999"
+VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")  # a well-formed dossier code that does not exist
 
 
 async def footprint(conn: asyncpg.Connection, w: World) -> dict[str, Any]:
@@ -352,13 +362,38 @@ def filing() -> dict[str, Any]:
                           "address": "5 Điện Biên Phủ, Hồng Bàng, Hải Phòng"}}
 
 
+def last_month_label() -> str:
+    """Last month in local time, YYYY-MM (an operator's entry is for a month begun)."""
+    first = datetime.now(UTC).astimezone(VN_TZ).date().replace(day=1)
+    return (first - timedelta(days=1)).strftime("%Y-%m")
+
+
 def calls_for(key: Key, w: World | None) -> list[Call]:
     """The requests that exercise a route; routes with path parameters need a row here."""
     s, m, p = key
     if p == "/docs-assets":
         return [Call(s, "GET", f"{p}/swagger-ui.css", mark=".swagger-ui")]
+    month = last_month_label()
+    inputs = {
+        ("metrics", "PUT", "/v1/metrics/units/{unit_code}/index766/inputs/{month}/{indicator}"):
+            Call(s, m, f"/v1/metrics/units/{UNIT}/index766/inputs/{month}/1.1",
+                 body={"numerator": 5, "denominator": 6}, mark='"numerator":5', subject=UNIT,
+                 absent="H99.99"),
+        ("metrics", "GET", "/v1/metrics/units/{unit_code}/index766/inputs/{month}"):
+            Call(s, m, f"/v1/metrics/units/{UNIT}/index766/inputs/{month}", mark="[",
+                 subject=UNIT, absent="H99.99"),
+    }
+    if key in inputs:
+        return [inputs[key]]
     if key[0] == "metrics":
-        metrics_paths = {"/v1/metrics/units/{unit_code}": (f"/v1/metrics/units/{UNIT}", UNIT),
+        metrics_paths = {
+            "/v1/metrics/units/{unit_code}/index766": (f"/v1/metrics/units/{UNIT}/index766", UNIT),
+            "/v1/metrics/units/{unit_code}/index766/trend": (
+                f"/v1/metrics/units/{UNIT}/index766/trend", '"months"'),
+            "/v1/metrics/units/{unit_code}/index766/at-risk": (
+                f"/v1/metrics/units/{UNIT}/index766/at-risk", "points_now"),
+            "/v1/metrics/index766/rankings": (p, "department"),
+            "/v1/metrics/units/{unit_code}": (f"/v1/metrics/units/{UNIT}", UNIT),
                          "/v1/metrics/procedures/{code}": (f"/v1/metrics/procedures/{PROCEDURE}",
                                                            PROCEDURE),
                          "/v1/metrics/stream": (p, "hello"), "/v1/metrics/overview": (p, UNIT),

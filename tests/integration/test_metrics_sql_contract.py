@@ -14,7 +14,7 @@ from services.metrics.domain.figures import Period, figures
 from shared.db import create_pool
 from shared.migrations import migrate_service
 from tests.conftest import ROOT, Infra
-from tests.unit.test_metrics_golden import RB, SCENARIO, all_facts, received, resolved
+from tests.unit.test_metrics_golden import RB, SCENARIO, all_facts, ev, received, resolved
 
 pytestmark = pytest.mark.integration
 VN = timezone(timedelta(hours=7))
@@ -40,6 +40,22 @@ async def test_sql_figures_equal_the_pure_function(infra: Infra,
             extra[code] = [received(code, datetime(2026, 11, 2, 9, tzinfo=VN),
                                     datetime(2026, 11, 5, 17, tzinfo=VN), unit=unit),
                            resolved(datetime(2026, 11, 3, 10, tzinfo=VN))]
+    # Resolved in October, returned in November: a flow of November outside its population;
+    # and two supplement requests: on time for the figures, late for the index's 2.1.
+    extra["LATE-RETURN"] = [received("LATE-RETURN", datetime(2026, 10, 26, 9, tzinfo=VN),
+                                     datetime(2026, 10, 29, 17, tzinfo=VN)),
+                            resolved(datetime(2026, 10, 28, 10, tzinfo=VN)),
+                            ev("dossier.result_returned", datetime(2026, 11, 3, 9, tzinfo=VN),
+                               returned_at="2026-11-03T09:00:00+07:00", method="postal")]
+    extra["TWO-REQUESTS"] = [
+        received("TWO-REQUESTS", datetime(2026, 11, 2, 9, tzinfo=VN),
+                 datetime(2026, 11, 20, 17, tzinfo=VN)),
+        *(ev(kind, datetime(2026, 11, day, 9, tzinfo=VN), **{field: f"2026-11-{day:02d}T09:00:00+07:00"})
+          for kind, field, day in (("dossier.supplement_requested", "requested_at", 3),
+                                   ("dossier.supplement_received", "received_at", 4),
+                                   ("dossier.supplement_requested", "requested_at", 5),
+                                   ("dossier.supplement_received", "received_at", 6))),
+        resolved(datetime(2026, 11, 10, 10, tzinfo=VN))]
     facts = all_facts(SCENARIO | extra)
     schema = schema_factory("metrics")
     pool = await create_pool(infra.database_url, schema)

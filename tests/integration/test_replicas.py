@@ -23,9 +23,9 @@ CONSUMER = {"processing": "processing-workflow", "metrics": "metrics-facts"}
 def start(api: Api, service: str) -> subprocess.Popen[bytes]:
     up = service.upper()
     env = dict(api.stack.env, **{f"{up}_PORT": str(SECOND[service])})
-    log = open(api.stack.run_dir / f"{service}-replica.log", "ab")
-    return subprocess.Popen([sys.executable, "-m", f"services.{service}.main"], env=env,
-                            cwd=ROOT_DIR, stdout=log, stderr=log)
+    with open(api.stack.run_dir / f"{service}-replica.log", "ab") as log:  # the child's copy
+        return subprocess.Popen([sys.executable, "-m", f"services.{service}.main"], env=env,
+                                cwd=ROOT_DIR, stdout=log, stderr=log)
 
 
 async def scrape(url: str) -> list[tuple[str, dict[str, str], float]]:

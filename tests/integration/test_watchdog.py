@@ -28,9 +28,9 @@ SECOND_PORT = 18290
 
 def start_second_instance(api: Api) -> subprocess.Popen[bytes]:
     env = dict(api.stack.env, PROCESSING_PORT=str(SECOND_PORT))
-    log = open(api.stack.run_dir / "processing-2.log", "ab")
-    return subprocess.Popen([sys.executable, "-m", "services.processing.main"], env=env,
-                            cwd=ROOT_DIR, stdout=log, stderr=log)
+    with open(api.stack.run_dir / "processing-2.log", "ab") as log:  # the child keeps its own
+        return subprocess.Popen([sys.executable, "-m", "services.processing.main"], env=env,
+                                cwd=ROOT_DIR, stdout=log, stderr=log)
 
 
 async def wait_ready(url: str) -> None:

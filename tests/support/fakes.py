@@ -254,13 +254,13 @@ class FakeShipments:
 
 class FakeCourierLog:
     def __init__(self) -> None:
-        self.signatures: set[tuple[str, str, int]] = set()
+        self.signatures: set[tuple[str, str]] = set()  # a signature once, whatever its time
         self.events: dict[tuple[str, str], tuple[str, str, datetime]] = {}
 
     async def first_signature(self, courier: str, signature: str, timestamp: int) -> bool:
-        if (courier, signature, timestamp) in self.signatures:
+        if (courier, signature) in self.signatures:
             return False
-        self.signatures.add((courier, signature, timestamp))
+        self.signatures.add((courier, signature))
         return True
 
     async def seen(self, courier: str, event_id: str) -> bool:

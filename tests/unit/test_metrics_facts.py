@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.metrics.domain.facts import fold
+from services.metrics.domain.facts import Facts, fold
 from tests.unit.test_metrics_golden import RB, apology, ev, rating, received, resolved, t
 
 
@@ -70,3 +70,40 @@ def test_only_the_first_rating_counts() -> None:
     assert f.sipas == {"access": 5}
     g = fold("G", [rating(t(4, 11), "very_satisfied", None)], RB)
     assert g.decree61_total is None and g.sipas is None
+
+
+def test_a_result_returned_in_a_later_period_counts_there() -> None:
+    from datetime import date
+
+    from services.metrics.domain.figures import Period, figures
+
+    f = fold("R", [received("R", t(26, 10), t(29, 10, 17)), resolved(t(28, 10)),
+                   ev("dossier.result_returned", t(3, 11), returned_at=t(3, 11).isoformat(),
+                      method="postal")], RB)
+    now = t(30, 11, 18)
+    november = figures([f], [], Period.of(date(2026, 11, 1), date(2026, 11, 30), None, now))
+    assert (november.population, november.returned) == (0, 1)
+    assert november.returned_by_method["postal"] == 1 and november.postal_returned_share == 1.0
+    october = figures([f], [], Period.of(date(2026, 10, 1), date(2026, 10, 31), None, now))
+    assert (october.population, october.resolved, october.returned) == (1, 1, 0)
+
+
+def test_the_index_s_on_time_rate_counts_two_supplement_requests_late() -> None:
+    from datetime import date
+
+    from services.metrics.domain.figures import Period, figures
+
+    def dossier(code: str, requests: int) -> Facts:
+        events = [received(code, t(2, 11), t(20, 11, 17))]
+        for i in range(requests):
+            events += [ev("dossier.supplement_requested", t(3 + 2 * i, 11),
+                          requested_at=t(3 + 2 * i, 11).isoformat()),
+                       ev("dossier.supplement_received", t(4 + 2 * i, 11),
+                          received_at=t(4 + 2 * i, 11).isoformat())]
+        return fold(code, [*events, resolved(t(10, 11))], RB)
+
+    facts = [dossier("S0", 0), dossier("S1", 1), dossier("S2", 2)]
+    g = figures(facts, [], Period.of(date(2026, 11, 1), date(2026, 11, 30), None, t(30, 11, 18)))
+    assert (g.early, g.late, g.population) == (3, 0, 3)
+    assert g.on_time_rate == 1.0 and g.multiple_supplement_requests == 1
+    assert g.on_time_766 == 2 and g.on_time_rate_766 == round(2 / 3, 6)

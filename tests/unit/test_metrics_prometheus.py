@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.metrics.adapters.live import UnitFiguresCollector
 from services.metrics.domain.figures import Figures
+from services.metrics.domain.index766 import Counts, score_index
 from shared.rulebook import load_rulebook
 from shared.settings import DEFAULT_RULEBOOK
 
@@ -18,7 +19,9 @@ def test_gauges_render_numbers_and_skip_text() -> None:
     graded = Figures(received=3, ratings_total=2, decree61_mean=16.5, decree61_grade="excellent",
                      on_time_rate=0.75)
     graded.ratings["very_satisfied"] = 2
+    index = score_index({"2.1": Counts(8862, 10000), "4.1": Counts(6425, 10000)})
     hub = SimpleNamespace(cache={"H26.01": Figures(), "H26.02": graded},
+                          index_cache={"H26.02": index},
                           reader=SimpleNamespace(rulebook=load_rulebook(str(DEFAULT_RULEBOOK))))
     collector = UnitFiguresCollector(hub)  # type: ignore[arg-type]
     registry = CollectorRegistry()
@@ -33,3 +36,10 @@ def test_gauges_render_numbers_and_skip_text() -> None:
     # None is absent, not zero: the unit without ratings has no satisfaction sample.
     assert ("motcua_unit_on_time_rate", (("block", "department"), ("unit", "H26.01"))) not in samples
     assert "excellent" not in text
+    # The national index: the total and the six groups, for the units computed so far.
+    assert samples[("motcua_unit_index766_total", (("block", "department"), ("unit", "H26.02")))] \
+        == float(index.total) == 17.72 + 3.86
+    assert samples[("motcua_unit_index766_group", (("block", "department"), ("group", "progress"),
+                                                   ("unit", "H26.02")))] == 17.72
+    assert not any(name == "motcua_unit_index766_total" and ("unit", "H26.01") in labels
+                   for name, labels in samples)

@@ -520,7 +520,8 @@ async def test_a_result_handed_to_the_courier_returns_it(h: ProcessingHandlers,
         await h.act(act("return", t(5, 11), method="postal"))
     assert refused.value.field == "method"
 
-    env: Envelope[EventData] = Envelope(source="postal", data=PostalResultReturned(
+    # As it comes off postal's topic: decoded by its type, dossier.result_returned.
+    env: Envelope[EventData] = Envelope(source="postal", data=ResultReturned(
         dossier_code=CODE, returned_at=t(6, 8), method="postal"))
     await h.apply_event(uow, env)
 

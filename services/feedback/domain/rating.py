@@ -93,8 +93,10 @@ class RatedDossier:
         return True
 
     def check_rateable(self) -> None:
-        """:raises RatingRefused: when a rating cannot be accepted now."""
-        why = refusal(self.finished, self.rated)
+        """:raises RatingRefused: when a rating cannot be accepted now. A finish heard of
+        before the filing (intake's topic behind processing's) leaves no unit to credit the
+        rating to yet: not yet known here."""
+        why = refusal(self.finished if self.unit_code else None, self.rated)
         if why is not None:
             raise RatingRefused(why)
 

@@ -117,7 +117,8 @@ async def file_dossier(body: FilingRequest, request: Request, response: Response
         asked(request, who, body.received_at, body.model_dump(mode="json"), idempotency_key,
               "received_at"), body.unit_code, body.procedure_code, body.channel,
         body.return_method, body.applicant, [d.model_dump(mode="json") for d in body.documents],
-        body.note, body.external_ref, received_at_given=body.received_at is not None)
+        body.note, body.external_ref, received_at_given=body.received_at is not None,
+        online_mode=body.online_mode, population_data=body.population_data)
     with refusals():
         filed = await app.file(cmd)
     if filed.replayed:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.domain.applicant import Applicant
 from services.intake.domain.dossier import Status
-from shared.events import Channel, MaskedApplicant, ReturnMethod
+from shared.events import Channel, MaskedApplicant, OnlineMode, PopulationData, ReturnMethod
 from shared.rulebook import UNIT_CODE
 from shared.textbounds import PersonName, PlainText, WebUrl
 from shared.timebounds import AwareMoment, LocalTime
@@ -21,6 +21,9 @@ class DocumentRef(BaseModel):
     name: PersonName = Field(min_length=1, max_length=300)
     copies: int = Field(default=1, ge=1, le=100)
     url: WebUrl | None = Field(default=None, max_length=1000, description="http(s) only")
+    digitised: bool = Field(default=False, description="the component was digitised at intake")
+    reused: bool = Field(default=False, description="taken from data digitised before (the "
+                         "citizen's store or an earlier dossier), not submitted again")
 
 
 class FilingRequest(BaseModel):
@@ -43,6 +46,11 @@ class FilingRequest(BaseModel):
         default=None, description="importer role only: the receipt time in the legacy system")
     documents: list[DocumentRef] = Field(default_factory=list, max_length=100)
     note: PlainText | None = Field(default=None, max_length=2000)
+    online_mode: OnlineMode | None = Field(default=None, description=(
+        "online filings only: through the whole process (toàn trình) or in part"))
+    population_data: PopulationData | None = Field(default=None, description=(
+        "the applicant signed in with VNeID, or their data was looked up in the national "
+        "population database"))
 
 
 class Receipt(BaseModel):
@@ -106,6 +114,8 @@ class DossierView(BaseModel):
     rulebook: str
     documents: list[DocumentRef] = Field(description="the documents listed at filing")
     note: str | None = None
+    online_mode: OnlineMode | None = None
+    population_data: PopulationData | None = None
     timeline: list[TimelineEntry] = Field(description="the latest entries, in time order")
     timeline_total: int = Field(description="entries in all (more than shown when over the "
                                             "timeline_limit)")

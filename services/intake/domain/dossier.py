@@ -111,6 +111,8 @@ class Dossier:
     note: str | None = None
     appointment_at: datetime | None = None
     supplement_requested_at: datetime | None = None
+    online_mode: str | None = None  # what the national index counts (docs/rules/index766.md)
+    population_data: str | None = None
 
     # ------------------------------------------------------------- filing and receipt
     def filed(self, deadline: Deadline | None) -> EventData:
@@ -142,7 +144,11 @@ class Dossier:
             "counted_from": deadline.counted_from, "due_at": deadline.due_at,
             "processing_days": self.processing_days, "return_method": self.return_method,
             "applicant": MaskedApplicant.model_validate(self.applicant_masked),
-            "rulebook": self.rulebook, "external_ref": self.external_ref})
+            "rulebook": self.rulebook, "external_ref": self.external_ref,
+            "online_mode": self.online_mode, "population_data": self.population_data,
+            "documents_total": len(self.documents),
+            "documents_digitised": sum(1 for d in self.documents if d.get("digitised")),
+            "documents_reused": sum(1 for d in self.documents if d.get("reused"))})
 
     # ------------------------------------------------------------- the applicant's changes
     def hand_in_supplement(self, at: datetime, cal: WorkingCalendar,

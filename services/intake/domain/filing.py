@@ -21,8 +21,12 @@ class FieldError:
 
 
 def check_filing(rulebook: Rulebook, unit_code: str, procedure_code: str, channel: str,
-                 return_method: str) -> tuple[Unit | None, Procedure | None, list[FieldError]]:
+                 return_method: str, online_mode: str | None = None,
+                 ) -> tuple[Unit | None, Procedure | None, list[FieldError]]:
     errors: list[FieldError] = []
+    if online_mode is not None and channel != "online":
+        errors.append(FieldError("body:/online_mode",
+                                 f"a {channel} filing is not filed online, in whole or in part"))
     unit = rulebook.unit(unit_code)
     procedure = rulebook.procedure(procedure_code)
     if unit is None:

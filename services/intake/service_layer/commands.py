@@ -35,6 +35,8 @@ class FileDossier:
     # A postal filing is received at the courier's handover at the desk, not now, unless an
     # importer back-fills one handed over long ago (then the time is given).
     received_at_given: bool
+    online_mode: str | None = None
+    population_data: str | None = None
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ class IntakeHandlers:
     async def file(self, cmd: FileDossier) -> Filed:
         """:raises FilingRefused, ChannelRefused, KeyReused:"""
         unit, procedure, errors = check_filing(self.rulebook, cmd.unit_code, cmd.procedure_code,
-                                               cmd.channel, cmd.return_method)
+                                               cmd.channel, cmd.return_method, cmd.online_mode)
         if errors or unit is None or procedure is None:
             raise FilingRefused(errors)
         refused = channel_refusal(cmd.asked.portal.role, cmd.channel)
@@ -115,7 +115,8 @@ class IntakeHandlers:
             pin_digest=pin_digest(self.receipt_pin(code), code, self.pin_pepper),
             portal_id=asked.portal.id, request_hash=fingerprint, rulebook=rb.version,
             external_ref=cmd.external_ref, idempotency_key=asked.idempotency_key,
-            documents=cmd.documents, note=cmd.note)
+            documents=cmd.documents, note=cmd.note, online_mode=cmd.online_mode,
+            population_data=cmd.population_data)
         event = d.filed(deadline)
         await uow.dossiers.add(d)
         detail = {"channel": "postal"} if deadline is None else {

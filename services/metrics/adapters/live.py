@@ -23,6 +23,8 @@ from prometheus_client.registry import Collector
 from services.metrics.adapters.reader import MetricsReader
 from services.metrics.adapters.store import CHANGED_CHANNEL
 from services.metrics.domain.figures import Figures, Period
+from services.metrics.domain.index766 import IndexScore
+from services.metrics.service_layer.index766 import Index766
 from shared.clock import SYSTEM_CLOCK, Clock, local_today
 from shared.timebounds import in_legal_zone
 
@@ -57,8 +59,15 @@ class TooManyPeriods(Exception):
 class LiveHub:
     def __init__(self, reader: MetricsReader, *, interval_s: float = 0.2,
                  full_refresh_s: float = 30.0, clock: Clock = SYSTEM_CLOCK,
-                 max_periods: int = 16) -> None:
+                 max_periods: int = 16, index: Index766 | None = None,
+                 index_interval_s: float = 5.0) -> None:
         self.reader = reader
+        # The national index of the current month, recomputed for the units that changed at
+        # most every ``index_interval_s`` (it reads each unit's facts, not one aggregate).
+        self.index = index
+        self.index_interval_s = index_interval_s
+        self.index_cache: dict[str, IndexScore] = {}
+        self._index_dirty: set[str] = set()
         self.interval_s = interval_s
         self.full_refresh_s = full_refresh_s
         self.clock = clock
@@ -82,7 +91,8 @@ class LiveHub:
                     message = await asyncio.wait_for(queue.get(), timeout=15)
                 except TimeoutError:
                     continue
-                yield {"event": "unit", "id": message["unit_code"],
+                kind = message.pop("kind", "unit")
+                yield {"event": kind, "id": message["unit_code"],
                        "data": orjson.dumps(message, default=str).decode()}
         finally:
             self.unsubscribe(queue)
@@ -103,7 +113,9 @@ class LiveHub:
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         with contextlib.suppress(ValueError):
-            self._dirty.update(orjson.loads(payload))
+            units = orjson.loads(payload)
+            self._dirty.update(units)
+            self._index_dirty.update(units)
 
     async def run(self) -> None:
         while not self._stopping:
@@ -120,7 +132,8 @@ class LiveHub:
         try:
             await conn.add_listener(CHANGED_CHANNEL, self._on_notify)
             await self.refresh_all()
-            last_full = asyncio.get_running_loop().time()
+            await self.refresh_index(None)
+            last_full = last_index = asyncio.get_running_loop().time()
             last_day = local_today(self.clock.now())
             while not self._stopping:
                 await asyncio.sleep(self.interval_s)
@@ -128,10 +141,15 @@ class LiveHub:
                 today = local_today(self.clock.now())
                 if now - last_full >= self.full_refresh_s or today != last_day:
                     await self.refresh_all()
-                    last_full, last_day = now, today
+                    await self.refresh_index(None)
+                    last_full, last_day, last_index = now, today, now
                 elif self._dirty:
                     units, self._dirty = self._dirty, set()
                     await self.refresh(units)
+                if self._index_dirty and now - last_index >= self.index_interval_s:
+                    units, self._index_dirty = self._index_dirty, set()
+                    await self.refresh_index(units)
+                    last_index = now
                 if conn.is_closed():
                     raise ConnectionError("listener connection lost")
         finally:
@@ -159,6 +177,32 @@ class LiveHub:
             self._remember(watched, await self.reader.some_units(known, period))
             self._broadcast(watched, known, period)
 
+    async def refresh_index(self, units: set[str] | None) -> None:
+        """The current month's index of ``units`` (None: every unit), to the cache and to
+        the current month's subscribers when it changed."""
+        if self.index is None:
+            return
+        period = CURRENT_MONTH.resolve(self.clock)
+        if units is None:
+            scores = await self.index.all_units(period)
+        else:
+            known = [u for u in units if self.reader.rulebook.unit(u) is not None]
+            scores = {u: (await self.index.unit(u, period)).score for u in known}
+        changed = [u for u, s in scores.items() if self.index_cache.get(u) != s]
+        self.index_cache.update(scores)
+        queues = [q for q, w in self._subscribers.items() if w == CURRENT_MONTH]
+        for unit in changed:
+            s = scores[unit]
+            message = {"kind": "index766", "unit_code": unit,
+                       "period": {"start": in_legal_zone(period.start),
+                                  "end": in_legal_zone(period.end)},
+                       "as_of": in_legal_zone(period.as_of), "total": float(s.total),
+                       "complete": s.complete, "grade": s.grade.key,
+                       "groups": {g.id: float(g.score) for g in s.groups}}
+            for queue in queues:
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait(dict(message))
+
     def _remember(self, watched: Watched, figures: dict[str, Figures]) -> None:
         self._seen.setdefault(watched, {}).update(figures)
 
@@ -177,7 +221,7 @@ class LiveHub:
                        "as_of": in_legal_zone(period.as_of), "figures": seen[unit].as_dict()}
             for queue in queues:
                 with contextlib.suppress(asyncio.QueueFull):
-                    queue.put_nowait(message)
+                    queue.put_nowait(dict(message))
 
 
 class UnitFiguresCollector(Collector):
@@ -201,6 +245,18 @@ class UnitFiguresCollector(Collector):
                     if v is not None:
                         family.add_metric([unit, blocks.get(unit, ""), key], float(v))
             yield family
+        index = GaugeMetricFamily("motcua_unit_index766_total",
+                                  "the national index (Decision 766) of the current month, "
+                                  "points out of 100, per unit", labels=["unit", "block"])
+        groups = GaugeMetricFamily("motcua_unit_index766_group",
+                                   "the index's group scores of the current month, per unit",
+                                   labels=["unit", "block", "group"])
+        for unit, score in hub.index_cache.items():
+            index.add_metric([unit, blocks.get(unit, "")], float(score.total))
+            for group in score.groups:
+                groups.add_metric([unit, blocks.get(unit, ""), group.id], float(group.score))
+        yield index
+        yield groups
         for name in NUMERIC_FIGURES:
             family = GaugeMetricFamily(f"motcua_unit_{name}",
                                        f"{name} of the current month, per unit",

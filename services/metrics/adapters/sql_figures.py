@@ -24,7 +24,14 @@ from services.metrics.domain.figures import (
 # $1 start, $2 end (exclusive), $3 as_of; each "in the period" test is start <= t < end and
 # t <= as_of, as Period.contains.
 _IN = "({col} >= $1 AND {col} < $2 AND {col} <= $3)"
-_VERDICT = """CASE
+# The verdict of a dossier of the period's population; NULL for one outside it (there only
+# for a result returned in the period).
+_POPULATION = """received_at <= $3
+                AND ((received_at >= $1 AND received_at < $2)
+                     OR (received_at < $1 AND end_at IS NULL)
+                     OR (received_at < $1 AND end_at >= $1))"""
+_VERDICT = f"""CASE
+    WHEN NOT ({_POPULATION}) THEN NULL
     WHEN end_at IS NOT NULL AND end_at <= $3 AND closed_timeliness IS NOT NULL
         THEN closed_timeliness
     WHEN coalesce(effective_due_at, due_at) < LEAST($3, coalesce(pending_pause_since, $3))
@@ -43,7 +50,10 @@ def _dossier_select(group: str | None) -> str:
                f"AND returned_method = '{c}') AS returned_{c}" for c in CHANNELS]
     counts += [
         f"count(*) FILTER (WHERE {_IN.format(col='apology_issued_at')}) AS apologies_issued",
-        "count(*) FILTER (WHERE supplement_count > 1) AS multiple_supplement_requests",
+        "count(*) FILTER (WHERE v IS NOT NULL AND supplement_count > 1)"
+        " AS multiple_supplement_requests",
+        "count(*) FILTER (WHERE v IN ('early', 'on_time', 'open_not_due') "
+        "AND supplement_count <= 1) AS on_time_766",
         "count(*) FILTER (WHERE v = 'late' AND apology_issued_at IS NULL) AS late_without_apology",
         "count(*) FILTER (WHERE v = 'late' AND apology_issued_at IS NOT NULL AND apology_timely)"
         " AS late_with_timely_apology",
@@ -55,15 +65,12 @@ def _dossier_select(group: str | None) -> str:
         "AND processing_working_days IS NOT NULL), 0) AS worked_sum",
         f"count(*) FILTER (WHERE {_IN.format(col='resolved_at')} "
         "AND processing_working_days IS NOT NULL) AS worked_count",
-        "count(*) AS population",
+        "count(v) AS population",
     ]
     key = f"{group} AS key, " if group else ""
     return f"""SELECT {key}{", ".join(counts)}
         FROM (SELECT *, {_VERDICT} AS v FROM facts
-              WHERE received_at <= $3
-                AND ((received_at >= $1 AND received_at < $2)
-                     OR (received_at < $1 AND end_at IS NULL)
-                     OR (received_at < $1 AND end_at >= $1))
+              WHERE (({_POPULATION}) OR {_IN.format(col="returned_at")})
                 AND {{where}}) AS population
         {"GROUP BY " + group if group else ""}"""
 
@@ -101,7 +108,7 @@ def _figures(d: asyncpg.Record | None, r: asyncpg.Record | None) -> Figures:
                      "resolved", "rejected", "stopped", "withdrawn", "returned",
                      "apologies_issued", "multiple_supplement_requests", "late_without_apology",
                      "late_with_timely_apology", "late_with_late_apology",
-                     "missed_reappointment", "population"):
+                     "missed_reappointment", "population", "on_time_766"):
             setattr(g, name, int(d[name]))
         g.received_by_channel = {c: int(d[f"received_{c}"]) for c in CHANNELS}
         g.returned_by_method = {c: int(d[f"returned_{c}"]) for c in CHANNELS}

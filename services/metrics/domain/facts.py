@@ -25,8 +25,9 @@ RELEVANT = frozenset({
     "dossier.received", "dossier.transferred", "dossier.supplement_requested",
     "dossier.supplement_received", "dossier.apology_issued", "dossier.resolved",
     "dossier.rejected", "dossier.stopped", "dossier.withdrawn", "dossier.result_returned",
-    "feedback.submitted",
+    "dossier.paid", "feedback.submitted",
 })
+ONLINE_PAYMENT = frozenset({"national_platform", "provincial_platform"})
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,16 @@ class Facts:
     rated_at: datetime | None = None
     decree61_total: int | None = None
     sipas: dict[str, int] | None = field(default=None)
+    # What the national index counts beyond timeliness (all optional in the events).
+    online_mode: str | None = None  # "whole" (toàn trình) or "partial", online filings only
+    population_data: bool = False  # VNeID-authenticated, or looked up in the population DB
+    components_digitised: bool = False  # every component of the filing digitised
+    reused_digitised: bool = False  # a component taken from already-digitised data
+    paid_online: bool | None = None  # None: not paid (by the facts known)
+    paid_at: datetime | None = None
+    electronic_result: bool = False
+    result_digitised: bool = False
+    shared_to_citizen: bool = False  # the result pushed to the citizen's data store
 
 
 def _t(value: Any) -> datetime:
@@ -94,6 +105,11 @@ def fold(dossier_code: str, events: Iterable[EventRecord], rulebook: Rulebook) -
                 f.return_method = f.return_method or d["return_method"]
                 f.received_at, f.counted_from = _t(d["received_at"]), _t(d["counted_from"])
                 f.due_at, f.processing_days = _t(d["due_at"]), int(d["processing_days"])
+                f.online_mode = d.get("online_mode")
+                f.population_data = d.get("population_data") is not None
+                total = int(d.get("documents_total") or 0)
+                f.components_digitised = total > 0 and int(d.get("documents_digitised") or 0) >= total
+                f.reused_digitised = int(d.get("documents_reused") or 0) > 0
             case "dossier.transferred":
                 f.current_unit = d["to_unit"]
             case "dossier.supplement_requested":
@@ -108,9 +124,16 @@ def fold(dossier_code: str, events: Iterable[EventRecord], rulebook: Rulebook) -
                     f.apology_timely = bool(d["timely"])
                     f.new_due_at = _t(d["new_due_at"])
             case "dossier.resolved":
-                f.resolved_at = f.resolved_at or _t(d["resolved_at"])
+                if f.resolved_at is None:
+                    f.resolved_at = _t(d["resolved_at"])
+                    f.electronic_result = bool(d.get("electronic_result_ref"))
+                    f.result_digitised = bool(d.get("result_digitised"))
+                    f.shared_to_citizen = bool(d.get("shared_to_citizen"))
                 if d.get("return_method"):
                     f.return_method = d["return_method"]
+            case "dossier.paid":
+                if f.paid_at is None:
+                    f.paid_at, f.paid_online = _t(d["at"]), d.get("via") in ONLINE_PAYMENT
             case "dossier.rejected":
                 f.rejected_at = f.rejected_at or _t(d["at"])
             case "dossier.stopped":

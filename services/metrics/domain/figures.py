@@ -135,6 +135,10 @@ class Figures:
     open_not_due: int = 0
     on_time_rate: float | None = None
     on_time_rate_closed: float | None = None
+    # The national index's 2.1 (docs/rules/index766.md): as on_time_rate, except that more
+    # than one supplement request makes a dossier late.
+    on_time_766: int = 0
+    on_time_rate_766: float | None = None
     apologies_issued: int = 0
     late_with_timely_apology: int = 0
     late_with_late_apology: int = 0
@@ -183,10 +187,16 @@ def figures(dossiers: Iterable[Facts], ratings: Iterable[Facts], p: Period) -> F
     worked: list[int] = []
     for f in dossiers:
         if not in_population(f, p):
+            # A result returned in the period for a dossier resolved before it: a flow of
+            # the period, though the dossier is not in its population.
+            if p.contains(f.returned_at):
+                _count_return(g, f)
             continue
         g.population += 1
         verdict = judge(f, p.as_of)
         setattr(g, verdict, getattr(g, verdict) + 1)
+        if verdict in ("early", "on_time", "open_not_due") and f.supplement_count <= 1:
+            g.on_time_766 += 1
         if p.contains(f.received_at):
             g.received += 1
             if f.channel in g.received_by_channel:
@@ -195,9 +205,7 @@ def figures(dossiers: Iterable[Facts], ratings: Iterable[Facts], p: Period) -> F
             if p.contains(getattr(f, f"{kind}_at")):
                 setattr(g, kind, getattr(g, kind) + 1)
         if p.contains(f.returned_at):
-            g.returned += 1
-            if f.returned_method in g.returned_by_method:
-                g.returned_by_method[f.returned_method] += 1
+            _count_return(g, f)
         if p.contains(f.apology_issued_at):
             g.apologies_issued += 1
         if f.supplement_count > 1:
@@ -220,12 +228,19 @@ def figures(dossiers: Iterable[Facts], ratings: Iterable[Facts], p: Period) -> F
     return g
 
 
+def _count_return(g: Figures, f: Facts) -> None:
+    g.returned += 1
+    if f.returned_method in g.returned_by_method:
+        g.returned_by_method[f.returned_method] += 1
+
+
 def finish(g: Figures, worked_sum: int, worked_count: int) -> None:
     """The derived figures and rates, from the counts (shared with the SQL adapter)."""
     g.in_progress = g.overdue_open + g.open_not_due
     g.closed = g.early + g.on_time + g.late
     g.on_time_rate = _rate(g.early + g.on_time + g.open_not_due, g.population)
     g.on_time_rate_closed = _rate(g.early + g.on_time, g.closed)
+    g.on_time_rate_766 = _rate(g.on_time_766, g.population)
     g.apology_compliance = _rate(g.late_with_timely_apology, g.late)
     g.postal_received_share = _rate(g.received_by_channel["postal"], g.received)
     g.postal_returned_share = _rate(g.returned_by_method["postal"], g.returned)

@@ -87,12 +87,24 @@ class PostalHandlers:
                 await _open(uow, data.dossier_code, "inbound", data.unit_code, data.at)
             elif isinstance(data, DossierReceived):
                 await uow.units.place(data.dossier_code, data.unit_code, moved=False)
+                await _place_unplaced(uow, data.dossier_code,
+                                      await uow.units.unit_of(data.dossier_code)
+                                      or data.unit_code)
             elif isinstance(data, Transferred):
                 await uow.units.place(data.dossier_code, data.to_unit, moved=True)
             elif isinstance(data, Resolved) and data.return_method == "postal":
                 unit = await uow.units.unit_of(data.dossier_code)
                 await _open(uow, data.dossier_code, "outbound", unit or "", data.resolved_at)
             await uow.commit()
+
+
+async def _place_unplaced(uow: PostalUnitOfWork, code: str, unit: str) -> None:
+    """A result heard of before the dossier's receipt (intake's topic behind processing's)
+    was shipped from no unit yet: from the unit the dossier is at, now that it is known."""
+    for shipment in await uow.shipments.of_dossier(code):
+        if not shipment.unit_code:
+            shipment.unit_code = unit
+            await uow.shipments.save(shipment)
 
 
 async def _open(uow: PostalUnitOfWork, code: str, direction: str, unit: str,

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.processing.domain.control_slip import SlipEntry
 from services.processing.domain.workflow import State
-from shared.events import ReturnMethod
+from shared.events import PaymentChannel, ReturnMethod
 from shared.rulebook import UNIT_CODE
 from shared.textbounds import PlainText
 from shared.timebounds import AwareMoment, LocalTime
@@ -31,6 +31,14 @@ class ActionRequest(BaseModel):
     return_method: ReturnMethod | None = Field(default=None, description="resolve: how the "
                                                "result goes back, if it changed")
     method: ReturnMethod | None = Field(default=None, description="return: counter or online")
+    via: PaymentChannel | None = Field(default=None, description="record-payment: paid on the "
+                                       "national or provincial payment platform, or at the desk")
+    electronic_result_ref: str | None = Field(default=None, max_length=200, description=(
+        "resolve: the reference of the electronic result issued"))
+    result_digitised: bool | None = Field(default=None, description="resolve: the result was "
+                                          "digitised")
+    shared_to_citizen: bool | None = Field(default=None, description="resolve: the result was "
+                                           "pushed to the citizen's data store")
 
 
 class DossierState(BaseModel):
@@ -60,6 +68,10 @@ class DossierState(BaseModel):
     returned_at: LocalTime | None
     ended_at: LocalTime | None
     version: int
+    payment_via: PaymentChannel | None = None
+    electronic_result_ref: str | None = None
+    result_digitised: bool = False
+    shared_to_citizen: bool = False
 
 
 class ControlSlip(BaseModel):

@@ -19,6 +19,7 @@ from shared.events import (
     EventData,
     Overdue,
     Paid,
+    PaymentChannel,
     PaymentRequested,
     Rejected,
     Resolved,
@@ -68,6 +69,15 @@ TRANSITIONS: dict[Action | Happening, dict[State, State]] = {
     "withdrawn": {s: "withdrawn" for s in UNRESOLVED},
     "returned-by-post": {"resolved": "returned"},
 }
+
+
+@dataclass(frozen=True)
+class ElectronicResult:
+    """What the national index counts of a result (4.1, 4.2, 4.4)."""
+
+    reference: str | None = None  # the electronic result issued, if one was
+    digitised: bool = False
+    shared_to_citizen: bool = False
 
 
 class IllegalTransition(Exception):
@@ -120,6 +130,11 @@ class Dossier:
     due_soon_sent_at: datetime | None = None
     overdue_sent_at: datetime | None = None
     version: int = 0
+    # What the national index counts at payment and resolution (docs/rules/index766.md).
+    payment_via: str | None = None
+    electronic_result_ref: str | None = None
+    result_digitised: bool = False
+    shared_to_citizen: bool = False
 
     # ------------------------------------------------------------- creation
     @classmethod
@@ -224,14 +239,15 @@ class Dossier:
         self.state, self.payment_amount = target, amount
         return self._emit(PaymentRequested(dossier_code=self.code, amount=amount, at=at))
 
-    def record_payment(self, amount: Decimal | None, at: datetime) -> list[EventData]:
+    def record_payment(self, amount: Decimal | None, at: datetime,
+                       via: PaymentChannel | None = None) -> list[EventData]:
         target = self._move("record-payment")
         paid = amount if amount is not None else (self.payment_amount or Decimal(0))
         if self.payment_amount is not None and paid < self.payment_amount:
             raise RuleViolation(f"the amount requested was {self.payment_amount}", "amount")
         self._stamp(at)
-        self.state, self.paid_at = target, at
-        return self._emit(Paid(dossier_code=self.code, amount=paid, at=at))
+        self.state, self.paid_at, self.payment_via = target, at, via
+        return self._emit(Paid(dossier_code=self.code, amount=paid, at=at, via=via))
 
     def apologize(self, reason: str, new_due_at: datetime, at: datetime,
                   max_reappointments: int, latest: datetime | None = None) -> list[EventData]:
@@ -257,15 +273,25 @@ class Dossier:
                                         timely=timely))
 
     def resolve(self, result_ref: str | None, return_method: ReturnMethod | None,
-                at: datetime) -> list[EventData]:
+                at: datetime, result: ElectronicResult | None = None) -> list[EventData]:
+        """``result``: the electronic result issued, whether the result was digitised and
+        pushed to the citizen's data store."""
         target = self._move("resolve")
+        result = result or ElectronicResult()
+        if result.shared_to_citizen and result.reference is None and not result.digitised:
+            raise RuleViolation("a result pushed to the citizen's data store is electronic or "
+                                "digitised", "shared_to_citizen")
         self._stamp(at)
         if return_method is not None:
             self.return_method = return_method
         self.state, self.resolved_at, self.ended_at = target, at, at
+        self.electronic_result_ref, self.result_digitised, self.shared_to_citizen = (
+            result.reference, result.digitised, result.shared_to_citizen)
         return self._emit(Resolved.model_validate(
             {"dossier_code": self.code, "resolved_at": at, "result_ref": result_ref,
-             "return_method": self.return_method}))
+             "return_method": self.return_method, "electronic_result_ref": result.reference,
+             "result_digitised": result.digitised,
+             "shared_to_citizen": result.shared_to_citizen}))
 
     def reject(self, reason: str, at: datetime) -> list[EventData]:
         target = self._move("reject")

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared.auth import Principal
-from shared.events import ReturnMethod
+from shared.events import PaymentChannel, ReturnMethod
 
 
 class _Action(BaseModel):
@@ -48,6 +48,7 @@ class RequestPayment(_Action):
 class RecordPayment(_Action):
     action: Literal["record-payment"]
     amount: Decimal | None = None
+    via: PaymentChannel | None = None
 
 
 class Apologize(_Action):
@@ -60,6 +61,9 @@ class Resolve(_Action):
     action: Literal["resolve"]
     result_ref: str | None = None
     return_method: ReturnMethod | None = None
+    electronic_result_ref: str | None = None
+    result_digitised: bool | None = None
+    shared_to_citizen: bool | None = None
 
 
 class Reject(_Action):

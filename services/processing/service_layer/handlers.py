@@ -13,6 +13,7 @@ from services.processing.domain.workflow import (
     CLOCK_RUNNING,
     UNRESOLVED,
     Dossier,
+    ElectronicResult,
     RuleViolation,
 )
 from services.processing.service_layer.commands import (
@@ -107,16 +108,17 @@ class ProcessingHandlers:
                 return d.request_supplement(by, reason, at)
             case RequestPayment(amount=amount):
                 return d.request_payment(amount, at)
-            case RecordPayment(amount=paid):
-                return d.record_payment(paid, at)
+            case RecordPayment(amount=paid, via=via):
+                return d.record_payment(paid, at, via)
             case Apologize(reason=reason, new_due_at=new_due_at):
                 rb = self.rulebook
                 policy = rb.policy_for(d.unit_code)
                 latest = latest_reappointment(d.appointment_at or d.due_at, d.processing_days,
                                               rb.calendar_for(d.unit_code), policy)
                 return d.apologize(reason, new_due_at, at, policy.max_reappointments, latest)
-            case Resolve(result_ref=ref, return_method=method):
-                return d.resolve(ref, method, at)
+            case Resolve() as r:
+                return d.resolve(r.result_ref, r.return_method, at, ElectronicResult(
+                    r.electronic_result_ref, bool(r.result_digitised), bool(r.shared_to_citizen)))
             case Reject(reason=reason):
                 return d.reject(reason, at)
             case Stop(reason=reason):

@@ -1,0 +1,1 @@
+"""Metrics use cases beyond the figures: the national index (Decision 766)."""
