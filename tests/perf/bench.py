@@ -376,7 +376,13 @@ async def bench_api(stack: Any, db: str, dossiers: int) -> dict[str, Any]:
     script = WRK_GET % {"paths": paths, "done": WRK_DONE}
     wrk(stack.url("metrics"), script, 3, 8)
     api = wrk(stack.url("metrics"), script, 15, 8)
-    return {"dossiers": count, "api": api,
+    log("metrics API: wrk on GET /v1/metrics/units/{unit}/index766 for October 2026")
+    paths = ",".join(f'"/v1/metrics/units/{u}/index766?from=2026-10-01&to=2026-10-31"'
+                     for u in units)
+    script = WRK_GET % {"paths": paths, "done": WRK_DONE}
+    wrk(stack.url("metrics"), script, 3, 8)
+    index766 = wrk(stack.url("metrics"), script, 15, 8)
+    return {"dossiers": count, "api": api, "index766": index766,
             "sql_month_end_report_one_month_ms": {"median": round(statistics.median(timings), 1),
                                                   "max": round(max(timings), 1)},
             "sql_report_whole_year_ms": {"median": round(statistics.median(whole), 1)}}
@@ -464,6 +470,9 @@ async def run() -> dict[str, Any]:
         "intake_vs_kafka_producer": round(
             results["intake"]["throughput_per_s"]
             / results["kafka_reference"]["producer_records_per_s"], 4),
+        "index766_p99_vs_figures_p99": round(
+            results["metrics_api"]["index766"]["p99_ms"]
+            / results["metrics_api"]["api"]["p99_ms"], 3),
         "api_p99_vs_sql_month_end_report": round(
             results["metrics_api"]["api"]["p99_ms"]
             / results["metrics_api"]["sql_month_end_report_one_month_ms"]["median"], 3),

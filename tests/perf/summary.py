@@ -109,6 +109,12 @@ def render(r: dict[str, Any]) -> str:
         _row("5. metrics API p50 / p99", f"{api['api']['p50_ms']:.1f} / {api['api']['p99_ms']:.1f} ms "
              f"at {api['dossiers']:,} dossiers", f"p99 < {t['api_p99_ms']} ms",
              api["api"]["p99_ms"] < t["api_p99_ms"], by(api["api"]["p99_ms"], t["api_p99_ms"], False)),
+        *([_row("5. the 766 index API p50 / p99",
+                f"{api['index766']['p50_ms']:.1f} / {api['index766']['p99_ms']:.1f} ms "
+                f"({api['index766']['non_2xx']} non-2xx)",
+                f"p99 within 2× of the figures' ({2 * api['api']['p99_ms']:.1f} ms)",
+                api["index766"]["p99_ms"] <= 2 * api["api"]["p99_ms"])]
+          if "index766" in api else []),
         _row("5. month-end SQL GROUP BY (one month / whole year)",
              f"{api['sql_month_end_report_one_month_ms']['median']:.0f} / "
              f"{api['sql_report_whole_year_ms']['median']:.0f} ms", "reference", None),

@@ -50,10 +50,10 @@ def _dossier_select(group: str | None) -> str:
                f"AND returned_method = '{c}') AS returned_{c}" for c in CHANNELS]
     counts += [
         f"count(*) FILTER (WHERE {_IN.format(col='apology_issued_at')}) AS apologies_issued",
-        "count(*) FILTER (WHERE v IS NOT NULL AND supplement_count > 1)"
+        "count(*) FILTER (WHERE v IS NOT NULL AND second_supplement_at <= $3)"
         " AS multiple_supplement_requests",
         "count(*) FILTER (WHERE v IN ('early', 'on_time', 'open_not_due') "
-        "AND supplement_count <= 1) AS on_time_766",
+        "AND (second_supplement_at IS NULL OR second_supplement_at > $3)) AS on_time_766",
         "count(*) FILTER (WHERE v = 'late' AND apology_issued_at IS NULL) AS late_without_apology",
         "count(*) FILTER (WHERE v = 'late' AND apology_issued_at IS NOT NULL AND apology_timely)"
         " AS late_with_timely_apology",

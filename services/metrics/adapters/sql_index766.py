@@ -22,7 +22,8 @@ from services.metrics.domain.index766_counts import (
 
 _RECEIVED = _IN.format(col="received_at")
 _RESOLVED = _IN.format(col="resolved_at")
-_GOOD = "v IN ('early', 'on_time', 'open_not_due') AND supplement_count <= 1"
+_GOOD = ("v IN ('early', 'on_time', 'open_not_due') "
+         "AND (second_supplement_at IS NULL OR second_supplement_at > $3)")
 _FEE = f"{_RECEIVED} AND procedure_code = ANY($6::text[])"
 _COUNTS = {
     "population": "count(v)",
@@ -33,9 +34,9 @@ _COUNTS = {
     "resolved": f"count(*) FILTER (WHERE {_RESOLVED})",
     "electronic": f"count(*) FILTER (WHERE {_RESOLVED} AND electronic_result)",
     "digitised": f"count(*) FILTER (WHERE {_RECEIVED} AND components_digitised "
-                 "AND result_digitised)",
+                 "AND result_digitised AND resolved_at <= $3)",
     "reused": f"count(*) FILTER (WHERE {_RECEIVED} AND reused_digitised)",
-    "shared": f"count(*) FILTER (WHERE {_RECEIVED} AND shared_to_citizen)",
+    "shared": f"count(*) FILTER (WHERE {_RECEIVED} AND shared_to_citizen AND resolved_at <= $3)",
     "population_data": f"count(*) FILTER (WHERE {_RECEIVED} AND population_data)",
     "offered": f"count(*) FILTER (WHERE {_RECEIVED} AND procedure_code = ANY($5::text[]))",
     "whole": f"count(*) FILTER (WHERE {_RECEIVED} AND procedure_code = ANY($5::text[]) "

@@ -52,6 +52,7 @@ class Facts:
     effective_due_at: datetime | None = None
     processing_days: int | None = None
     supplement_count: int = 0
+    second_supplement_at: datetime | None = None  # the second request: the index's 2.1 is late from then
     paused_days: int = 0
     pending_pause_since: datetime | None = None
     apology_count: int = 0
@@ -155,6 +156,8 @@ def fold(dossier_code: str, events: Iterable[EventRecord], rulebook: Rulebook) -
 
 
 def _derive(f: Facts, requests: list[datetime], receipts: list[datetime], rb: Rulebook) -> None:
+    if len(requests) > 1:
+        f.second_supplement_at = sorted(requests)[1]
     for kind in END_PRECEDENCE:
         at = getattr(f, f"{kind}_at")
         if at is not None:

@@ -195,7 +195,8 @@ def figures(dossiers: Iterable[Facts], ratings: Iterable[Facts], p: Period) -> F
         g.population += 1
         verdict = judge(f, p.as_of)
         setattr(g, verdict, getattr(g, verdict) + 1)
-        if verdict in ("early", "on_time", "open_not_due") and f.supplement_count <= 1:
+        twice = f.second_supplement_at is not None and f.second_supplement_at <= p.as_of
+        if verdict in ("early", "on_time", "open_not_due") and not twice:
             g.on_time_766 += 1
         if p.contains(f.received_at):
             g.received += 1
@@ -208,7 +209,7 @@ def figures(dossiers: Iterable[Facts], ratings: Iterable[Facts], p: Period) -> F
             _count_return(g, f)
         if p.contains(f.apology_issued_at):
             g.apologies_issued += 1
-        if f.supplement_count > 1:
+        if twice:
             g.multiple_supplement_requests += 1
         if verdict == "late":
             if f.apology_issued_at is None:

@@ -45,10 +45,15 @@ class ProcedureTerms:
 
 def verdict_766(f: Facts, as_of: datetime) -> str:
     """The figures' verdict (early, on_time, late, open_not_due, overdue_open), except that
-    more than one supplement request makes a dossier late."""
-    if f.supplement_count > 1:
+    more than one supplement request makes a dossier late (from the second request on)."""
+    if f.second_supplement_at is not None and f.second_supplement_at <= as_of:
         return "late"
     return judge(f, as_of)
+
+
+def _resolved_by(f: Facts, as_of: datetime) -> bool:
+    """The result's flags count from its resolution on."""
+    return f.resolved_at is not None and f.resolved_at <= as_of
 
 
 def _rated_unsatisfied(f: Facts, as_of: datetime) -> bool:
@@ -102,10 +107,11 @@ def index_counts(dossiers: Iterable[Facts], p: Period, units: Iterable[str] | No
         "3.3": Counts(len(fee_paid_online), len(fee_with_dossiers)),
         "3.4": Counts(len(fee_with_dossiers), len(fee_terms)),
         "4.1": Counts(sum(1 for f in resolved if f.electronic_result), len(resolved)),
-        "4.2": Counts(sum(1 for f in received if f.components_digitised and f.result_digitised),
-                      len(received)),
+        "4.2": Counts(sum(1 for f in received if f.components_digitised and f.result_digitised
+                          and _resolved_by(f, p.as_of)), len(received)),
         "4.3": Counts(sum(1 for f in received if f.reused_digitised), len(received)),
-        "4.4": Counts(sum(1 for f in received if f.shared_to_citizen), len(received)),
+        "4.4": Counts(sum(1 for f in received if f.shared_to_citizen
+                          and _resolved_by(f, p.as_of)), len(received)),
         "4.5": Counts(sum(1 for f in received if f.population_data), len(received)),
         "5.4": Counts(len(satisfied), len(population)),
     }
