@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 from services.metrics.adapters.events_in import MetricsConsumer
 from services.metrics.adapters.live import LiveHub, UnitFiguresCollector
 from services.metrics.adapters.reader import MetricsReader
+from services.metrics.api.export_routes import router as export_router
 from services.metrics.api.index766_routes import router as index766_router
 from services.metrics.api.routes import router
 from services.metrics.service_layer.index766 import Index766
@@ -54,4 +55,4 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
     return create_service_app(
         settings, plan, title="Một cửa — metrics",
         description="Live on-time rates, apology discipline and satisfaction per unit.",
-        routers=[router, index766_router])
+        routers=[router, index766_router, export_router])

@@ -131,6 +131,8 @@ MATRIX: dict[Key, Rule] = {
     ("metrics", "GET", "/v1/metrics/units/{unit_code}/index766/trend"): _FIGURES,
     ("metrics", "GET", "/v1/metrics/units/{unit_code}/index766/at-risk"): _FIGURES,
     ("metrics", "GET", "/v1/metrics/index766/rankings"): _FIGURES,
+    ("metrics", "GET", "/v1/metrics/index766/export"): _FIGURES,
+    ("metrics", "GET", "/v1/metrics/reports/ii06a"): _FIGURES,
     ("metrics", "PUT", "/v1/metrics/units/{unit_code}/index766/inputs/{month}/{indicator}"):
         Rule(Access.BEARER, ("operator",), why="operators enter the catalogue indicators"),
     ("metrics", "GET", "/v1/metrics/units/{unit_code}/index766/inputs/{month}"):
@@ -393,6 +395,7 @@ def calls_for(key: Key, w: World | None) -> list[Call]:
             "/v1/metrics/units/{unit_code}/index766/at-risk": (
                 f"/v1/metrics/units/{UNIT}/index766/at-risk", "points_now"),
             "/v1/metrics/index766/rankings": (p, "department"),
+            "/v1/metrics/index766/export": (p, UNIT), "/v1/metrics/reports/ii06a": (p, "total"),
             "/v1/metrics/units/{unit_code}": (f"/v1/metrics/units/{UNIT}", UNIT),
                          "/v1/metrics/procedures/{code}": (f"/v1/metrics/procedures/{PROCEDURE}",
                                                            PROCEDURE),

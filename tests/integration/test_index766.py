@@ -297,8 +297,8 @@ async def test_the_xlsx_export_holds_the_same_table(scenario: Scenario) -> None:
     values = dict(zip(header, unit_row, strict=False))
 
     def cell(indicator: str, what: str) -> Any:
-        keys = [k for k in values if isinstance(k, str) and k.startswith(indicator)
-                and what in k]
+        keys = [k for k in values if isinstance(k, str) and k.startswith(indicator + " ")
+                and what in k.lower()]
         assert keys, (indicator, what, header)
         return values[keys[0]]
 
@@ -306,9 +306,10 @@ async def test_the_xlsx_export_holds_the_same_table(scenario: Scenario) -> None:
         if n is None:
             continue
         assert float(str(cell(key, "điểm"))) == points, key
-    total = next(v for k, v in values.items() if isinstance(k, str)
-                 and k.lower().startswith("tổng"))
-    assert float(str(total)) == found["total"]
+    assert float(str(values["Tổng điểm"])) == found["total"]
+    for indicator, (n, d, _) in HAND.items():
+        if n is not None:
+            assert (cell(indicator, "tử số"), cell(indicator, "mẫu số")) == (n, d), indicator
 
 
 async def test_rebuild_gives_the_same_table(scenario: Scenario) -> None:

@@ -29,6 +29,7 @@ from services.metrics.domain.index766_counts import (
     Projection,
     points_at_risk,
 )
+from services.metrics.domain.report_ii06a import II06aReport, fields_of, ii06a
 from shared.clock import VN, local_today, month_span
 from shared.rulebook import Rulebook
 
@@ -203,6 +204,13 @@ class Index766:
         if datetime.combine(month, time(0), VN) > at:
             raise InputRefused("path:/month", "a month that has not begun")
         await self.inputs.put(Entry(unit_code, month, indicator, counts, by, at), source)
+
+    # ------------------------------------------------------------- reports
+    async def ii06a(self, p: Period, units: list[str] | None) -> II06aReport:
+        """Biểu II.06a over ``units`` (None: every unit), from the period's population."""
+        facts = await store.population(self.pool, units, p)
+        return ii06a(facts, p, fields_of(self.rulebook),
+                     {u.code: u.name for u in self.rulebook.units})
 
     async def entries(self, unit_code: str, month: date) -> list[tuple[Entry, str]]:
         self.units_of(unit_code, False)
