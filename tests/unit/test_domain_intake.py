@@ -1,5 +1,6 @@
-"""Intake's Dossier aggregate (services/intake/domain/dossier.py) and the filing rules
-(services/intake/domain/filing.py), with explicit 2026 dates in Hà Nội time.
+"""Intake's Dossier aggregate (services/intake/domain/dossier.py), the status table
+(shared/status.py) and the filing rules (services/intake/domain/filing.py), with explicit
+2026 dates in Hà Nội time.
 
 The dossier: filed Monday 16/11/2026 09:00, N = 3 working days, so due Thursday 19/11 17:00.
 """
@@ -13,16 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.intake.domain.dossier import (
-    FINISHED,
-    STATUS_AFTER,
-    TERMINAL,
-    Dossier,
-    Status,
-    StatusRefused,
-    TimeRefused,
-    next_status,
-)
+from services.intake.domain.dossier import Dossier, StatusRefused, TimeRefused
 from services.intake.domain.filing import (
     CHANNELS_BY_ROLE,
     channel_refusal,
@@ -40,6 +32,7 @@ from shared.events import (
 )
 from shared.rulebook import load_rulebook
 from shared.settings import DEFAULT_RULEBOOK
+from shared.status import FINISHED, STATUS_AFTER, TERMINAL, Status, next_status
 from shared.workdays import OfficePolicy, WorkingCalendar, due_date
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.domain.applicant import Applicant
-from services.intake.domain.dossier import Status
+from shared.status import Status
 from shared.events import Channel, MaskedApplicant, OnlineMode, PopulationData, ReturnMethod
 from shared.rulebook import UNIT_CODE
 from shared.textbounds import PersonName, PlainText, WebUrl

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from shared.events import (
     ApologyIssued,
@@ -21,6 +21,7 @@ from shared.events import (
     Transferred,
     Withdrawn,
 )
+from shared.status import FINISHED, STATUS_AFTER, Status, next_status
 from shared.workdays import (
     Deadline,
     OfficePolicy,
@@ -28,44 +29,6 @@ from shared.workdays import (
     due_after_supplement,
     due_date,
 )
-
-# What a portal sees of a dossier (the national portal's vocabulary, and in_transit for a
-# postal filing on its way to the desk).
-Status = Literal["in_transit", "awaiting_receipt", "received", "processing",
-                 "awaiting_supplement", "awaiting_payment", "resolved", "returned", "rejected",
-                 "stopped", "withdrawn"]
-TERMINAL: frozenset[Status] = frozenset({"returned", "rejected", "stopped", "withdrawn"})
-FINISHED: frozenset[Status] = TERMINAL | {"resolved"}
-
-# The status a portal sees after each event; an event not listed leaves it unchanged.
-STATUS_AFTER: dict[str, Status] = {
-    "dossier.filed_by_post": "in_transit",
-    "dossier.received": "received",
-    "dossier.accepted": "processing",
-    "dossier.supplement_requested": "awaiting_supplement",
-    "dossier.supplement_received": "processing",
-    "dossier.payment_requested": "awaiting_payment",
-    "dossier.paid": "processing",
-    "dossier.resolved": "resolved",
-    "dossier.rejected": "rejected",
-    "dossier.stopped": "stopped",
-    "dossier.withdrawn": "withdrawn",
-    "dossier.result_returned": "returned",
-}
-
-
-def next_status(current: Status, current_at: datetime, event_type: str,
-                event_at: datetime) -> Status | None:
-    """Events from several topics may arrive out of order: a terminal status is never left,
-    resolved is left only for returned, and otherwise the later event wins. None: unchanged."""
-    new = STATUS_AFTER.get(event_type)
-    if new is None or new == current or current in TERMINAL:
-        return None
-    if current == "resolved":
-        return new if new == "returned" else None
-    if new in FINISHED:
-        return new
-    return new if event_at >= current_at else None
 
 
 class StatusRefused(Exception):
