@@ -27,14 +27,19 @@ from shared.events import (
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACTS = ROOT / "deploy" / "contracts"
-SERVICES = ("intake", "processing", "postal", "feedback", "metrics")
+SERVICES = ("intake", "processing", "postal", "feedback", "metrics", "national_portal")
 PRODUCER = {"intake.dossier-events.v1": "intake", "processing.dossier-events.v1": "processing",
-            "postal.shipment-events.v1": "postal", "feedback.rating-events.v1": "feedback"}
+            "postal.shipment-events.v1": "postal", "feedback.rating-events.v1": "feedback",
+            "national-portal.sync-events.v1": "national_portal"}
 CONSUMERS = {
-    "intake.dossier-events.v1": ["processing", "postal", "feedback", "metrics"],
-    "processing.dossier-events.v1": ["intake", "postal", "feedback", "metrics"],
-    "postal.shipment-events.v1": ["intake", "processing", "feedback", "metrics"],
+    "intake.dossier-events.v1": ["processing", "postal", "feedback", "metrics",
+                                 "national_portal"],
+    "processing.dossier-events.v1": ["intake", "postal", "feedback", "metrics",
+                                     "national_portal"],
+    "postal.shipment-events.v1": ["intake", "processing", "feedback", "metrics",
+                                  "national_portal"],
     "feedback.rating-events.v1": ["metrics"],
+    "national-portal.sync-events.v1": ["metrics"],
 }
 
 CLOUDEVENT_HEADERS: dict[str, Any] = {

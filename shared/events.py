@@ -32,7 +32,9 @@ PROCESSING_TOPIC = "processing.dossier-events.v1"
 POSTAL_TOPIC = "postal.shipment-events.v1"
 FEEDBACK_TOPIC = "feedback.rating-events.v1"
 METRICS_TOPIC = "metrics.unit-snapshots.v1"
-ALL_DOSSIER_TOPICS = (INTAKE_TOPIC, PROCESSING_TOPIC, POSTAL_TOPIC, FEEDBACK_TOPIC)
+NATIONAL_PORTAL_TOPIC = "national-portal.sync-events.v1"
+ALL_DOSSIER_TOPICS = (INTAKE_TOPIC, PROCESSING_TOPIC, POSTAL_TOPIC, FEEDBACK_TOPIC,
+                      NATIONAL_PORTAL_TOPIC)
 
 
 def dlq_topic(topic: str) -> str:
@@ -304,6 +306,29 @@ class FeedbackSubmitted(EventData):
     at: LocalAwareTime
 
 
+class NationalPortalSynced(EventData):
+    """The national portal accepted the dossier's document at this version (and its steps)."""
+
+    event_type = "national_portal.synced"
+    topic = NATIONAL_PORTAL_TOPIC
+    unit_code: str
+    version: int = Field(ge=1)
+    at: LocalAwareTime
+
+
+class NationalPortalRefused(EventData):
+    """The national portal refused the dossier's document at this version; it is kept and
+    shown to operators until it is resent."""
+
+    event_type = "national_portal.refused"
+    topic = NATIONAL_PORTAL_TOPIC
+    unit_code: str
+    version: int = Field(ge=1)
+    error_code: str = Field(max_length=64)
+    error_text: FreeText = Field(max_length=1000, description="masked")
+    at: LocalAwareTime
+
+
 EVENT_MODELS: tuple[type[EventData], ...] = (
     DossierReceived,
     FiledByPost,
@@ -326,6 +351,8 @@ EVENT_MODELS: tuple[type[EventData], ...] = (
     Delivered,
     DeliveryFailed,
     FeedbackSubmitted,
+    NationalPortalSynced,
+    NationalPortalRefused,
 )
 # The same type may travel on more than one topic (result_returned: processing or postal).
 _BY_TYPE: dict[str, type[EventData]] = {m.event_type: m for m in EVENT_MODELS}

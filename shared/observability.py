@@ -28,3 +28,16 @@ PAST_APOLOGY_DEADLINE = Gauge(
 PARTITION_ASSIGNED = Gauge("motcua_consumer_partition_assigned",
                            "1 for each partition this consumer currently holds",
                            ["consumer", "topic", "partition"])
+
+# The national portal connector (docs/rules/national_portal.md).
+SYNC_PENDING = Gauge("motcua_national_portal_pending",
+                     "Dossiers with a change the national portal does not have yet")
+SYNC_OLDEST_PENDING = Gauge("motcua_national_portal_oldest_pending_seconds",
+                            "Age of the oldest change not synced to the national portal")
+SYNC_REFUSED = Gauge("motcua_national_portal_refused",
+                     "Dossiers the national portal refused, waiting for a fix and a resend")
+SYNC_BREAKER_OPEN = Gauge("motcua_national_portal_breaker_open",
+                          "1 while sending is paused after failures in a row")
+SYNC_SENT = Counter("motcua_national_portal_documents_total",
+                    "Documents sent to the national portal, by outcome",
+                    ["service", "outcome"])

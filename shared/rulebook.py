@@ -64,6 +64,19 @@ class Defaults(BaseModel):
     max_reappointments: int = Field(default=1, ge=0)
 
 
+class NationalPortalMapping(BaseModel):
+    """How the national public-service portal names what we name otherwise."""
+
+    model_config = ConfigDict(extra="ignore")
+    madonvi: str = Field(default="", max_length=64, description="the province's unit id there")
+    # Our status (shared/status.py) -> its TrangThaiHoSo code; every status needs one.
+    status_codes: dict[str, str] = Field(default_factory=dict)
+    # Our procedure code -> its MaTTHC, where they differ.
+    procedure_codes: dict[str, str] = Field(default_factory=dict)
+    # A field (lĩnh vực) -> its MaLinhVuc.
+    field_codes: dict[str, str] = Field(default_factory=dict)
+
+
 class RulebookFile(BaseModel):
     model_config = ConfigDict(extra="ignore")
     version: str
@@ -76,6 +89,7 @@ class RulebookFile(BaseModel):
     # The national index's maximum points, thresholds and empty rule per indicator, where the
     # province's scoring differs from Decision 766's defaults: {"3.3": {"threshold": 70}}.
     index766: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    national_portal: NationalPortalMapping = Field(default_factory=NationalPortalMapping)
 
     @model_validator(mode="after")
     def _consistent(self) -> RulebookFile:

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Starts and stops the five services as background uvicorn processes.
+# Starts and stops the six services as background uvicorn processes.
 #   deploy/local/services.sh start|stop|status|wait
 #   deploy/local/services.sh kill <service>      SIGKILL one service (`start` brings it back)
 #   deploy/local/services.sh restart <service>   SIGTERM, wait for the drain, start again
 # Environment: MOTCUA_RUN_DIR (pid and log files, default <repo>/.local/run),
-# MOTCUA_PORT_BASE (default 8000: intake 8001 ... metrics 8005), MOTCUA_* settings.
+# MOTCUA_PORT_BASE (default 8000: intake 8001 ... metrics 8005, national_portal 8006),
+# MOTCUA_* settings.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 RUN="${MOTCUA_RUN_DIR:-$ROOT/.local/run}"
 BASE="${MOTCUA_PORT_BASE:-8000}"
 PY="${MOTCUA_PYTHON:-$ROOT/.venv/bin/python}"
-SERVICES=(intake processing postal feedback metrics)
+SERVICES=(intake processing postal feedback metrics national_portal)
 
 port_of() { local i; for i in "${!SERVICES[@]}"; do [[ "${SERVICES[$i]}" == "$1" ]] && echo $((BASE + i + 1)); done; }
 alive() { [[ -f "$RUN/$1.pid" ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
@@ -23,6 +24,8 @@ start() {
     name="${line%%=*}"
     [[ -z "${!name:-}" ]] && export "$line"
   done < <("$ROOT/deploy/local/stack.sh" env)
+  # The connector looks applicants up at this stack's intake.
+  export NATIONAL_PORTAL_INTAKE_URL="${NATIONAL_PORTAL_INTAKE_URL:-http://127.0.0.1:$(port_of intake)}"
   local s up
   for s in "${SERVICES[@]}"; do
     if alive "$s"; then echo "[services] $s already running" >&2; continue; fi
@@ -74,7 +77,7 @@ down() {
 urls() {
   local s
   for s in "${SERVICES[@]}"; do
-    printf '  %-11s http://127.0.0.1:%s   (OpenAPI: /docs, health: /healthz /readyz, /metrics)\n' "$s" "$(port_of "$s")"
+    printf '  %-15s http://127.0.0.1:%s   (OpenAPI: /docs, health: /healthz /readyz, /metrics)\n' "$s" "$(port_of "$s")"
   done
 }
 

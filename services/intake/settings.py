@@ -10,8 +10,9 @@ from pydantic_settings import SettingsConfigDict
 from shared.settings import ServiceSettings
 
 # Who holds an intake key: a portal files online or by post, a desk files at the counter,
-# an importer back-fills anything.
-CLIENT_ROLES = ("portal", "desk", "importer")
+# an importer back-fills anything; the national portal connector files nothing and reads
+# the applicants of the dossiers it syncs (docs/decisions/0011).
+CLIENT_ROLES = ("portal", "desk", "importer", "connector")
 
 
 class Settings(ServiceSettings):
@@ -21,7 +22,9 @@ class Settings(ServiceSettings):
     DEMO_PORTAL_KEYS: ClassVar[str] = (
         "dvc-demo:portal:dvc-demo.local-demo-portal-key,"
         "desk-demo:desk:desk-demo.local-demo-desk-key,"
-        "legacy-import:importer:legacy-import.local-demo-importer-key")
+        "legacy-import:importer:legacy-import.local-demo-importer-key,"
+        "dvcqg:portal:dvcqg.local-demo-national-portal-key,"
+        "national-portal-connector:connector:national-portal-connector.local-demo-key")
 
     port: int = 8001
     portal_keys: str = Field(

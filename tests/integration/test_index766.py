@@ -26,7 +26,7 @@ H26.06 (population 4, received 4, resolved 1), with operators' entries 1.1 9/10,
 | 1.1 | 9 / 10    | 90.00  | 5.40   | 6 × 0.9                                                  |
 | 1.2 | 4 / 4     | 100.00 | 4.00   |                                                          |
 | 1.3 | 1 / 2     | 50.00  | 1.00   | 2 × 0.5                                                  |
-| 1.4 | missing   |        | 0.00   | no sync outcome yet                                      |
+| 1.4 | 0 / 4     | 0.00   | 0.00   | this stack's national portal is not reachable: none synced |
 | 2.1 | 3 / 4     | 75.00  | 15.00  | D1, D3, D5 good; D2 late                                 |
 | 3.1 | 1 / 4     | 25.00  | 3.00   | D2 alone online through the whole process                |
 | 3.2 | 1 / 4     | 25.00  | 1.50   | D1 paid online, of 4 fee dossiers                        |
@@ -43,8 +43,8 @@ H26.06 (population 4, received 4, resolved 1), with operators' entries 1.1 9/10,
 | 5.3 | missing   |        | 0.00   |                                                          |
 | 5.4 | 2 / 4     | 50.00  | 3.33   | good and not disliked: D3, D5; T 90: 6 × 50 / 90         |
 
-Groups 10.40 + 15.00 + 3.00 + 4.75 + 11.13 + 3.33 = 47.61, weak (yếu), incomplete: 1.4, 5.2,
-5.3 missing. H26.07: 2.1 is 1 / 1 (D4 resolved on its due day, before 17:00, returned the day
+Groups 10.40 + 15.00 + 3.00 + 4.75 + 11.13 + 3.33 = 47.61, weak (yếu), incomplete: 5.2 and 5.3
+missing. H26.07: 2.1 is 1 / 1 (D4 resolved on its due day, before 17:00, returned the day
 after: the resolution is its end).
 """
 
@@ -78,7 +78,7 @@ VN = ZoneInfo("Asia/Ho_Chi_Minh")
 RB = load_rulebook(str(DEFAULT_RULEBOOK))
 A, B, FREE = "1.004616", "1.011946", "1.005092"
 HAND: dict[str, tuple[int | None, int | None, float]] = {
-    "1.1": (9, 10, 5.40), "1.2": (4, 4, 4.00), "1.3": (1, 2, 1.00), "1.4": (None, None, 0.0),
+    "1.1": (9, 10, 5.40), "1.2": (4, 4, 4.00), "1.3": (1, 2, 1.00), "1.4": (0, 4, 0.0),
     "2.1": (3, 4, 15.00), "3.1": (1, 4, 3.00), "3.2": (1, 4, 1.50), "3.3": (1, 2, 1.25),
     "3.4": (2, 2, 2.00), "4.1": (1, 1, 6.00), "4.2": (1, 4, 1.00), "4.3": (1, 4, 0.63),
     "4.4": (1, 4, 1.00), "4.5": (2, 4, 1.00), "4.6": (3, 4, 1.50), "4.7": (0, 5, 0.00),
@@ -250,7 +250,7 @@ def check_table(found: dict[str, Any]) -> None:
     assert {g["id"]: g["score"] for g in found["groups"]} == GROUPS
     assert found["total"] == 47.61 and found["grade"]["key"] == "weak"
     assert found["grade"]["label"] == "yếu"
-    assert found["complete"] is False and found["missing"] == ["1.4", "5.2", "5.3"]
+    assert found["complete"] is False and found["missing"] == ["5.2", "5.3"]
     assert found["on_time_rate_766"] == 0.75
 
 

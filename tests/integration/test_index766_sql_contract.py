@@ -74,6 +74,10 @@ def flagged(n: int, seed: int = 7) -> dict[str, list[EventRecord]]:
                 events.append(rating(done + timedelta(days=1),
                                      rng.choice(["very_satisfied", "satisfied", "unsatisfied"]),
                                      None, unit=unit))
+        if rng.random() < 0.6:
+            first = at + timedelta(hours=rng.randrange(1, 72))
+            events.append(ev("national_portal.synced", first, unit_code=unit, version=1,
+                             at=first.isoformat()))
         out[code] = events
     return out
 
@@ -101,7 +105,7 @@ async def test_sql_counts_equal_the_pure_function(infra: Infra,
             for unit, counted in by_unit.items():
                 assert counted == index_counts(facts, p, [unit], TERMS), (p, unit)
         # The scenario is not trivial: every counted indicator is non-empty somewhere.
-        for key in ("2.1", "2.2", "3.1", "3.2", "3.3", "3.4", "4.1", "4.2", "4.3", "4.4", "4.5",
+        for key in ("1.4", "2.1", "2.2", "3.1", "3.2", "3.3", "3.4", "4.1", "4.2", "4.3", "4.4", "4.5",
                     "5.4"):
             assert any(c[key].numerator > 0 for c in checked), key
     finally:

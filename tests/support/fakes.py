@@ -174,6 +174,10 @@ class FakeIntakeDossiers:
         self.counters[(unit_code, day)] = self.counters.get((unit_code, day), 0) + 1
         return self.counters[(unit_code, day)]
 
+    async def applicants(self, codes: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
+        return [(c, self.rows[c].portal_id, copy.deepcopy(self.rows[c].applicant))
+                for c in codes if c in self.rows]
+
 
 class FakeTimeline:
     def __init__(self) -> None:

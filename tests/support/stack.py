@@ -1,4 +1,4 @@
-"""The five real services, started as processes by deploy/local/services.sh (as `make run`
+"""The six real services, started as processes by deploy/local/services.sh (as `make run`
 does) against a throwaway database and topic prefix on the real broker."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("intake", "processing", "postal", "feedback", "metrics")
+SERVICES = ("intake", "processing", "postal", "feedback", "metrics", "national_portal")
 
 
 def alive(pid: int) -> bool:
@@ -50,8 +50,8 @@ class Stack:
                 found[s] = int(f.read_text())
         return found
 
-    def script(self, command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(ROOT / "deploy/local/services.sh"), command], env=self.env,
+    def script(self, *command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(ROOT / "deploy/local/services.sh"), *command], env=self.env,
                               capture_output=True, text=True, timeout=180)
 
 

@@ -77,7 +77,7 @@ the unrounded points in brackets):
 | 1.1 | 10 / 10  | operator                                            | 100.00 | 6  | 100 | 6.00          |
 | 1.2 | 3 / 4    | operator                                            | 75.00  | 4  | 100 | 3.00          |
 | 1.3 | 5 / 6    | operator                                            | 83.33  | 2  | 100 | 1.67 (1.6667) |
-| 1.4 | 8 / 9    | synced to the national portal                       | 88.89  | 6  | 100 | 5.33 (5.3333) |
+| 1.4 | 8 / 9    | synced to the national portal by as_of (not A06)    | 88.89  | 6  | 100 | 5.33 (5.3333) |
 | 2.1 | 6 / 10   | A01 A03 A05 A06 A08 A11 of the population           | 60.00  | 20 | 100 | 12.00         |
 | 2.2 | 13 / 5   | information only: value 2.60 working days           | —      | 0  | 100 | 0.00          |
 | 3.1 | 4 / 6    | whole A01 A02 A07 A11; PA/PB A01-A04 A07 A11        | 66.67  | 12 | 100 | 8.00          |
@@ -107,8 +107,9 @@ the unrounded points in brackets):
 | total          |                                                | 62.88 / 100: average (trung bình) |
 
 With 5.3's empty rule overridden to "zero": satisfaction 5.67, total 56.88, still average.
-Without the operator's input, 1.4 and the complaints (1.1–1.4, 4.6, 4.7, 5.2, 5.3 missing):
-transparency 0, digitisation 7.54, satisfaction 2.67, total 36.13 (weak), incomplete.
+Without the operator's input and the complaints (1.1–1.3, 4.6, 4.7, 5.2, 5.3 missing):
+transparency 5.33 (1.4 alone), digitisation 7.54, satisfaction 2.67, total 41.46 (weak),
+incomplete.
 
 Scenario 2 (points at risk): see :data:`RISK_TABLE`.
 """
@@ -192,44 +193,58 @@ TERMS: dict[str, ProcedureTerms] = {
     "PX": ProcedureTerms("PX", 30_000, "whole", frozenset({"H26.07"})),
 }
 
+def synced(at: datetime) -> EventRecord:
+    """The national portal accepted the dossier (the connector's event; 1.4)."""
+    return ev("national_portal.synced", at, unit_code=UNIT, version=1, at=at.isoformat())
+
+
 SCENARIO: dict[str, list[EventRecord]] = {
     "A01": [filed("A01", t(2, 11), t(5, 11, 17), "PA", channel="online", online_mode="whole",
                   population_data="vneid", documents_total=3, documents_digitised=3,
                   documents_reused=1),
             paid(t(2, 11, 9, 30), "national_platform", 50_000),
             done(t(4, 11, 10), **ALL_OF_IT),
-            rating(t(6, 11, 10), "very_satisfied", None)],
+            rating(t(6, 11, 10), "very_satisfied", None),
+            synced(t(2, 11, 9, 5))],
     "A02": [filed("A02", t(2, 11), t(5, 11, 17), "PA", channel="online", online_mode="whole",
                   population_data="lookup", documents_total=2, documents_digitised=1,
                   documents_reused=0),
             paid(t(2, 11, 10), "provincial_platform", 50_000),
             asked(t(3, 11, 9)), supplied(t(3, 11, 14)),
             asked(t(4, 11, 9)), supplied(t(4, 11, 11)),
-            done(t(4, 11, 16), **ALL_OF_IT)],
+            done(t(4, 11, 16), **ALL_OF_IT),
+            synced(t(2, 11, 9, 5))],
     "A03": [filed("A03", t(9, 11), t(12, 11, 17), "PB", channel="online", online_mode="partial",
                   documents_total=2, documents_digitised=2, documents_reused=1),
-            asked(t(11, 11, 10))],
-    "A04": [filed("A04", t(9, 11), t(12, 11, 17), "PB"), asked(t(13, 11, 10))],
+            asked(t(11, 11, 10)),
+            synced(t(9, 11, 9, 5))],
+    "A04": [filed("A04", t(9, 11), t(12, 11, 17), "PB"), asked(t(13, 11, 10)),
+    synced(t(9, 11, 9, 5))],
     "A05": [filed("A05", t(16, 11), t(19, 11, 17), "PC", population_data="vneid",
                   documents_total=1, documents_digitised=1, documents_reused=2),
             paid(t(16, 11, 9, 30), "desk", 20_000),
             done(t(19, 11, 16), **ALL_OF_IT), returned(t(23, 11, 9)),
-            rating(t(20, 11, 10), "unsatisfied", None)],
-    "A06": [filed("A06", t(30, 11, 10), t(3, 12, 17), "PE")],
+            rating(t(20, 11, 10), "unsatisfied", None),
+            synced(t(16, 11, 9, 5))],
+    "A06": [filed("A06", t(30, 11, 10), t(3, 12, 17), "PE"),
+    synced(t(1, 12, 9))],
     "A07": [filed("A07", t(25, 11), t(30, 11, 17), "PA", channel="online", online_mode="whole"),
             paid(t(25, 11, 9, 30), "national_platform", 50_000),
-            done(t(1, 12, 10))],
+            done(t(1, 12, 10)),
+            synced(t(25, 11, 9, 5))],
     "A08": [filed("A08", t(30, 10), t(4, 11, 17), "PE", population_data="vneid"),
             done(t(3, 11, 10))],
     "A09": [filed("A09", t(26, 10), t(29, 10, 17), "PE"), done(t(28, 10, 10))],
     "A10": [filed("A10", t(2, 11), t(5, 11, 17), "PC", documents_total=2, documents_digitised=2),
             done(t(6, 11, 10)),
-            rating(t(9, 11, 8), "unsatisfied", None)],
+            rating(t(9, 11, 8), "unsatisfied", None),
+            synced(t(2, 11, 9, 5))],
     "A11": [filed("A11", t(30, 11), t(3, 12, 17), "PA", channel="online", online_mode="whole",
                   population_data="vneid"),
             paid(t(1, 12, 8), "national_platform", 50_000),
             done(t(3, 12, 10)),
-            rating(t(4, 12, 10), "unsatisfied", None)],
+            rating(t(4, 12, 10), "unsatisfied", None),
+            synced(t(30, 11, 9, 5))],
     "B01": [filed("B01", t(2, 11), t(5, 11, 17), "PX", unit="H26.07", channel="online",
                   online_mode="whole", population_data="vneid", documents_total=1,
                   documents_digitised=1, documents_reused=1),
@@ -241,7 +256,6 @@ OPERATOR: dict[str, Counts | None] = {
     "1.1": Counts(10, 10), "1.2": Counts(3, 4), "1.3": Counts(5, 6),
     "4.6": Counts(3, 4), "4.7": Counts.from_percent(D("12.5")),
 }
-SYNCED = Counts(8, 9)
 COMPLAINTS = {"5.1": Counts(2, 1), "5.2": Counts(1, 2), "5.3": Counts(0, 0)}
 
 
@@ -255,7 +269,7 @@ def counts_of(facts: list[Facts] | None = None, **inputs: Any) -> dict[str, Coun
 
 
 def complete_counts() -> dict[str, Counts | None]:
-    return counts_of(operator=OPERATOR, synced=SYNCED, complaints=COMPLAINTS)
+    return counts_of(operator=OPERATOR, complaints=COMPLAINTS)
 
 
 # ------------------------------------------------------------------ scenario 1
@@ -398,22 +412,22 @@ def test_an_empty_indicator_under_both_rules(policy: Index766Policy, points_5_3:
     assert str(s.total) == total and s.grade.key == "average" and s.complete
 
 
-def test_without_operator_input_sync_or_complaints_the_total_is_incomplete() -> None:
+def test_without_operator_input_or_complaints_the_total_is_incomplete() -> None:
     counts = counts_of()
-    missing = ("1.1", "1.2", "1.3", "1.4", "4.6", "4.7", "5.2", "5.3")
+    missing = ("1.1", "1.2", "1.3", "4.6", "4.7", "5.2", "5.3")
     assert counts == EXPECTED_COUNTS | dict.fromkeys((*missing, "5.1"), None)
     s = score_index(counts)
     expected = SCORES | {k: (None, None, None, "0.00", False, None) for k in (*missing, "5.1")}
     assert _scores(s) == expected
     assert {i.id for i in s.indicators if i.missing} == set(missing)  # 5.1 is information only
-    assert _groups(s) == GROUPS | {"transparency": ("0.00", "18"), "digitisation": ("7.54", "22"),
+    assert _groups(s) == GROUPS | {"transparency": ("5.33", "18"), "digitisation": ("7.54", "22"),
                                    "satisfaction": ("2.67", "18")}
-    assert str(s.total) == "36.13" and s.grade.key == "weak"  # a floor: missing ones only add
+    assert str(s.total) == "41.46" and s.grade.key == "weak"  # a floor: missing ones only add
     assert not s.complete and s.missing == missing
 
 
 def test_an_operator_indicator_given_as_none_is_missing_too() -> None:
-    s = score_index(counts_of(operator=OPERATOR | {"4.7": None}, synced=SYNCED,
+    s = score_index(counts_of(operator=OPERATOR | {"4.7": None},
                               complaints=COMPLAINTS))
     assert s.missing == ("4.7",) and not s.complete
     assert str(s.total) == "62.63"  # 62.88 − 4.7's 0.25
@@ -427,7 +441,7 @@ def test_any_arrival_order_and_duplicates_give_the_same_index(data: st.DataObjec
         copies = data.draw(st.lists(st.sampled_from(events), max_size=len(events)),
                            label=f"duplicates of {code}")
         shuffled[code] = list(data.draw(st.permutations(events + copies), label=f"order of {code}"))
-    assert counts_of(facts_of(shuffled), operator=OPERATOR, synced=SYNCED,
+    assert counts_of(facts_of(shuffled), operator=OPERATOR,
                      complaints=COMPLAINTS) == EXPECTED_COUNTS
 
 

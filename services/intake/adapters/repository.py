@@ -192,6 +192,12 @@ class DossierRepository:
                     return DOSSIERS.from_row(row)
         return None
 
+    async def applicants(self, codes: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
+        """(code, filing portal, applicant as filed) of each dossier found."""
+        rows = await self.db.fetch("SELECT code, portal_id, applicant FROM dossiers "
+                                   "WHERE code = ANY($1::text[])", codes)
+        return [(r["code"], r["portal_id"], dict(r["applicant"])) for r in rows]
+
     async def next_sequence(self, unit_code: str, day: date) -> int:
         """Row-locked counter in the caller's transaction: no gaps, no duplicates."""
         value: int = await self.db.fetchval(

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.adapters.repository import Portal
 from services.intake.api.schemas import (
@@ -38,11 +39,13 @@ from services.intake.service_layer.handlers import (
     DossierNotFound,
     FilingRefused,
     IntakeHandlers,
+    NotTheConnector,
     Seen,
 )
 from services.intake.service_layer.portal_access import OverRate, PortalAccess, UnknownKey
 from shared.auth import business_time
 from shared.docs import answers
+from shared.events import DossierCode
 from shared.idempotency import IdempotencyKey, mark_replayed
 from shared.masking import mask_personal_data
 from shared.problems import Problem, invalid
@@ -204,6 +207,38 @@ async def withdraw(code: str, request: Request, response: Response, who: Caller,
         if await app.withdraw(cmd):
             mark_replayed(response)
         return view(await app.dossier(code, who))
+
+
+class ApplicantsWanted(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    codes: list[DossierCode] = Field(min_length=1, max_length=500)
+
+
+class ApplicantRecord(BaseModel):
+    portal_id: str = Field(description="the portal that filed the dossier")
+    kind: str
+    full_name: str
+    id_number: str
+    phone: str | None
+    email: str | None
+    address: str | None
+
+
+class Applicants(BaseModel):
+    applicants: dict[str, ApplicantRecord] = Field(description="by dossier code; unknown codes "
+                                                               "are left out")
+
+
+@router.post("/applicants/lookup", response_model=Applicants, tags=["national portal"],
+             summary="The applicants of dossiers, as filed: for the national portal "
+                     "connector's key only", responses=answers(401, 403, 422, 429))
+async def applicants(body: ApplicantsWanted, who: Caller, app: Handlers) -> Applicants:
+    try:
+        found = await app.applicants(sorted(set(body.codes)), who)
+    except NotTheConnector as exc:
+        raise Problem(403, "Forbidden", "only the national portal connector reads "
+                                        "applicants") from exc
+    return Applicants(applicants={c: ApplicantRecord(**vars(a)) for c, a in found.items()})
 
 
 @router.get("/units", response_model=list[UnitView], tags=["catalog"],

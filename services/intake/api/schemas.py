@@ -7,9 +7,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.domain.applicant import Applicant
-from shared.status import Status
 from shared.events import Channel, MaskedApplicant, OnlineMode, PopulationData, ReturnMethod
 from shared.rulebook import UNIT_CODE
+from shared.status import Status
 from shared.textbounds import PersonName, PlainText, WebUrl
 from shared.timebounds import AwareMoment, LocalTime
 

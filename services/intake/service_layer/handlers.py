@@ -44,6 +44,23 @@ class DossierNotFound(Exception):
         super().__init__(f"no dossier {code} filed by this portal")
 
 
+class NotTheConnector(Exception):
+    """Only the national portal connector's key reads applicants."""
+
+
+@dataclass(frozen=True)
+class Applicant:
+    """An applicant as filed, with the portal that filed the dossier."""
+
+    portal_id: str
+    full_name: str
+    id_number: str
+    kind: str = "citizen"
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+
+
 @dataclass(frozen=True)
 class Filed:
     dossier: Dossier
@@ -171,6 +188,17 @@ class IntakeHandlers:
             d = await _visible(uow, code, portal)
             entries, total = await uow.timeline.latest(code, timeline_limit)
         return Seen(d, entries, total)
+
+    async def applicants(self, codes: list[str], caller: Portal) -> dict[str, Applicant]:
+        """The applicants as filed, for the national portal connector alone: personal data
+        leaves intake only this way, to the state's own portal (docs/decisions/0011).
+
+        :raises NotTheConnector:"""
+        if caller.role != "connector":
+            raise NotTheConnector()
+        async with self.unit_of_work() as uow:
+            found = await uow.dossiers.applicants(codes)
+        return {code: Applicant(portal_id=portal, **data) for code, portal, data in found}
 
     # ------------------------------------------------------------- other services' events
     async def apply_event(self, uow: IntakeUnitOfWork, env: Envelope[EventData]) -> None:

@@ -31,6 +31,7 @@ _COUNTS = {
     "satisfied": f"count(*) FILTER (WHERE {_GOOD} AND NOT (rating IS NOT DISTINCT FROM "
                  "'unsatisfied' AND rated_at <= $3))",
     "received": f"count(*) FILTER (WHERE {_RECEIVED})",
+    "synced": f"count(*) FILTER (WHERE {_RECEIVED} AND synced_at <= $3)",
     "resolved": f"count(*) FILTER (WHERE {_RESOLVED})",
     "electronic": f"count(*) FILTER (WHERE {_RESOLVED} AND electronic_result)",
     "digitised": f"count(*) FILTER (WHERE {_RECEIVED} AND components_digitised "
@@ -71,7 +72,7 @@ def _terms_args(terms: Mapping[str, ProcedureTerms]) -> tuple[list[str], list[st
 def _counts(row: asyncpg.Record | None, fee_procedures_of_units: int) -> dict[str, Counts | None]:
     r: Mapping[str, Any] = row if row is not None else dict.fromkeys(_COUNTS, 0)
     counts: dict[str, Counts | None] = {
-        "1.4": None,
+        "1.4": Counts(r["synced"], r["received"]),
         "2.1": Counts(r["good"], r["population"]),
         "2.2": Counts(int(r["worked_sum"]), r["worked_count"]),
         "3.1": Counts(r["whole"], r["offered"]),

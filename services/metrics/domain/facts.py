@@ -25,7 +25,7 @@ RELEVANT = frozenset({
     "dossier.received", "dossier.transferred", "dossier.supplement_requested",
     "dossier.supplement_received", "dossier.apology_issued", "dossier.resolved",
     "dossier.rejected", "dossier.stopped", "dossier.withdrawn", "dossier.result_returned",
-    "dossier.paid", "feedback.submitted",
+    "dossier.paid", "feedback.submitted", "national_portal.synced",
 })
 ONLINE_PAYMENT = frozenset({"national_platform", "provincial_platform"})
 
@@ -84,6 +84,7 @@ class Facts:
     electronic_result: bool = False
     result_digitised: bool = False
     shared_to_citizen: bool = False  # the result pushed to the citizen's data store
+    synced_at: datetime | None = None  # first accepted by the national portal (1.4)
 
 
 def _t(value: Any) -> datetime:
@@ -132,6 +133,9 @@ def fold(dossier_code: str, events: Iterable[EventRecord], rulebook: Rulebook) -
                     f.shared_to_citizen = bool(d.get("shared_to_citizen"))
                 if d.get("return_method"):
                     f.return_method = d["return_method"]
+            case "national_portal.synced":
+                at = _t(d["at"])
+                f.synced_at = at if f.synced_at is None else min(f.synced_at, at)
             case "dossier.paid":
                 if f.paid_at is None:
                     f.paid_at, f.paid_online = _t(d["at"]), d.get("via") in ONLINE_PAYMENT

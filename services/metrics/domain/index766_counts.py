@@ -73,12 +73,12 @@ def online_service_counts(received: list[Facts], terms: Mapping[str, ProcedureTe
 def index_counts(dossiers: Iterable[Facts], p: Period, units: Iterable[str] | None,
                  terms: Mapping[str, ProcedureTerms], *,
                  operator: Mapping[str, Counts | None] | None = None,
-                 synced: Counts | None = None,
                  complaints: Mapping[str, Counts] | None = None,
                  complained: frozenset[str] = frozenset()) -> dict[str, Counts | None]:
     """Every indicator's counts for the dossiers of ``units`` (None: all) in ``p``. Counts not
-    known here are ``None`` (missing): the operator's inputs not entered, 1.4 without the
-    national portal's sync outcomes, 5.1–5.3 without complaints. ``complained``: the codes of
+    known here are ``None`` (missing): the operator's inputs not entered, 5.1–5.3 without
+    complaints. 1.4 counts the dossiers received that the national portal accepted by
+    ``as_of`` (the connector's ``national_portal.synced``). ``complained``: the codes of
     dossiers a complaint was made about (for 5.4)."""
     wanted = None if units is None else set(units)
     population = [f for f in dossiers if in_population(f, p)
@@ -99,7 +99,8 @@ def index_counts(dossiers: Iterable[Facts], p: Period, units: Iterable[str] | No
     fee_paid_online = {f.procedure_code for f in paid_online}
     worked = [f.processing_working_days for f in resolved if f.processing_working_days is not None]
     counts: dict[str, Counts | None] = {
-        "1.4": synced,
+        "1.4": Counts(sum(1 for f in received if f.synced_at is not None
+                          and f.synced_at <= p.as_of), len(received)),
         "2.1": Counts(len(good), len(population)),
         "2.2": Counts(sum(worked), len(worked)),
         "3.1": online_service_counts(received, terms),
