@@ -10,9 +10,10 @@ live_pid=""
 stop_all() {
   trap - INT TERM EXIT
   [[ -n "$live_pid" ]] && kill "$live_pid" 2>/dev/null || true
-  echo; deploy/local/services.sh stop || true; deploy/local/stack.sh stop || true
+  echo; deploy/local/services.sh stop || true; deploy/local/standin.sh stop || true; deploy/local/stack.sh stop || true
 }
 trap stop_all INT TERM EXIT
+deploy/local/standin.sh start  # the national portal's local stand-in
 deploy/local/services.sh start
 if [[ -s "$LOG" ]]; then
   echo "[demo] a month was back-filled before ($LOG); delete .local/demo to start over"

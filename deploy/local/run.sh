@@ -4,12 +4,15 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
-stop_all() { trap - INT TERM EXIT; echo; deploy/local/services.sh stop || true; deploy/local/stack.sh stop || true; }
+stop_all() { trap - INT TERM EXIT; echo; deploy/local/services.sh stop || true; deploy/local/standin.sh stop || true; deploy/local/stack.sh stop || true; }
 trap stop_all INT TERM EXIT
+# The national portal cannot be reached from here: a local stand-in takes its place.
+deploy/local/standin.sh start
 deploy/local/services.sh start
 echo
 echo "Một cửa is running:"
 deploy/local/services.sh urls
+echo "  national portal (a local STAND-IN, tests/support/national_portal.py): http://127.0.0.1:8090"
 deploy/local/stack.sh env | sed 's/^/  /'
 echo
 echo "Logs: .local/run/*.log. Ctrl-C (or 'make stop' elsewhere) stops everything."

@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
     plan = ServicePlan(sql_dir=Path(__file__).parent / "sql", produces=[NATIONAL_PORTAL_TOPIC],
                        wire=[wire], consumers=consumers, on_stop=[stop], clock=clock)
     return create_service_app(
-        settings, plan, title="Một cửa — national portal connector",
+        settings, plan, title="Một cửa — national_portal",
         description="Every dossier and every step synced to the national public-service "
                     "portal (Cổng Dịch vụ công quốc gia); refusals, resends and reconciliation.",
         routers=[router])

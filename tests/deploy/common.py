@@ -1,4 +1,4 @@
-"""What the deployment tests share: paths, the five services, the tools they may call, and the
+"""What the deployment tests share: paths, the six services, the tools they may call, and the
 metric names the code really exports (so that alerts and dashboards cannot drift from it)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-SERVICES = ("intake", "processing", "postal", "feedback", "metrics")
+SERVICES = ("intake", "processing", "postal", "feedback", "metrics", "national_portal")
 METRIC_NAME = re.compile(r"\b(motcua_[a-z0-9_]+)")
 
 
@@ -22,7 +22,7 @@ def service_command(name: str) -> list[str]:
 
 @functools.cache
 def exported_metric_names() -> frozenset[str]:
-    """Every series name the five services can expose, read from the code itself."""
+    """Every series name the six services can expose, read from the code itself."""
     from prometheus_client import REGISTRY
 
     for service in SERVICES:

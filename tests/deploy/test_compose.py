@@ -23,7 +23,8 @@ PORTS = {name: 8001 + i for i, name in enumerate(SERVICES)}
 # The variables compose.yaml substitutes; the tests render it without them, as a fresh
 # workstation would, unless a test sets them.
 SUBSTITUTED = ("MOTCUA_JWT_SECRET", "MOTCUA_PIN_PEPPER", "MOTCUA_LOG_LEVEL", "POSTAL_COURIER_SECRETS",
-               "INTAKE_PORTAL_KEYS", "POSTGRES_PASSWORD")
+               "INTAKE_PORTAL_KEYS", "POSTGRES_PASSWORD", "NATIONAL_PORTAL_PORTAL_URL",
+               "NATIONAL_PORTAL_PORTAL_PASSWORD", "NATIONAL_PORTAL_INTAKE_KEY")
 
 
 @functools.cache
@@ -44,7 +45,10 @@ pytestmark = pytest.mark.skipif(
 
 # What an operator must set: compose has no fall-back for any secret.
 SECRETS = {"MOTCUA_JWT_SECRET": "j" * 40, "MOTCUA_PIN_PEPPER": "p" * 40,
-           "POSTAL_COURIER_SECRETS": "vnpost:" + "c" * 40, "POSTGRES_PASSWORD": "pw"}
+           "POSTAL_COURIER_SECRETS": "vnpost:" + "c" * 40, "POSTGRES_PASSWORD": "pw",
+           "NATIONAL_PORTAL_PORTAL_URL": "https://dichvucong.example.vn/integration",
+           "NATIONAL_PORTAL_PORTAL_PASSWORD": "n" * 40,
+           "NATIONAL_PORTAL_INTAKE_KEY": "national-portal-connector." + "k" * 40}
 
 
 def render(**env: str) -> subprocess.CompletedProcess[str]:

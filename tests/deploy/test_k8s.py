@@ -15,13 +15,15 @@ import yaml
 from services.feedback.settings import Settings as FeedbackSettings
 from services.intake.settings import Settings as IntakeSettings
 from services.metrics.settings import Settings as MetricsSettings
+from services.national_portal.settings import Settings as NationalPortalSettings
 from services.postal.settings import Settings as PostalSettings
 from services.processing.settings import Settings as ProcessingSettings
 from shared.settings import ServiceSettings
 from tests.deploy.common import DEPLOY, SERVICES, run, service_command, tool
 
 K8S = DEPLOY / "k8s"
-REPLICAS = {"intake": 3, "processing": 2, "postal": 2, "feedback": 2, "metrics": 2}
+REPLICAS = {"intake": 3, "processing": 2, "postal": 2, "feedback": 2, "metrics": 2,
+            "national_portal": 2}
 SECRET_NAME = "motcua-secrets"
 SECRET_LIKE = re.compile(r"SECRET|PASSWORD|PEPPER|KEY|DATABASE_URL|TOKEN", re.IGNORECASE)
 # Settings that fall back to a well-known local default when unset: a service that needs one
@@ -32,10 +34,13 @@ REQUIRED_SECRET_ENV = {
     "postal": {"MOTCUA_DATABASE_URL", "MOTCUA_JWT_SECRET", "POSTAL_COURIER_SECRETS"},
     "feedback": {"MOTCUA_DATABASE_URL", "MOTCUA_JWT_SECRET", "MOTCUA_PIN_PEPPER"},
     "metrics": {"MOTCUA_DATABASE_URL", "MOTCUA_JWT_SECRET"},
+    "national_portal": {"MOTCUA_DATABASE_URL", "MOTCUA_JWT_SECRET",
+                        "NATIONAL_PORTAL_PORTAL_PASSWORD", "NATIONAL_PORTAL_INTAKE_KEY"},
 }
 SETTINGS: dict[str, type[ServiceSettings]] = {
     "intake": IntakeSettings, "processing": ProcessingSettings, "postal": PostalSettings,
     "feedback": FeedbackSettings, "metrics": MetricsSettings,
+    "national_portal": NationalPortalSettings,
 }
 
 
@@ -56,7 +61,9 @@ DOCS = load_documents()
 
 
 def objects(kind: str) -> dict[str, dict[str, Any]]:
-    return {d["metadata"]["name"]: d for _, d in DOCS if d.get("kind") == kind}
+    """By name; a Kubernetes name cannot hold "_", so national-portal is national_portal."""
+    found = {d["metadata"]["name"]: d for _, d in DOCS if d.get("kind") == kind}
+    return found | {name.replace("-", "_"): d for name, d in found.items()}
 
 
 def pod_templates() -> Iterator[tuple[str, dict[str, Any]]]:

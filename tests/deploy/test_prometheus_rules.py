@@ -16,7 +16,7 @@ ALERTS_TEST = PROMETHEUS / "alerts_test.yml"
 CONFIG = PROMETHEUS / "prometheus.yml"
 EXPECTED_ALERTS = {
     "DossierLateWithoutApology", "ApologyDeadlinePassed", "OverdueOpenDossiers", "ConsumerLagHigh",
-    "DeadLetters", "OutboxBacklog", "DependencyDown", "ServiceDown",
+    "DeadLetters", "OutboxBacklog", "DependencyDown", "ServiceDown", "NationalPortalBacklog",
 }
 needs_promtool = pytest.mark.skipif(
     promtool() is None,

@@ -54,6 +54,7 @@ from services.processing.domain.workflow import ACTIONS
 from shared.auth import ALL_UNITS_ROLES, mint_token
 from tests.conftest import JWT_SECRET, Infra
 from tests.support.api import (
+    CONNECTOR_KEY,
     DESK_KEY,
     IMPORTER_KEY,
     OTHER_UNIT,
@@ -70,7 +71,7 @@ from tests.support.wait import until
 
 pytestmark = pytest.mark.integration
 
-SERVICES = ("intake", "processing", "postal", "feedback", "metrics")
+SERVICES = ("intake", "processing", "postal", "feedback", "metrics", "national_portal")
 ROLES = ("officer", "leader", "importer", "operator")
 ACTORS = ("officer", "leader", "importer")  # operators read, never act (docs/security.md)
 OWN_PORT_BASE = 18500  # the stack with METRICS_PUBLIC_READ=false
@@ -83,6 +84,7 @@ class Access(StrEnum):
     BEARER = "bearer"  # JWT of one of `roles`, and only the caller's units
     COURIER = "courier"  # HMAC over timestamp and body, per courier secret
     PIN = "pin"  # the receipt's PIN; back-dating needs an importer token
+    CONNECTOR = "connector"  # X-API-Key of the national portal connector alone (intake)
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,17 @@ MATRIX: dict[Key, Rule] = {
     ("metrics", "GET", "/v1/metrics/overview"): _FIGURES,
     ("metrics", "GET", "/v1/metrics/stream"): _FIGURES,
     ("metrics", "GET", "/"): Rule(Access.PUBLIC, why="the dashboard page; it holds no figures"),
+    ("intake", "POST", "/v1/applicants/lookup"): Rule(
+        Access.CONNECTOR, why="personal data leaves intake for the national portal only"),
+    ("national_portal", "GET", "/v1/national-portal/dossiers/{code}"):
+        Rule(Access.BEARER, ("operator",)),
+    ("national_portal", "GET", "/v1/national-portal/refused"): Rule(Access.BEARER, ("operator",)),
+    ("national_portal", "POST", "/v1/national-portal/dossiers/{code}/resend"):
+        Rule(Access.BEARER, ("operator",)),
+    ("national_portal", "POST", "/v1/national-portal/units/{unit_code}/resend-refused"):
+        Rule(Access.BEARER, ("operator",)),
+    ("national_portal", "GET", "/v1/national-portal/reconciliation"):
+        Rule(Access.BEARER, ("operator",)),
     ("metrics", "GET", "/v1/metrics/units/{unit_code}/index766"): _FIGURES,
     ("metrics", "GET", "/v1/metrics/units/{unit_code}/index766/trend"): _FIGURES,
     ("metrics", "GET", "/v1/metrics/units/{unit_code}/index766/at-risk"): _FIGURES,
@@ -188,6 +201,7 @@ DECLARED: dict[Access, list[dict[str, list[str]]] | None] = {
     Access.BEARER: [{"bearerToken": []}],
     Access.COURIER: [{"courierId": [], "courierSignature": []}],
     Access.PIN: [{}, {"bearerToken": []}],
+    Access.CONNECTOR: [{"portalApiKey": []}],
 }
 SCHEMES = {"bearerToken": ("http", "bearer"), "portalApiKey": ("apiKey", "header"),
            "courierId": ("apiKey", "header"), "courierSignature": ("apiKey", "header"),
@@ -449,6 +463,21 @@ def calls_for(key: Key, w: World | None) -> list[Call]:
         ("feedback", "POST", "/v1/feedback"): [
             Call(s, m, p, body={"dossier_code": w.rated, "pin": w.rated_pin,
                                 "rating": "unsatisfied"}, ok=409)],
+        ("intake", "POST", "/v1/applicants/lookup"): [
+            Call(s, m, p, body={"codes": [w.code, ABSENT]}, mark="Nguyễn Văn An")],
+        ("national_portal", "GET", "/v1/national-portal/dossiers/{code}"): [
+            Call(s, m, f"/v1/national-portal/dossiers/{w.code}", mark=w.code, subject=w.code,
+                 absent=ABSENT)],
+        ("national_portal", "GET", "/v1/national-portal/refused"): [
+            Call(s, m, p, params={"unit": UNIT}, mark="[", foreign="empty")],
+        ("national_portal", "POST", "/v1/national-portal/dossiers/{code}/resend"): [
+            Call(s, m, f"/v1/national-portal/dossiers/{w.code}/resend", mark='"resent"',
+                 subject=w.code, absent=ABSENT)],
+        ("national_portal", "POST", "/v1/national-portal/units/{unit_code}/resend-refused"): [
+            Call(s, m, f"/v1/national-portal/units/{UNIT}/resend-refused", mark='"resent"',
+                 subject=UNIT, absent="H99.99")],
+        ("national_portal", "GET", "/v1/national-portal/reconciliation"): [
+            Call(s, m, p, mark=UNIT, foreign="filtered")],
         ("feedback", "GET", "/v1/feedback/{dossier_code}"): [
             Call(s, m, f"/v1/feedback/{w.rated}", mark="satisfied", subject=w.rated,
                  absent=ABSENT)],
@@ -609,7 +638,11 @@ async def check_bearer(api: Api, rule: Rule, calls: list[Call]) -> None:
                 elif call.foreign == "filtered":
                     assert r.status == 200, f"{why}: {r.status} {r.text[:300]}"
                     assert call.mark and call.mark not in r.text, why
-                    assert all(item["unit_code"] != UNIT for item in r.json()), why
+                    body = r.json()
+                    items = body["units"] if isinstance(body, dict) else body
+                    assert all(item["unit_code"] != UNIT for item in items), why
+                elif call.foreign == "empty":
+                    assert (r.status, r.json()) == (200, []), f"{why}: {r.status} {r.text[:300]}"
                 else:
                     refused(r, 403, why)
 
@@ -648,6 +681,25 @@ async def portal_allowed(api: Api, calls: list[Call]) -> None:
         for key in (DESK_KEY, IMPORTER_KEY):  # the world's dossiers are counter filings
             r = await send(api.http, api.stack.url("intake"), call, {"X-API-Key": key})
             allowed(r, call, f"{call.method} {call.path} with {key.split('.')[0]}")
+
+
+async def check_connector(api: Api, w: World, calls: list[Call]) -> None:
+    base = api.stack.url("intake")
+    for call in calls:
+        where = f"{call.method} {call.path}"
+        for name, headers in bad_keys(api, w).items():
+            refused(await send(api.http, base, call, headers), 401, f"{where} {name}", "ApiKey")
+        for key in (PORTAL_KEY, DESK_KEY, IMPORTER_KEY):
+            r = await send(api.http, base, call, {"X-API-Key": key})
+            refused(r, 403, f"{where} with {key.split('.')[0]}")
+            assert "Nguyễn" not in r.text and w.code not in r.text, where
+
+
+async def connector_allowed(api: Api, calls: list[Call]) -> None:
+    for call in calls:
+        r = await send(api.http, api.stack.url("intake"), call, {"X-API-Key": CONNECTOR_KEY})
+        allowed(r, call, f"{call.method} {call.path} with the connector's key")
+        assert ABSENT not in r.text
 
 
 async def check_courier(api: Api, calls: list[Call]) -> None:
@@ -748,6 +800,8 @@ async def test_access(key: Key, api: Api, world: World) -> None:
             await check_courier(api, calls)
         case Access.PIN:
             await check_pin(api, world, calls)
+        case Access.CONNECTOR:
+            await check_connector(api, world, calls)
     assert await footprint(db, world) == before, f"{_id(key)}: a refused request changed state"
 
     match rule.access:
@@ -759,6 +813,8 @@ async def test_access(key: Key, api: Api, world: World) -> None:
             await courier_allowed(api, calls)
         case Access.PIN:
             await pin_allowed(api, world, calls)
+        case Access.CONNECTOR:
+            await connector_allowed(api, calls)
     if all(c.ok != 201 for c in calls):  # only a filing's positive control adds something
         assert await footprint(db, world) == before, f"{_id(key)}: a 4xx changed state"
 
@@ -805,6 +861,8 @@ async def _check_private_figures(api: Api) -> None:
         [call] = calls_for(key, None)
         if MATRIX[key].access == Access.PUBLIC:
             await check_public(api.http, base, [call])
+            continue
+        if MATRIX[key].access != Access.FIGURES:  # operators' entries: bearer either way
             continue
         for name, headers in bad_tokens(api).items():
             refused(await send(api.http, base, call, headers), 401, f"{call.path} {name}", "Bearer")

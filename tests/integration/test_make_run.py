@@ -45,7 +45,8 @@ def test_make_run_stays_up_and_ctrl_c_stops_everything() -> None:
             raise AssertionError(text[-3000:] + details)
         time.sleep(8)  # it must stay up, not only come up
         assert proc.poll() is None, text[-3000:]
-        for i, service in enumerate(("intake", "processing", "postal", "feedback", "metrics")):
+        for i, service in enumerate(("intake", "processing", "postal", "feedback", "metrics",
+                                     "national_portal")):
             r = httpx.get(f"http://127.0.0.1:{18801 + i}/readyz", timeout=10)
             assert r.status_code == 200, (service, r.text)
             pids[service] = int((local / "run" / f"{service}.pid").read_text())

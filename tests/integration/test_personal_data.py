@@ -16,6 +16,7 @@ import pytest
 from shared.events import ALL_DOSSIER_TOPICS, dlq_topic
 from tests.support.api import DESK_KEY, SERVICES_ORDER, Api, Courier, applicant
 from tests.support.kafka import read_all
+from tests.support.wait import until
 
 pytestmark = pytest.mark.integration
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -83,6 +84,15 @@ async def test_no_personal_data_leaves_intake(api: Api) -> None:
     stored = await db.fetchval("SELECT applicant->>'id_number' FROM intake.dossiers "
                                "WHERE code = $1", code)
     assert stored == SECRETS["id_number"]
+    # The national portal connector keeps the dossier without its applicant (it looks the
+    # applicant up only when sending, docs/decisions/0011).
+    async def connector_view() -> str | None:
+        value = await db.fetchval("SELECT view::text FROM national_portal.dossiers "
+                                  "WHERE code = $1", code)
+        return None if value is None else str(value)
+
+    view = await until(connector_view, timeout_s=20)
+    assert code in view and not any(s in view for s in SECRETS.values())
     stored_comment = await db.fetchval("SELECT comment FROM feedback.ratings "
                                        "WHERE dossier_code = $1", code)
     assert SECRETS["phone"] not in stored_comment and SECRETS["id_number"] not in stored_comment

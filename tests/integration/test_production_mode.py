@@ -13,16 +13,18 @@ import pytest
 
 from tests.support.api import ROOT_DIR
 
-SERVICES = ("intake", "processing", "postal", "feedback", "metrics")
+SERVICES = ("intake", "processing", "postal", "feedback", "metrics", "national_portal")
 # What each service needs set in production, besides MOTCUA_JWT_SECRET.
 OWN_SECRETS = {"intake": ("INTAKE_PIN_PEPPER", "INTAKE_PORTAL_KEYS"),
-               "feedback": ("FEEDBACK_PIN_PEPPER",), "postal": ("POSTAL_COURIER_SECRETS",)}
+               "feedback": ("FEEDBACK_PIN_PEPPER",), "postal": ("POSTAL_COURIER_SECRETS",),
+               "national_portal": ("NATIONAL_PORTAL_PORTAL_PASSWORD",
+                                   "NATIONAL_PORTAL_INTAKE_KEY")}
 
 
 def start(service: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith(("MOTCUA_", "INTAKE_", "PROCESSING_", "POSTAL_", "FEEDBACK_",
-                                  "METRICS_"))}
+                                  "METRICS_", "NATIONAL_PORTAL_"))}
     return subprocess.run([sys.executable, "-m", f"services.{service}.main"], cwd=ROOT_DIR,
                           env={**clean, **env}, capture_output=True, text=True, timeout=60)
 

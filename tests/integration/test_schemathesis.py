@@ -31,7 +31,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -48,6 +48,7 @@ from services.postal.domain.signature import sign
 from shared.auth import mint_token
 from tests.conftest import JWT_SECRET
 from tests.support.api import (
+    CONNECTOR_KEY,
     COURIER,
     COURIER_SECRET,
     DESK_KEY,
@@ -82,7 +83,8 @@ def bearer(role: str, units: list[str]) -> dict[str, str]:
 # (service, who): the credentials sent with every generated request (the courier's are
 # computed per request).
 CALLERS: dict[tuple[str, str], Callable[[], dict[str, str]]] = {
-    **{(s, "anonymous"): dict for s in ("intake", "processing", "postal", "feedback", "metrics")},
+    **{(s, "anonymous"): dict for s in ("intake", "processing", "postal", "feedback", "metrics",
+                                        "national_portal")},
     ("intake", "portal"): lambda: {"X-API-Key": PORTAL_KEY},
     ("intake", "desk"): lambda: {"X-API-Key": DESK_KEY},
     ("intake", "importer"): lambda: {"X-API-Key": IMPORTER_KEY},
@@ -93,6 +95,8 @@ CALLERS: dict[tuple[str, str], Callable[[], dict[str, str]]] = {
     ("feedback", "officer"): lambda: bearer("officer", [UNIT]),
     ("feedback", "importer"): lambda: bearer("importer", ["*"]),
     ("metrics", "operator"): lambda: bearer("operator", ["*"]),
+    ("intake", "connector"): lambda: {"X-API-Key": CONNECTOR_KEY},
+    ("national_portal", "operator"): lambda: bearer("operator", ["*"]),
 }
 
 
@@ -184,12 +188,14 @@ def target(request: pytest.FixtureRequest, stack: Stack, seeded: Seeded) -> Targ
     rated, pin = seeded.resolved.get(who, seeded.resolved["officer"])
     codes = {"intake": seeded.intake.get(who, seeded.intake["portal"]),
              "processing": seeded.processing, "postal": [seeded.posted],
-             "feedback": [rated]}.get(service, [])
+             "feedback": [rated], "national_portal": seeded.processing}.get(service, [])
     known: dict[str, list[Any]] = {
         "code": [PROCEDURE] if service == "metrics" else codes,
         "dossier_code": codes or [rated], "shipment_id": seeded.shipments,
         "unit_code": [UNIT], "unit": [UNIT], "to_unit": [OTHER_UNIT],
         "procedure_code": [PROCEDURE], "pin": [pin], "action": ["apologize"],
+        "month": [(datetime.now(UTC).date().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")],
+        "indicator": ["1.1"], "codes": [codes or [rated]],
     }
     complete: dict[str, dict[str, Any]] = {
         "/v1/dossiers": {"unit_code": UNIT, "procedure_code": PROCEDURE,

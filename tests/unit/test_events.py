@@ -48,6 +48,9 @@ SAMPLES: dict[type[ev.EventData], dict[str, Any]] = {
                                    decree61=[2, 2, 1, 2, 2, 2, 2, 1, 2],
                                    sipas=ev.SipasScores(access=5, procedure=4, civil_servant=5,
                                                         result=4, feedback_handling=3))),
+    ev.NationalPortalSynced: dict(unit_code="H26.01", version=3, at=T),
+    ev.NationalPortalRefused: dict(unit_code="H26.01", version=3, at=T, error_code="E17",
+                                   error_text="Mã thủ tục không khớp, gọi 0912345678"),
 }
 
 

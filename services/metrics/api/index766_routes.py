@@ -283,7 +283,7 @@ class EntryView(BaseModel):
     source: str | None = None
 
 
-Month = Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+Month = Annotated[str, Path(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
 Indicator = Annotated[str, Path(max_length=8, description="1.1, 1.2, 1.3, 4.6 or 4.7")]
 
 

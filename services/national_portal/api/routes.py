@@ -103,7 +103,8 @@ async def resend(code: str, request: Request, who: Operator, app: Handlers) -> R
              responses=ANSWERS)
 async def resend_unit(unit_code: str, request: Request, who: Operator,
                       app: Handlers) -> Resent:
-    _yours(who, unit_code, unit_code)
+    if not who.may_act_on(unit_code):
+        raise Problem(404, "Not Found", f"no unit {unit_code} among your units")
     return Resent(resent=await app.resend(None, unit_code, clock_of(request).now()))
 
 
