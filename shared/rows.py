@@ -46,6 +46,11 @@ class Table(Generic[T]):
     def from_row(self, row: Mapping[str, Any]) -> T:
         return self.kind(**{c: row[c] for c in self.columns})
 
+    async def get(self, db: Db, key: Any, *, lock: bool = False) -> T | None:
+        """The row with this key, as a ``kind``; ``lock`` holds it until the transaction ends."""
+        row = await db.fetchrow(self.by_key(lock=lock), key)
+        return self.from_row(row) if row else None
+
     def insert(self, *, on_conflict: str = "DO NOTHING") -> str:
         """INSERT of every column; ``on_conflict`` '' for none."""
         params = ", ".join(f"${i}" for i in range(1, len(self.columns) + 1))

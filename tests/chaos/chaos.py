@@ -48,11 +48,12 @@ from shared.events import (
     from_kafka,
 )
 from tests.support.kafka import committed_lag
+from tests.support.national_portal import StandIn
 
 ROOT = Path(__file__).resolve().parents[2]
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
-SERVICES = ("intake", "processing", "postal", "feedback", "metrics")
-FAULTS = ("kafka", "postgresql", *SERVICES, "rolling-restart")
+SERVICES = ("intake", "processing", "postal", "feedback", "metrics", "national_portal")
+FAULTS = ("kafka", "postgresql", *SERVICES, "national-portal-outage", "rolling-restart")
 HISTORY_DAYS = 120  # how far back the duplicate-replay check reads figures
 STORES = {  # where each service keeps what it knows of a dossier, and the code's column
     "intake": ("intake.dossiers", "code"),
@@ -60,6 +61,7 @@ STORES = {  # where each service keeps what it knows of a dossier, and the code'
     "postal": ("postal.dossier_units", "code"),
     "feedback": ("feedback.dossiers", "code"),
     "metrics": ("metrics.facts", "dossier_code"),
+    "national_portal": ("national_portal.dossiers", "code"),
 }
 
 
@@ -67,6 +69,7 @@ def consumers() -> dict[str, tuple[str, tuple[str, ...], frozenset[str] | None]]
     """consumer name -> (schema, topics, event types it takes or None for all), as the
     services' apps declare them."""
     from services.feedback.app import CONSUMED as FEEDBACK_TYPES
+    from services.national_portal.app import CONSUMED as NATIONAL_PORTAL_TYPES
     from services.postal.app import CONSUMED as POSTAL_TYPES
     from services.processing.app import CONSUMED_TYPES as PROCESSING_TYPES
 
@@ -77,6 +80,8 @@ def consumers() -> dict[str, tuple[str, tuple[str, ...], frozenset[str] | None]]
         "feedback-dossiers": ("feedback", (INTAKE_TOPIC, PROCESSING_TOPIC, POSTAL_TOPIC),
                               FEEDBACK_TYPES),
         "metrics-facts": ("metrics", ALL_DOSSIER_TOPICS, None),
+        "national-portal-sync": ("national_portal", (INTAKE_TOPIC, PROCESSING_TOPIC, POSTAL_TOPIC),
+                                 NATIONAL_PORTAL_TYPES),
     }
 
 
@@ -95,11 +100,12 @@ class Run:
     env: dict[str, str] = field(default_factory=dict)
     timeline: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    portal: StandIn = field(init=False)
 
     def __post_init__(self) -> None:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("MOTCUA_", "INTAKE_", "PROCESSING_", "POSTAL_", "FEEDBACK_",
-                                    "METRICS_"))}
+                                    "METRICS_", "NATIONAL_PORTAL_"))}
         env.update({
             "MOTCUA_LOCAL": str(self.local),
             "MOTCUA_KAFKA_PORT": str(self.ports.kafka),
@@ -109,7 +115,13 @@ class Run:
             "MOTCUA_RUN_DIR": str(self.local / "run"),
             "MOTCUA_OUTBOX_POLL_INTERVAL_S": "0.2",
             "PYTHONPATH": str(ROOT),
+            # The national portal's stand-in, in this process (see Run.portal).
+            "NATIONAL_PORTAL_PORTAL_URL": f"http://127.0.0.1:{self.ports.service_base + 90}",
+            "NATIONAL_PORTAL_INTERVAL_S": "0.2", "NATIONAL_PORTAL_BACKOFF_BASE_S": "0.5",
+            "NATIONAL_PORTAL_BACKOFF_CAP_S": "5", "NATIONAL_PORTAL_BREAKER_OPEN_S": "3",
+            "NATIONAL_PORTAL_PORTAL_TIMEOUT_S": "3", "NATIONAL_PORTAL_RATE_PER_S": "200",
         })
+        self.portal = StandIn(self.ports.service_base + 90)
         self.env = env
 
     @property
@@ -144,12 +156,14 @@ def prepare(run: Run) -> None:
 
 
 def start(run: Run) -> None:
+    run.portal.start()
     run.script("stack.sh", "start")
     run.script("services.sh", "start")
     run.note("stack and services up")
 
 
 def stop(run: Run) -> None:
+    run.portal.stop()
     for name, args in (("services.sh", ("stop",)), ("stack.sh", ("stop",))):
         try:
             run.script(name, *args)
@@ -165,6 +179,18 @@ def inject(run: Run, fault: str, down_s: float) -> None:
             run.note(f"SIGTERM {service} (rolling restart)")
             run.script("services.sh", "restart", service)
         run.note("rolling restart done")
+        return
+    if fault == "national-portal-outage":
+        # The national portal refuses connections, then answers 503, then comes back.
+        run.note("national portal down (connections refused)")
+        run.portal.stop()
+        time.sleep(down_s)
+        run.portal.portal.faults.mode = "503"
+        run.portal.start()
+        run.note("national portal answering 503")
+        time.sleep(down_s)
+        run.portal.portal.faults.mode = "ok"
+        run.note("national portal back")
         return
     run.note(f"SIGKILL {fault}")
     if fault == "kafka":
@@ -291,9 +317,15 @@ async def wait_quiet(run: Run, conn: asyncpg.Connection, timeout_s: float = 300)
         # has committed nothing and is not behind.
         behind = sum([await committed_lag(run.bootstrap, name, topics=topics)
                       for name, (_schema, topics, _types) in groups.items()])
-        quiet = quiet + 1 if unsent == 0 and behind == 0 else 0
+        # And the national portal has every change (none pending at the connector).
+        pending = await conn.fetchval(
+            "SELECT count(*) FROM national_portal.dossiers WHERE unit_code <> '' "
+            "AND (version > synced_version OR steps > synced_steps) "
+            "AND refused_version IS DISTINCT FROM version")
+        quiet = quiet + 1 if unsent == 0 and behind == 0 and pending == 0 else 0
         if time.monotonic() > deadline:
-            raise TimeoutError(f"not quiet after {timeout_s} s: {unsent} unsent, lag {behind}")
+            raise TimeoutError(f"not quiet after {timeout_s} s: {unsent} unsent, lag {behind}, "
+                               f"{pending} not synced to the national portal")
         await asyncio.sleep(1.0)
     run.note("pipeline quiet")
 
@@ -342,6 +374,8 @@ async def audit(run: Run) -> dict[str, Any]:
                   for s in SERVICES}
         dead = {s: await conn.fetchval(f"SELECT count(*) FROM {s}.dead_letters") for s in SERVICES}
         metrics_events = await conn.fetchval("SELECT count(*) FROM metrics.dossier_events")
+        sync = {r["code"]: (r["version"], r["synced_version"]) for r in await conn.fetch(
+            "SELECT code, version, synced_version FROM national_portal.dossiers")}
     finally:
         await conn.close()
     verify = await asyncio.to_thread(
@@ -353,7 +387,13 @@ async def audit(run: Run) -> dict[str, Any]:
     summary = verify.stdout.strip().splitlines()[-1] if verify.stdout.strip() else verify.stderr
     differing = [line for line in verify.stdout.splitlines() if "DIFFERS" in line]
     replayed = await replays(run, wire)
+    portal = run.portal.portal
+    at_final = {c for c in accepted if c in sync and sync[c][0] == sync[c][1]
+                and (portal.latest(c) or {}).get("PhienBan") == sync[c][0]}
     return {
+        "national_portal_not_at_final_version": len(accepted - at_final),
+        "national_portal_not_at_final_examples": sorted(accepted - at_final)[:5],
+        "national_portal_regressions": len(portal.regressions),
         "replay": replayed,
         "dossiers_accepted": len(accepted),
         "dossiers_lost": max(s["lost"] for s in stores.values()),
@@ -449,7 +489,9 @@ def verdict(report: dict[str, Any]) -> bool:
                 and a["dead_letters"] == 0 and a["metrics_check_ok"]
                 and a["metrics_event_rows"] == a["distinct_events"]
                 and not a["replay"]["units_changed_by_republishing"]
-                and not a["replay"]["units_differing_in_fresh_store"])
+                and not a["replay"]["units_differing_in_fresh_store"]
+                and a["national_portal_not_at_final_version"] == 0
+                and a["national_portal_regressions"] == 0)
 
 
 def write_results(path: Path, report: dict[str, Any]) -> None:
@@ -479,6 +521,10 @@ def write_results(path: Path, report: dict[str, Any]) -> None:
         f"| every event twice, shuffled, into a fresh metrics store: units differing "
         f"| {len(a['replay']['units_differing_in_fresh_store'])} of "
         f"{a['replay']['units_with_dossiers']} with dossiers |",
+        f"| dossiers the national portal (stand-in) lacks at their final version "
+        f"| {a['national_portal_not_at_final_version']} |",
+        f"| national portal documents older than one it had (regressions) "
+        f"| {a['national_portal_regressions']} |",
         f"| verdict | {'PASS' if report['passed'] else 'FAIL'} |", "",
         "Requests resent by the simulator, by cause: "
         + (", ".join(f"{k} ×{v}" for k, v in sorted(load["retried"].items())) or "none") + ".", "",
@@ -511,7 +557,7 @@ async def main_async(args: argparse.Namespace) -> int:
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": f"{os.cpu_count()} cores",
         "faults": faults,
-        "kills": sum(1 for f in faults if f != "rolling-restart"),
+        "kills": sum(1 for f in faults if f not in ("rolling-restart", "national-portal-outage")),
         "sigterms": len(SERVICES) * faults.count("rolling-restart"),
         "load": load, "audit": result, "timeline": run.timeline,
     }

@@ -1,5 +1,5 @@
-"""`make chaos` in CI: every fault (SIGKILL of Kafka, PostgreSQL and each service, then a
-rolling SIGTERM restart) under the simulator's load, on a stack of its own, with a lighter
+"""`make chaos` in CI: every fault (SIGKILL of Kafka, PostgreSQL and each service, the national
+portal's outage, then a rolling SIGTERM restart) under the simulator's load, on a stack of its own, with a lighter
 load than `make chaos`. Nothing accepted may be lost, no event skipped or counted twice, the
 metrics must equal the simulator's log, and no outbox row may stay unsent."""
 
@@ -41,7 +41,7 @@ def test_faults_under_load_lose_nothing_and_count_nothing_twice(tmp_path: Path) 
     report = orjson.loads(results.read_bytes())
     audit, load = report["audit"], report["load"]
     summary = (tmp_path / "RESULTS.md").read_text()
-    assert len(report["faults"]) == 8, summary
+    assert len(report["faults"]) == 10, summary
     assert audit["dossiers_accepted"] > 0 and load["attempts"] >= load["calls"], summary
     assert audit["dossiers_lost"] == 0, orjson.dumps(audit["stores"]).decode()
     assert audit["dossiers_phantom"] == 0, summary
@@ -51,4 +51,9 @@ def test_faults_under_load_lose_nothing_and_count_nothing_twice(tmp_path: Path) 
     assert audit["metrics_check_ok"], "\n".join(audit["metrics_differences"])
     assert not audit["replay"]["units_changed_by_republishing"], summary
     assert not audit["replay"]["units_differing_in_fresh_store"], summary
+    # The national portal (its stand-in, down for a while too) has every dossier at its
+    # final version, and never got an older one after a newer.
+    assert audit["national_portal_not_at_final_version"] == 0, \
+        audit["national_portal_not_at_final_examples"]
+    assert audit["national_portal_regressions"] == 0, summary
     assert report["passed"] and run.returncode == 0, summary

@@ -167,8 +167,7 @@ class DossierRepository:
         self.db = db
 
     async def get(self, code: str, *, lock: bool = False) -> Dossier | None:
-        row = await self.db.fetchrow(DOSSIERS.by_key(lock=lock), code)
-        return DOSSIERS.from_row(row) if row else None
+        return await DOSSIERS.get(self.db, code, lock=lock)
 
     async def add(self, d: Dossier) -> None:
         """:raises DuplicateFiling: (the transaction is then aborted)."""

@@ -16,8 +16,7 @@ class ShipmentRepository:
         self.db = db
 
     async def get(self, shipment_id: str, *, lock: bool = False) -> Shipment | None:
-        row = await self.db.fetchrow(SHIPMENTS.by_key(lock=lock), shipment_id)
-        return SHIPMENTS.from_row(row) if row else None
+        return await SHIPMENTS.get(self.db, shipment_id, lock=lock)
 
     async def of_dossier(self, dossier_code: str, limit: int = 20) -> list[Shipment]:
         rows = await self.db.fetch(SHIPMENTS.select(
