@@ -1,7 +1,8 @@
 """`make chaos` in CI: every fault (SIGKILL of Kafka, PostgreSQL and each service, the national
-portal's outage, then a rolling SIGTERM restart) under the simulator's load, on a stack of its own, with a lighter
-load than `make chaos`. Nothing accepted may be lost, no event skipped or counted twice, the
-metrics must equal the simulator's log, and no outbox row may stay unsent."""
+portal's outage, then a rolling SIGTERM restart) under the simulator's load, on a stack of its
+own, with a lighter load than `make chaos`. Nothing accepted may be lost, no event skipped or
+counted twice, the metrics must equal the simulator's log, no outbox row may stay unsent, and
+the national portal must hold every dossier at its final version."""
 
 from __future__ import annotations
 
