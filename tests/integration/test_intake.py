@@ -181,7 +181,9 @@ async def test_the_documents_and_note_of_a_filing_are_kept(api: Api) -> None:
     code = (await api.file(documents=documents, note="nhận kết quả buổi chiều")).json()["code"]
     r = await api.http.get(api.url("intake", f"/v1/dossiers/{code}"),
                            headers={"X-API-Key": DESK_KEY})
-    assert r.json()["documents"] == documents
+    # As sent, with the index's flags (not digitised, not reused) where none were given.
+    assert r.json()["documents"] == [{**d, "digitised": False, "reused": False}
+                                     for d in documents]
     assert r.json()["note"] == "nhận kết quả buổi chiều"
 
 

@@ -197,7 +197,8 @@ class LiveHub:
                        "period": {"start": in_legal_zone(period.start),
                                   "end": in_legal_zone(period.end)},
                        "as_of": in_legal_zone(period.as_of), "total": float(s.total),
-                       "complete": s.complete, "grade": s.grade.key,
+                       "complete": s.complete, "missing": list(s.missing),
+                       "grade": {"key": s.grade.key, "label": s.grade.label_vi},
                        "groups": {g.id: float(g.score) for g in s.groups}}
             for queue in queues:
                 with contextlib.suppress(asyncio.QueueFull):
