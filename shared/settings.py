@@ -89,6 +89,10 @@ class ServiceSettings(BaseSettings):
     problem_type_base: str = Field(default="/problems/", max_length=200, description=(
         "what problem `type` URIs start with, followed by the problem's slug (e.g. "
         "https://motcua.example-province.vn/problems/); relative by default"))
+    status_lookup_url: str = Field(
+        default="https://dichvucong.gov.vn/tra-cuu-ho-so?ma={code}", max_length=300,
+        description="the printed forms' QR code: the province's status look-up page, with "
+                    "{code} for the dossier code")
     port: int = 8000
     workers: int = Field(default=1, ge=1, le=32, description="uvicorn worker processes; each "
                          "runs its own relay candidate and consumer group member")

@@ -20,6 +20,12 @@ if ! command -v chromium >/dev/null && [[ "$(id -u)" == 0 ]]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
     || echo "[test] chromium could not be installed; the browser test will say so"
 fi
+# The printed forms are set in DejaVu Sans (full Vietnamese coverage).
+if [[ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf && "$(id -u)" == 0 ]]; then
+  echo "[test] installing Debian's fonts-dejavu-core for the printed forms"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-dejavu-core >/dev/null) \
+    || echo "[test] fonts-dejavu-core could not be installed; the forms test will say so"
+fi
 # The deployment tests (tests/deploy) run promtool on the alert rules and render the compose file.
 if ! command -v promtool >/dev/null && [[ "$(id -u)" == 0 ]]; then
   echo "[test] installing Debian's prometheus (promtool) for the alert-rule tests"

@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
     async def wire(runtime: Runtime) -> None:
         runtime.provide(IntakeHandlers(
             rulebook, lambda: PostgresIntakeUnitOfWork(runtime.pool, outbox),
-            settings.pin_pepper))
+            settings.pin_pepper, settings.status_lookup_url))
         runtime.provide(PortalAccess(PortalKeys(runtime.pool, settings.portal_key_cache_s),
                                      rate_per_s=settings.portal_rate_per_s,
                                      burst=settings.portal_burst))

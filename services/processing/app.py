@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
         def unit_of_work() -> PostgresProcessingUnitOfWork:
             return PostgresProcessingUnitOfWork(runtime.pool, outbox)
 
-        handlers = ProcessingHandlers(rulebook, unit_of_work)
+        handlers = ProcessingHandlers(rulebook, unit_of_work, settings.status_lookup_url)
         watchdog = DeadlineWatchdog(runtime.pool, handlers, unit_of_work, clock,
                                     interval_s=settings.watchdog_interval_s,
                                     batch_size=settings.watchdog_batch_size)

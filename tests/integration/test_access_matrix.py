@@ -129,6 +129,9 @@ MATRIX: dict[Key, Rule] = {
     ("metrics", "GET", "/v1/metrics/overview"): _FIGURES,
     ("metrics", "GET", "/v1/metrics/stream"): _FIGURES,
     ("metrics", "GET", "/"): Rule(Access.PUBLIC, why="the dashboard page; it holds no figures"),
+    ("intake", "GET", "/v1/dossiers/{code}/forms/{form}"): Rule(Access.PORTAL),
+    ("intake", "GET", "/v1/units/{unit_code}/register"): Rule(Access.PORTAL),
+    ("processing", "GET", "/v1/dossiers/{code}/forms/05"): Rule(Access.BEARER, ROLES),
     ("intake", "POST", "/v1/applicants/lookup"): Rule(
         Access.CONNECTOR, why="personal data leaves intake for the national portal only"),
     ("national_portal", "GET", "/v1/national-portal/dossiers/{code}"):
@@ -463,6 +466,15 @@ def calls_for(key: Key, w: World | None) -> list[Call]:
         ("feedback", "POST", "/v1/feedback"): [
             Call(s, m, p, body={"dossier_code": w.rated, "pin": w.rated_pin,
                                 "rating": "unsatisfied"}, ok=409)],
+        ("intake", "GET", "/v1/dossiers/{code}/forms/{form}"): [
+            Call(s, m, f"/v1/dossiers/{w.code}/forms/01", mark="%PDF-")],
+        ("intake", "GET", "/v1/units/{unit_code}/register"): [
+            Call(s, m, f"/v1/units/{UNIT}/register", mark="%PDF-",
+                 params={"from": datetime.now(VN_TZ).date().isoformat(),
+                         "to": datetime.now(VN_TZ).date().isoformat()})],
+        ("processing", "GET", "/v1/dossiers/{code}/forms/05"): [
+            Call(s, m, f"/v1/dossiers/{w.code}/forms/05", mark="%PDF-", subject=w.code,
+                 absent=ABSENT)],
         ("intake", "POST", "/v1/applicants/lookup"): [
             Call(s, m, p, body={"codes": [w.code, ABSENT]}, mark="Nguyễn Văn An")],
         ("national_portal", "GET", "/v1/national-portal/dossiers/{code}"): [
@@ -512,7 +524,7 @@ async def send(http: httpx.AsyncClient, base: str, call: Call,
                     if line.startswith("data:"):
                         break
         else:
-            text = (await r.aread()).decode()
+            text = (await r.aread()).decode(errors="replace")  # a PDF is bytes
     return Reply(r.status_code, r.headers, text)
 
 

@@ -3,12 +3,13 @@ translate HTTP to the service layer's commands and its refusals to problems."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
-from typing import Annotated
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +27,7 @@ from services.intake.api.schemas import (
     WithdrawRequest,
 )
 from services.intake.domain.dossier import Dossier, StatusRefused, TimeRefused
+from services.intake.domain.forms import FormNotApplicable
 from services.intake.domain.ratelimit import retry_after
 from services.intake.service_layer.changes import ChangesWanted, changes_page
 from services.intake.service_layer.commands import (
@@ -41,16 +43,20 @@ from services.intake.service_layer.handlers import (
     IntakeHandlers,
     NotTheConnector,
     Seen,
+    UnknownUnit,
 )
 from services.intake.service_layer.portal_access import OverRate, PortalAccess, UnknownKey
 from shared.auth import business_time
+from shared.clock import VN
 from shared.docs import answers
 from shared.events import DossierCode
+from shared.forms import render
 from shared.idempotency import IdempotencyKey, mark_replayed
 from shared.masking import mask_personal_data
 from shared.problems import Problem, invalid
 from shared.runtime import clock_of, component_of, get_runtime
 from shared.textbounds import search_key
+from shared.timebounds import Day
 
 router = APIRouter(prefix="/v1")
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="portalApiKey",
@@ -101,6 +107,10 @@ def refusals() -> Iterator[None]:
                       status_now=exc.status) from exc
     except TimeRefused as exc:
         raise invalid((f"body:/{exc.field}", str(exc))) from exc
+    except FormNotApplicable as exc:
+        raise Problem(409, "Conflict", str(exc), type_="illegal-state") from exc
+    except UnknownUnit as exc:
+        raise Problem(404, "Not Found", str(exc)) from exc
 
 
 def asked(request: Request, who: Portal, given: datetime | None, sent: dict[str, object],
@@ -239,6 +249,50 @@ async def applicants(body: ApplicantsWanted, who: Caller, app: Handlers) -> Appl
         raise Problem(403, "Forbidden", "only the national portal connector reads "
                                         "applicants") from exc
     return Applicants(applicants={c: ApplicantRecord(**vars(a)) for c, a in found.items()})
+
+
+PDF = "application/pdf"
+PDF_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {"content": {PDF: {}}, "description": "the form, printable (PDF)"}}
+FormNumber = Annotated[str, Path(pattern="^(01|02|03|04|06)$", description=(
+    "01 receipt and appointment, 02 request to supplement, 03 refusal, 04 apology and new "
+    "date, 06 notice of stopping (05, the control slip, is processing's)"))]
+
+
+def pdf(body: bytes, name: str) -> Response:
+    return Response(body, media_type=PDF,
+                    headers={"Content-Disposition": f'inline; filename="{name}.pdf"'})
+
+
+@router.get("/dossiers/{code}/forms/{form}", tags=["forms"], response_class=Response,
+            summary="A printed form of the dossier (Circular 03/2025), PDF with its QR code",
+            responses=answers(401, 404, 409, 422, 429, also=PDF_ANSWER, said={
+                409: "the dossier is not in a state this form speaks of"}))
+async def form(code: str, form: FormNumber, request: Request, who: Caller,
+               app: Handlers) -> Response:
+    with refusals():
+        built = await app.form(code, form, who, clock_of(request).now())
+    return pdf(await asyncio.to_thread(render, built), f"mau-{form}-{code}")
+
+
+@router.get("/units/{unit_code}/register", tags=["forms"], response_class=Response,
+            summary="Form 07: the register of the unit's dossiers filed between two days "
+                    "(those the caller may see), PDF",
+            responses=answers(401, 404, 422, 429, also=PDF_ANSWER))
+async def register(unit_code: str, request: Request, who: Caller, app: Handlers,
+                   first: Annotated[Day, Query(alias="from")],
+                   last: Annotated[Day, Query(alias="to")]) -> Response:
+    if last < first or (last - first).days > 366:
+        raise invalid(("query:/to", "from first to last day, at most a year"))
+    with refusals():
+        built = await app.register(unit_code, _day_start(first),
+                                   _day_start(last + timedelta(days=1)), who,
+                                   clock_of(request).now())
+    return pdf(await asyncio.to_thread(render, built), f"so-theo-doi-{unit_code}-{first}")
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), VN)
 
 
 @router.get("/units", response_model=list[UnitView], tags=["catalog"],

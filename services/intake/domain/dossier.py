@@ -21,7 +21,7 @@ from shared.events import (
     Transferred,
     Withdrawn,
 )
-from shared.status import FINISHED, STATUS_AFTER, Status, next_status
+from shared.status import FINISHED, STATUS_AFTER, TERMINAL, Status, next_status
 from shared.workdays import (
     Deadline,
     OfficePolicy,
@@ -156,6 +156,12 @@ class Dossier:
     def _move(self, event_type: str, at: datetime) -> bool:
         new = next_status(self.status, self.status_at, event_type, at)
         if new is None:
+            if STATUS_AFTER.get(event_type) == self.status and self.status not in TERMINAL \
+                    and at > self.status_at:
+                # The same status again, later: an earlier event heard after this one (from
+                # another topic) must not move it back.
+                self.status_at = at
+                return True
             return False
         self.status, self.status_at = new, at
         return True

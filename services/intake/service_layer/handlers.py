@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.intake.adapters.repository import DuplicateFiling, Portal, json_detail
+from services.intake.domain import forms
 from services.intake.domain.dossier import Dossier
 from services.intake.domain.filing import FieldError, channel_refusal, check_filing, dossier_code
 from services.intake.service_layer.commands import (
@@ -19,6 +21,7 @@ from services.intake.service_layer.commands import (
 from services.intake.service_layer.unit_of_work import IntakeUnitOfWork
 from shared.auth import pin_digest, receipt_pin
 from shared.events import Delivered, Envelope, EventData
+from shared.forms import Form
 from shared.idempotency import is_repeat, request_fingerprint
 from shared.rulebook import Rulebook
 from shared.timebounds import in_legal_zone
@@ -42,6 +45,11 @@ class DossierNotFound(Exception):
 
     def __init__(self, code: str) -> None:
         super().__init__(f"no dossier {code} filed by this portal")
+
+
+class UnknownUnit(LookupError):
+    def __init__(self, code: str) -> None:
+        super().__init__(f"no unit {code}")
 
 
 class NotTheConnector(Exception):
@@ -76,10 +84,11 @@ class Seen:
 
 class IntakeHandlers:
     def __init__(self, rulebook: Rulebook, unit_of_work: Callable[[], IntakeUnitOfWork],
-                 pin_pepper: str) -> None:
+                 pin_pepper: str, status_lookup_url: str = "{code}") -> None:
         self.rulebook = rulebook
         self.unit_of_work = unit_of_work
         self.pin_pepper = pin_pepper
+        self.status_lookup_url = status_lookup_url
 
     def receipt_pin(self, code: str) -> str:
         return receipt_pin(code, self.pin_pepper)
@@ -199,6 +208,39 @@ class IntakeHandlers:
         async with self.unit_of_work() as uow:
             found = await uow.dossiers.applicants(codes)
         return {code: Applicant(portal_id=portal, **data) for code, portal, data in found}
+
+    # ------------------------------------------------------------- printed forms
+    async def form(self, code: str, number: str, portal: Portal, now: datetime) -> Form:
+        """:raises DossierNotFound, FormNotApplicable:"""
+        async with self.unit_of_work() as uow:
+            d = await _visible(uow, code, portal)
+            rows, _ = await uow.timeline.latest(code, 1000)
+        entries = [forms.Entry(r["at"], r["event_type"], r["detail"]) for r in rows]
+        rb = self.rulebook
+        unit, procedure = rb.unit(d.unit_code), rb.procedure(d.procedure_code)
+        names = forms.Names(unit.name if unit else d.unit_code,
+                            procedure.name if procedure else d.procedure_code,
+                            rb.data.province.removeprefix("Thành phố ").removeprefix("Tỉnh "))
+        lookup = self.status_lookup_url.replace("{code}", d.code)
+        if number == "01":
+            return forms.receipt(d, names, self.receipt_pin(d.code), lookup, now)
+        build = {"02": forms.supplement_request, "03": forms.refusal, "04": forms.apology,
+                 "06": forms.stop_notice}[number]
+        return build(d, names, entries, lookup)
+
+    async def register(self, unit_code: str, start: datetime, end: datetime, portal: Portal,
+                       now: datetime) -> Form:
+        """Form 07: the unit's dossiers filed in [start, end) that the caller may see."""
+        rb = self.rulebook
+        unit = rb.unit(unit_code)
+        if unit is None:
+            raise UnknownUnit(unit_code)
+        async with self.unit_of_work() as uow:
+            found = await uow.dossiers.filed_at_unit(
+                unit_code, start, end, None if portal.role == "importer" else portal.id)
+        return forms.register(unit.name, rb.data.province, found,
+                              {p.code: p.name for p in rb.procedures}, start,
+                              end - timedelta(seconds=1), now)
 
     # ------------------------------------------------------------- other services' events
     async def apply_event(self, uow: IntakeUnitOfWork, env: Envelope[EventData]) -> None:

@@ -75,7 +75,7 @@ class SyncRepository:
                  received_at = EXCLUDED.received_at, view = EXCLUDED.view,
                  version = EXCLUDED.version, steps = EXCLUDED.steps,
                  pending_since = coalesce(dossiers.pending_since, EXCLUDED.pending_since),
-                 attempts = 0, next_attempt_at = LEAST(dossiers.next_attempt_at, now())""",
+                 attempts = 0, next_attempt_at = LEAST(dossiers.next_attempt_at, $7)""",
             d.code, d.unit_code, datetime.fromisoformat(d.received_at) if d.received_at else None,
             d.to_json(), d.version, len(d.steps), now)
 
@@ -112,10 +112,13 @@ class SyncRepository:
             code, version, error_code, text, at)
 
     async def failed(self, codes: list[str], next_attempts: list[datetime]) -> None:
+        """When to try again; a row a consumer holds is skipped (its change resets it)."""
         await self.db.execute(
             """UPDATE dossiers d SET attempts = d.attempts + 1, next_attempt_at = n.at
                FROM unnest($1::text[], $2::timestamptz[]) AS n(code, at)
-               WHERE d.code = n.code""", codes, next_attempts)
+               WHERE d.code = n.code AND d.code IN (
+                 SELECT code FROM dossiers WHERE code = ANY($1::text[])
+                 ORDER BY code FOR UPDATE SKIP LOCKED)""", codes, next_attempts)
 
     async def resend(self, code: str | None, unit_code: str | None, now: datetime) -> int:
         """Clear the refusals of one dossier, or every refused dossier of a unit."""

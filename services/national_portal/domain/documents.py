@@ -133,12 +133,13 @@ class Documents:
         for s in d.steps:
             if s.seq <= after_seq:
                 continue
-            unit = rb.unit(s.unit_code)
+            unit_code = s.unit_code or d.current_unit or d.unit_code  # a step heard first
+            unit = rb.unit(unit_code)
             text = STEP_TEXT.get(s.kind, s.kind) + (f": {s.detail}" if s.detail else "")
             out.append({
                 "MaHoSo": code, "NguoiXuLy": s.by, "ChucDanh": "Cán bộ xử lý",
                 "ThoiDiemXuLy": national_time(s.at),
-                "PhongBanXuLy": unit.name if unit else s.unit_code, "NoiDungXuLy": text,
+                "PhongBanXuLy": unit.name if unit else unit_code, "NoiDungXuLy": text,
                 "TrangThai": self.mapping.status_codes[s.status],
                 "NgayBatDau": national_time(d.received_at or d.filed_at),
                 "NgayKetThucTheoQuyDinh": national_time(s.due_at),

@@ -27,7 +27,7 @@ from shared.events import (
     Transferred,
     Withdrawn,
 )
-from shared.status import STATUS_AFTER, next_status
+from shared.status import STATUS_AFTER, TERMINAL, next_status
 
 # What each step is called on the national portal's progress (NoiDungXuLy).
 STEP_TEXT: dict[str, str] = {
@@ -96,6 +96,7 @@ class SyncDossier:
     supplements: list[Supplement] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)  # event ids applied (a redelivery is a no-op)
+    unmatched_receipts: list[str] = field(default_factory=list)  # supplements before requests
     version: int = 0
 
     @property
@@ -114,6 +115,10 @@ class SyncDossier:
         moved = next_status(self._status(), _parse(self.status_at), data.event_type, at)
         if moved is not None:
             self.status, self.status_at = moved, at.isoformat()
+        elif STATUS_AFTER.get(data.event_type) == self.status and self.status not in TERMINAL \
+                and at > _parse(self.status_at):
+            # The status again, later: an earlier event heard after this must not move it.
+            self.status_at = at.isoformat()
         if data.event_type in STEP_TEXT and not isinstance(data, FiledByPost | Delivered):
             self.steps.append(Step(
                 seq=len(self.steps) + 1, event_id=event_id, kind=data.event_type,
@@ -147,13 +152,22 @@ class SyncDossier:
         elif isinstance(data, Transferred):
             self.current_unit = data.to_unit
         elif isinstance(data, SupplementRequested):
-            self.supplements.append(Supplement(
-                requested_at=data.requested_at.isoformat(), requested_by=data.requested_by,
-                reason=data.reason, due_before=self.appointment_at or self.due_at))
+            asked = Supplement(requested_at=data.requested_at.isoformat(),
+                               requested_by=data.requested_by, reason=data.reason,
+                               due_before=self.appointment_at or self.due_at)
+            # A receipt heard before its request (intake's topic ahead of processing's).
+            early = sorted(r for r in self.unmatched_receipts if r >= asked.requested_at)
+            if early:
+                asked.received_at = early[0]
+                self.unmatched_receipts.remove(early[0])
+            self.supplements.append(asked)
+            self.supplements.sort(key=lambda x: x.requested_at)
         elif isinstance(data, SupplementReceived):
             waiting = next((s for s in self.supplements if s.received_at is None), None)
             if waiting is not None:
                 waiting.received_at = data.received_at.isoformat()
+            else:
+                self.unmatched_receipts.append(data.received_at.isoformat())
         elif isinstance(data, ApologyIssued):
             self.appointment_at = data.new_due_at.isoformat()
         elif isinstance(data, Paid):

@@ -91,8 +91,11 @@ class SyncHandlers:
             accepted = [code for code in by_code if answers.get(code, ("0", ""))[0] == "0"]
             steps = [s for code in accepted for s in self.documents.steps(
                 by_code[code].dossier, by_code[code].synced_steps, applicants.get(code))]
-            step_answers = {ours.get(m, m): (c, t) for m, c, t in await _send(
-                portal, STEP_SERVICE, steps, spend, per_request)}
+            step_answers: dict[str, tuple[str, str]] = {}
+            for m, c, t in await _send(portal, STEP_SERVICE, steps, spend, per_request):
+                code = ours.get(m, m)  # the first refusal of a dossier's steps is kept
+                if step_answers.get(code, ("0", ""))[0] == "0":
+                    step_answers[code] = (c, t)
         except PortalUnavailable:
             await self._failed(list(by_code.values()), now)
             raise
@@ -108,13 +111,16 @@ class SyncHandlers:
 
     async def _record(self, by_code: dict[str, Pending], answers: dict[str, tuple[str, str]],
                       step_answers: dict[str, tuple[str, str]], now: datetime) -> Sent:
+        """Each dossier's outcome and its event in a transaction of its own: the sender then
+        never holds one dossier's row while waiting for another's, which a consumer's batch
+        may hold (no lock-order cycle with it)."""
         synced = refused = 0
-        async with self.unit_of_work() as uow:
-            for code, p in by_code.items():
-                d = p.dossier
-                error = answers.get(code, ("0", ""))
-                if error[0] == "0":
-                    error = step_answers.get(code, ("0", ""))
+        for code, p in sorted(by_code.items()):
+            d = p.dossier
+            error = answers.get(code, ("0", ""))
+            if error[0] == "0":
+                error = step_answers.get(code, ("0", ""))
+            async with self.unit_of_work() as uow:
                 if error[0] != "0":
                     text = mask_personal_data(error[1])[:1000]
                     await uow.dossiers.refused(code, d.version, error[0][:64], text, now)
@@ -122,12 +128,12 @@ class SyncHandlers:
                         dossier_code=code, unit_code=d.unit_code, version=d.version,
                         error_code=error[0][:64], error_text=text or "-", at=now))
                     refused += 1
-                    continue
-                await uow.dossiers.synced(code, d.version, len(d.steps), now)
-                uow.publish(NationalPortalSynced(dossier_code=code, unit_code=d.unit_code,
-                                                 version=d.version, at=now))
-                synced += 1
-            await uow.commit()
+                else:
+                    await uow.dossiers.synced(code, d.version, len(d.steps), now)
+                    uow.publish(NationalPortalSynced(dossier_code=code, unit_code=d.unit_code,
+                                                     version=d.version, at=now))
+                    synced += 1
+                await uow.commit()
         SYNC_SENT.labels(DOSSIER_SERVICE, "accepted").inc(synced)
         SYNC_SENT.labels(DOSSIER_SERVICE, "refused").inc(refused)
         return Sent(len(by_code), synced, refused)

@@ -3,6 +3,7 @@ Routes translate HTTP to the service layer's commands and its refusals to proble
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -22,6 +23,7 @@ from services.processing.service_layer.commands import (
 from services.processing.service_layer.handlers import DossierNotFound, ProcessingHandlers
 from shared.auth import Principal, bearer, business_time
 from shared.docs import answers
+from shared.forms import render
 from shared.idempotency import IdempotencyKey, mark_replayed
 from shared.problems import Problem, invalid
 from shared.runtime import clock_of, component_of
@@ -105,6 +107,17 @@ async def get_control_slip(code: str, who: Reader, app: Handlers) -> ControlSlip
     d = slip.dossier
     return ControlSlip(code=d.code, procedure_code=d.procedure_code, state=d.state,
                        received_at=d.received_at, due_at=d.due_at, entries=slip.entries)
+
+
+@router.get("/dossiers/{code}/forms/05", tags=["forms"], response_class=Response,
+            summary="Form 05, the control slip, printable (PDF with the dossier's QR code)",
+            responses=answers(401, 403, 404, also={200: {"content": {"application/pdf": {}},
+                                                          "description": "the form"}}))
+async def control_slip_pdf(code: str, request: Request, who: Reader, app: Handlers) -> Response:
+    with refusals():
+        form = await app.control_slip_form(code, who, clock_of(request).now())
+    return Response(await asyncio.to_thread(render, form), media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="mau-05-{code}.pdf"'})
 
 
 ACTION_DOC = """Actions and the fields they need:

@@ -132,6 +132,7 @@ class Dossier:
     version: int = 0
     # What the national index counts at payment and resolution (docs/rules/index766.md).
     payment_via: str | None = None
+    applicant_name: str = ""  # as the events carry it: masked (for the control slip)
     electronic_result_ref: str | None = None
     result_digitised: bool = False
     shared_to_citizen: bool = False
@@ -149,7 +150,7 @@ class Dossier:
             original_due_at=e.due_at, apology_deadline=deadline,
             due_soon_at=_due_soon_at(deadline, e.received_at, policy),
             processing_days=e.processing_days, rulebook=e.rulebook,
-            last_action_at=e.received_at,
+            last_action_at=e.received_at, applicant_name=e.applicant.name,
         )
 
     # ------------------------------------------------------------- helpers

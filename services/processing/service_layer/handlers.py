@@ -9,6 +9,7 @@ from datetime import datetime
 
 from services.processing.adapters.repository import NewHop
 from services.processing.domain.control_slip import SlipEntry, control_slip
+from services.processing.domain.forms import control_slip_form
 from services.processing.domain.workflow import (
     CLOCK_RUNNING,
     UNRESOLVED,
@@ -41,6 +42,7 @@ from shared.events import (
     SupplementReceived,
     Withdrawn,
 )
+from shared.forms import Form
 from shared.idempotency import is_repeat, request_fingerprint
 from shared.rulebook import Rulebook
 from shared.workdays import latest_reappointment
@@ -66,10 +68,11 @@ class Slip:
 
 
 class ProcessingHandlers:
-    def __init__(self, rulebook: Rulebook, unit_of_work: Callable[[], ProcessingUnitOfWork]
-                 ) -> None:
+    def __init__(self, rulebook: Rulebook, unit_of_work: Callable[[], ProcessingUnitOfWork],
+                 status_lookup_url: str = "{code}") -> None:
         self.rulebook = rulebook
         self.unit_of_work = unit_of_work
+        self.status_lookup_url = status_lookup_url
 
     # ------------------------------------------------------------- officers' actions
     async def act(self, cmd: Act) -> Acted:
@@ -137,6 +140,17 @@ class ProcessingHandlers:
             hops = await uow.hops.of(code)
         rb = self.rulebook
         return Slip(d, control_slip(hops, rb.calendar_for(d.unit_code), rb.policy_for(d.unit_code)))
+
+    async def control_slip_form(self, code: str, who: Principal, now: datetime) -> Form:
+        slip = await self.control_slip(code, who)
+        rb, d = self.rulebook, slip.dossier
+        unit, procedure = rb.unit(d.unit_code), rb.procedure(d.procedure_code)
+        return control_slip_form(
+            d, slip.entries, unit.name if unit else d.unit_code,
+            procedure.name if procedure else d.procedure_code,
+            rb.data.province.removeprefix("Thành phố ").removeprefix("Tỉnh "),
+            {u.code: u.name for u in rb.units}, self.status_lookup_url.replace("{code}", code),
+            now)
 
     async def worklist(self, q: Worklist) -> list[Dossier]:
         async with self.unit_of_work() as uow:
