@@ -93,7 +93,10 @@ class MaskedApplicant(BaseModel):
 class DossierReceived(EventData):
     event_type = "dossier.received"
     topic = INTAKE_TOPIC
-    unit_code: str
+    unit_code: str = Field(description="the competent unit: the one that resolves the dossier")
+    receiving_unit: str | None = Field(
+        default=None, description="the desk that received it, where it is not the competent "
+                                  "unit's own (filing regardless of administrative boundaries)")
     procedure_code: str
     channel: Channel
     received_at: LocalAwareTime

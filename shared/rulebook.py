@@ -28,6 +28,14 @@ class CalendarOverride(BaseModel):
     reason: str = ""
 
 
+class Replaced(BaseModel):
+    """A unit this one replaced in a merger, and the first day it no longer existed."""
+
+    model_config = ConfigDict(extra="ignore")
+    code: str = Field(pattern=UNIT_CODE)
+    merged_on: date
+
+
 class Unit(BaseModel):
     model_config = ConfigDict(extra="ignore")
     code: str = Field(pattern=UNIT_CODE)
@@ -36,6 +44,9 @@ class Unit(BaseModel):
     block: str
     cutoff: time | None = None
     calendar_overrides: list[CalendarOverride] = Field(default_factory=list)
+    # The units merged into this one (two-level local government, 2025): their dossiers keep
+    # their codes, and figures over a period that reaches a merger roll them into this unit.
+    replaces: list[Replaced] = Field(default_factory=list)
 
 
 class Procedure(BaseModel):
@@ -51,7 +62,11 @@ class Procedure(BaseModel):
     # How the procedure is offered online (the national index, 3.1): through the whole
     # process (toàn trình), in part (một phần), or not at all.
     online: Literal["whole", "partial", "none"] = "partial"
+    # The competent units: those that resolve the procedure (and that transfers move between).
     units: list[str]
+    # The desks that may receive a filing (filing regardless of administrative boundaries):
+    # any desk of the province, only a competent unit's own desk, or the listed units.
+    filing_desks: Literal["province", "competent"] | list[str] = "competent"
 
 
 class Defaults(BaseModel):
@@ -105,8 +120,26 @@ class RulebookFile(BaseModel):
             raise ValueError("duplicate procedure codes")
         for p in self.procedures:
             missing = set(p.units) - known
+            if isinstance(p.filing_desks, list):
+                missing |= set(p.filing_desks) - known
             if missing:
                 raise ValueError(f"procedure {p.code}: unknown units {sorted(missing)}")
+        successor: dict[str, str] = {}
+        for u in self.units:
+            for r in u.replaces:
+                if r.code not in known or r.code == u.code:
+                    raise ValueError(f"unit {u.code}: cannot replace {r.code}")
+                if r.code in successor:
+                    raise ValueError(f"unit {r.code} is replaced by both {successor[r.code]} "
+                                     f"and {u.code}")
+                successor[r.code] = u.code
+        for start in successor:
+            seen, code = {start}, successor[start]
+            while code in successor:
+                if code in seen:
+                    raise ValueError(f"unit {start}: mergers form a cycle")
+                seen.add(code)
+                code = successor[code]
         return self
 
 
@@ -133,6 +166,55 @@ class Rulebook:
     @property
     def procedures(self) -> list[Procedure]:
         return self.data.procedures
+
+    def may_receive(self, desk: str, procedure: Procedure) -> bool:
+        """Whether the desk of unit ``desk`` may receive a filing of ``procedure``."""
+        if procedure.filing_desks == "province":
+            return True
+        if procedure.filing_desks == "competent":
+            return desk in procedure.units
+        return desk in procedure.filing_desks or desk in procedure.units
+
+    def merger_of(self, code: str) -> tuple[str, date] | None:
+        """The unit that replaced ``code``, and the first day it no longer existed."""
+        for u in self.units:
+            for r in u.replaces:
+                if r.code == code:
+                    return u.code, r.merged_on
+        return None
+
+    def rollup(self, last_day: date) -> dict[str, str]:
+        """Each unit merged by ``last_day`` (its merger date on or before it) -> the unit that
+        stands for it then, following merger chains: a period ending that day reports the old
+        unit's dossiers under that one."""
+        direct = {r.code: u.code for u in self.units for r in u.replaces
+                  if r.merged_on <= last_day}
+        out = {}
+        for old in direct:
+            new = direct[old]
+            while new in direct:
+                new = direct[new]
+            out[old] = new
+        return out
+
+    def rolled_into(self, code: str, last_day: date) -> list[Replaced]:
+        """The units whose dossiers a period ending ``last_day`` reports under ``code``."""
+        rolled = self.rollup(last_day)
+        return sorted((Replaced(code=old, merged_on=m[1]) for old in rolled
+                       if rolled[old] == code and (m := self.merger_of(old)) is not None),
+                      key=lambda r: (r.merged_on, r.code))
+
+    def reported_units(self, code: str, include_subunits: bool, last_day: date) -> list[str]:
+        """The units whose dossiers a period ending ``last_day`` reports under ``code``: the
+        unit (and its sub-units when asked), and every unit merged into one of them by then."""
+        base = self.subunits(code) if include_subunits else [code]
+        rolled = self.rollup(last_day)
+        return base + sorted(old for old, new in rolled.items() if new in base)
+
+    def in_force(self, last_day: date) -> list[Unit]:
+        """The units that still exist on ``last_day`` (none merged by then)."""
+        rolled = self.rollup(last_day)
+        return [u for u in self.units if u.code not in rolled]
 
     def calendar_for(self, unit_code: str) -> WorkingCalendar:
         province = WorkingCalendar({o.date: o.working for o in self.data.calendar_overrides})

@@ -183,6 +183,7 @@ class Simulator:
         self.rng = random.Random(seed)
         self.records: list[Record] = []
         units = [u for u in rulebook.units if u.block in profile.BLOCK_WEIGHTS
+                 and rulebook.merger_of(u.code) is None  # a merged unit files nothing now
                  and any(u.code in p.units for p in rulebook.procedures)]
         self.units = units
         self.weights = [profile.BLOCK_WEIGHTS[u.block] for u in units]

@@ -127,6 +127,7 @@ MATRIX: dict[Key, Rule] = {
     ("metrics", "GET", "/v1/metrics/rankings"): _FIGURES,
     ("metrics", "GET", "/v1/metrics/procedures/{code}"): _FIGURES,
     ("metrics", "GET", "/v1/metrics/overview"): _FIGURES,
+    ("metrics", "GET", "/v1/metrics/desks"): _FIGURES,
     ("metrics", "GET", "/v1/metrics/stream"): _FIGURES,
     ("metrics", "GET", "/"): Rule(Access.PUBLIC, why="the dashboard page; it holds no figures"),
     ("intake", "GET", "/v1/dossiers/{code}/forms/{form}"): Rule(Access.PORTAL),
@@ -417,7 +418,8 @@ def calls_for(key: Key, w: World | None) -> list[Call]:
                          "/v1/metrics/procedures/{code}": (f"/v1/metrics/procedures/{PROCEDURE}",
                                                            PROCEDURE),
                          "/v1/metrics/stream": (p, "hello"), "/v1/metrics/overview": (p, UNIT),
-                         "/v1/metrics/rankings": (p, "department")}
+                         "/v1/metrics/rankings": (p, "department"),
+                         "/v1/metrics/desks": (p, "handed_over")}
         path, mark = metrics_paths.get(p, (p, None))
         return [Call(s, m, path, mark=mark)]
     if "{" not in p and MATRIX[key].access == Access.PUBLIC:

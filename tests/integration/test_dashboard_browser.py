@@ -320,3 +320,19 @@ async def test_dashboard_index766(api: Api, tmp_path: Path) -> None:
         assert requested and all(u.startswith(base) for u in requested), requested
         assert await page.evaluate("window.sameDocument === true")  # the drill-down too
         await page.screenshot(path=str(tmp_path / "dashboard-766.png"), full_page=True)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
+                    "(deploy/local/test.sh installs it)")
+async def test_the_dashboard_says_which_units_it_rolled_in(api: Api) -> None:
+    """A period that reaches the demo province's merger (phường Minh Khai into phường Hồng
+    Bàng on 01/07/2025) shows one row for the new ward, saying whose figures it includes."""
+    async with dashboard(api, "?from=2025-06-16&to=2025-07-15") as (page, _):
+        note = await page.wait_for_selector('tr[data-unit="H26.101"] .merged', timeout=30_000)
+        assert note is not None
+        assert await note.get_attribute("data-rolled-in") == "H26.901"
+        assert "phường Minh Khai (H26.901, sáp nhập 01/07/2025)" in await note.inner_text()
+        assert await page.query_selector('tr[data-unit="H26.901"]') is None
+    async with dashboard(api, "?from=2025-06-01&to=2025-06-30") as (page, _):
+        await page.wait_for_selector('tr[data-unit="H26.901"]', timeout=30_000)
+        assert await page.query_selector('tr[data-unit="H26.101"] .merged') is None

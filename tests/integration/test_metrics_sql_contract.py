@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from services.metrics.adapters import sql_figures, store
-from services.metrics.domain.figures import Period, figures
+from services.metrics.domain.figures import Period, desk_counts, figures
 from shared.db import create_pool
 from shared.migrations import migrate_service
 from tests.conftest import ROOT, Infra
@@ -56,7 +56,17 @@ async def test_sql_figures_equal_the_pure_function(infra: Infra,
                                    ("dossier.supplement_requested", "requested_at", 5),
                                    ("dossier.supplement_received", "received_at", 6))),
         resolved(datetime(2026, 11, 10, 10, tzinfo=VN))]
+    # Received at a commune's desk for a department, one of them returned at the counter.
+    for i, returned in enumerate((True, False)):
+        code = f"DESK-{i}"
+        got = received(code, datetime(2026, 11, 9, 9, tzinfo=VN),
+                       datetime(2026, 11, 12, 17, tzinfo=VN), unit="H26.01")
+        got.data["receiving_unit"] = "H26.105"
+        extra[code] = [got, resolved(datetime(2026, 11, 10, 10, tzinfo=VN))] + (
+            [ev("dossier.result_returned", datetime(2026, 11, 11, 9, tzinfo=VN),
+                returned_at="2026-11-11T09:00:00+07:00", method="counter")] if returned else [])
     facts = all_facts(SCENARIO | extra)
+    assert any(f.receiving_unit == "H26.105" and f.unit_code == "H26.01" for f in facts)
     schema = schema_factory("metrics")
     pool = await create_pool(infra.database_url, schema)
     try:
@@ -76,6 +86,19 @@ async def test_sql_figures_equal_the_pure_function(infra: Infra,
                 pure = figures([f for f in facts if f.unit_code == unit],
                                [f for f in facts if f.rating_unit == unit], p)
                 assert counted == pure, (p, unit)
+            # A merger rolls the old unit's dossiers and ratings into its successor's row,
+            # and the desks' workload agrees with the pure function, rolled up or not.
+            rollup = {"H26.06.01": "H26.06"}
+            rolled = await sql_figures.figures_by_unit(pool, p, rollup=rollup)
+            assert "H26.06.01" not in rolled
+            assert rolled["H26.06"] == figures(
+                [f for f in facts if f.unit_code in ("H26.06", "H26.06.01")],
+                [f for f in facts if f.rating_unit in ("H26.06", "H26.06.01")], p), p
+            assert await sql_figures.figures_by_unit(pool, p, ["H26.06"], rollup) == {
+                "H26.06": rolled["H26.06"]}
+            for desks_rollup in (None, rollup):
+                assert await sql_figures.desk_counts(pool, p, desks_rollup) == desk_counts(
+                    facts, p, desks_rollup), (p, desks_rollup)
         # A procedure filter narrows both the dossiers and the ratings.
         p = periods()[0]
         assert (await sql_figures.figures(pool, None, p, procedure="P3")).population > 0

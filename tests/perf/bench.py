@@ -7,6 +7,8 @@ tests/perf/RESULTS.md. Benchmarks, not tests: nothing here passes or fails on a 
 3. metrics consume rate from a pre-filled topic (events/s);
 4. `metrics rebuild` of one million events;
 5. metrics API p99 with one million dossiers, beside a month-end SQL GROUP BY report;
+5b. printed forms: GET .../forms/01 (a warm renderer), beside the dossier's JSON view under
+   the same load, and one render's cost in-process;
 6. references: Kafka's ProducerPerformance / ConsumerPerformance on the same broker, and a
    bare FastAPI endpoint under the same load generator.
 """
@@ -61,6 +63,8 @@ PAIRS = [(u, p.code) for p in RB.procedures for u in p.units
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))  # 0.1 for a quick run
 DESK_KEY = "desk-demo.local-demo-desk-key"  # counter filings come from a desk
+# BENCH_ONLY=forms measures the forms alone and merges them into the last results.json.
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 
 
 def log(msg: str) -> None:
@@ -83,6 +87,7 @@ end
 %(done)s
 """
 WRK_GET = """
+%(headers)s
 local paths = {%(paths)s}
 request = function() return wrk.format("GET", paths[math.random(#paths)]) end
 %(done)s
@@ -373,19 +378,66 @@ async def bench_api(stack: Any, db: str, dossiers: int) -> dict[str, Any]:
         await conn.close()
     log("metrics API: wrk on GET /v1/metrics/units/{unit} for October 2026")
     paths = ",".join(f'"/v1/metrics/units/{u}?from=2026-10-01&to=2026-10-31"' for u in units)
-    script = WRK_GET % {"paths": paths, "done": WRK_DONE}
+    script = WRK_GET % {"paths": paths, "done": WRK_DONE, "headers": ""}
     wrk(stack.url("metrics"), script, 3, 8)
     api = wrk(stack.url("metrics"), script, 15, 8)
     log("metrics API: wrk on GET /v1/metrics/units/{unit}/index766 for October 2026")
     paths = ",".join(f'"/v1/metrics/units/{u}/index766?from=2026-10-01&to=2026-10-31"'
                      for u in units)
-    script = WRK_GET % {"paths": paths, "done": WRK_DONE}
+    script = WRK_GET % {"paths": paths, "done": WRK_DONE, "headers": ""}
     wrk(stack.url("metrics"), script, 3, 8)
     index766 = wrk(stack.url("metrics"), script, 15, 8)
     return {"dossiers": count, "api": api, "index766": index766,
             "sql_month_end_report_one_month_ms": {"median": round(statistics.median(timings), 1),
                                                   "max": round(max(timings), 1)},
             "sql_report_whole_year_ms": {"median": round(statistics.median(whole), 1)}}
+
+
+# ------------------------------------------------------------------ 5b. printed forms
+def one_render_ms(runs: int = 60) -> dict[str, float]:
+    """Form 01 built and rendered to PDF in this process: the first (cold: fonts loaded) and
+    the median and worst of the warm ones."""
+    from services.intake.domain import forms
+    from shared.forms import render
+    from tests.unit.test_forms import dossier
+
+    d, now = dossier(), datetime(2026, 11, 2, 9, tzinfo=VN)
+    names = forms.Names("Sở Tư pháp", "Cấp phiếu lý lịch tư pháp", "Hải Phòng")
+    timings, size = [], 0
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        size = len(render(forms.receipt(d, names, "123456", "https://dichvucong.gov.vn/x", now)))
+        timings.append((time.perf_counter() - t0) * 1000)
+    warm = timings[3:]
+    return {"cold_ms": round(timings[0], 1), "median_ms": round(statistics.median(warm), 2),
+            "max_ms": round(max(warm), 2), "pdf_bytes": size}
+
+
+async def bench_forms(stack: Any, dossiers: int = 40, connections: int = 2) -> dict[str, Any]:
+    log(f"forms: {dossiers} dossiers filed at the desk; wrk on GET .../forms/01, then on the "
+        "dossier's JSON view")
+    codes = []
+    async with httpx.AsyncClient(timeout=30) as client:
+        for i in range(dossiers):
+            unit, procedure = PAIRS[i % len(PAIRS)]
+            r = await client.post(stack.url("intake") + "/v1/dossiers", headers={
+                "X-API-Key": DESK_KEY}, json={
+                "unit_code": unit, "procedure_code": procedure, "channel": "counter",
+                "applicant": {"full_name": "Nguyễn Văn An", "id_number": f"031203{i:06d}"},
+                "documents": [{"name": "Tờ khai"}, {"name": "Bản sao CCCD", "copies": 2}]})
+            r.raise_for_status()
+            codes.append(r.json()["code"])
+        for code in codes:  # every worker's renderer warm
+            (await client.get(stack.url("intake") + f"/v1/dossiers/{code}/forms/01",
+                              headers={"X-API-Key": DESK_KEY})).raise_for_status()
+    headers = f'wrk.headers["X-API-Key"] = "{DESK_KEY}"'
+    results: dict[str, Any] = {"dossiers": dossiers, "one_render": one_render_ms()}
+    for name, suffix in (("form01", "/forms/01"), ("dossier_json", "")):
+        paths = ",".join(f'"/v1/dossiers/{c}{suffix}"' for c in codes)
+        script = WRK_GET % {"paths": paths, "done": WRK_DONE, "headers": headers}
+        wrk(stack.url("intake"), script, 2, connections)
+        results[name] = wrk(stack.url("intake"), script, int(15 * max(SCALE, 0.5)), connections)
+    return results
 
 
 # ------------------------------------------------------------------ 6a. Kafka's own tools
@@ -420,7 +472,8 @@ def bench_kafka_reference(records: int) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ main
 TARGETS = {"intake_throughput_per_s": 1000, "intake_p99_ms": 100, "freshness_p99_ms": 1000,
-           "consume_events_per_s": 20000, "rebuild_1m_seconds": 60, "api_p99_ms": 20}
+           "consume_events_per_s": 20000, "rebuild_1m_seconds": 60, "api_p99_ms": 20,
+           "form01_p99_ms": 100}
 
 
 async def run() -> dict[str, Any]:
@@ -443,6 +496,9 @@ async def run() -> dict[str, Any]:
                                       "INTAKE_PORTAL_BURST": "1000000",
                                       "INTAKE_WORKERS": os.environ.get("BENCH_INTAKE_WORKERS",
                                                                        "2")}) as stack:
+            results["forms"] = await bench_forms(stack)
+            if ONLY == {"forms"}:
+                return merged_with_earlier(results)
             results["intake"] = await asyncio.to_thread(bench_intake, stack)
             # As much load as intake takes (the 500/s of the target is beyond this machine),
             # then a lighter load it sustains with short queues.
@@ -473,11 +529,24 @@ async def run() -> dict[str, Any]:
         "index766_p99_vs_figures_p99": round(
             results["metrics_api"]["index766"]["p99_ms"]
             / results["metrics_api"]["api"]["p99_ms"], 3),
+        "form01_p99_vs_dossier_json_p99": round(
+            results["forms"]["form01"]["p99_ms"] / results["forms"]["dossier_json"]["p99_ms"], 3),
         "api_p99_vs_sql_month_end_report": round(
             results["metrics_api"]["api"]["p99_ms"]
             / results["metrics_api"]["sql_month_end_report_one_month_ms"]["median"], 3),
     }
     return results
+
+
+def merged_with_earlier(results: dict[str, Any]) -> dict[str, Any]:
+    """``BENCH_ONLY=forms``: this run's forms figures into the last full run's results."""
+    earlier = json.loads((OUT / "results.json").read_text()) if (OUT / "results.json").exists() \
+        else {}
+    earlier["forms"] = results["forms"]
+    earlier.setdefault("ratios", {})["form01_p99_vs_dossier_json_p99"] = round(
+        results["forms"]["form01"]["p99_ms"] / results["forms"]["dossier_json"]["p99_ms"], 3)
+    earlier["forms_measured"] = results["when"]
+    return earlier
 
 
 def main() -> None:

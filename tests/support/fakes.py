@@ -180,7 +180,7 @@ class FakeIntakeDossiers:
 
     async def filed_at_unit(self, unit_code: str, start: datetime, end: datetime,
                             portal_id: str | None) -> list[IntakeDossier]:
-        found = [d for d in self.rows.values() if d.unit_code == unit_code
+        found = [d for d in self.rows.values() if d.desk == unit_code
                  and start <= d.filed_at < end and portal_id in (None, d.portal_id)]
         return copy.deepcopy(sorted(found, key=lambda d: (d.filed_at, d.code)))
 

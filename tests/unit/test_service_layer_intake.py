@@ -104,7 +104,8 @@ def filing(portal: Portal = DESK, at: datetime = FILED, key: str | None = None,
         Requested(portal, at, body, key), body["unit_code"], body["procedure_code"],
         body["channel"], body["return_method"], Applicant.model_validate(body["applicant"]),
         body["documents"], body["note"], body["external_ref"],
-        received_at_given=body["received_at"] is not None)
+        received_at_given=body["received_at"] is not None,
+        receiving_unit=body.get("receiving_unit"))
 
 
 def asked(portal: Portal = PORTAL, at: datetime = t(5, 10), key: str | None = None,
@@ -207,6 +208,11 @@ async def test_an_importer_s_postal_filing_is_received_at_once(
     ({"procedure_code": OTHER_PROCEDURE}, ["body:/procedure_code"]),  # not Sở Tư pháp's
     ({"unit_code": "H26.11", "procedure_code": "2.001220", "channel": "postal"},
      ["body:/channel"]),  # the ID card is not filed by post
+    ({"unit_code": "H26.02", "procedure_code": OTHER_PROCEDURE, "receiving_unit": "H26.105"},
+     ["body:/receiving_unit"]),  # Sở Xây dựng's is received at its desk or the centre's
+    ({"receiving_unit": "H99.99"}, ["body:/receiving_unit"]),
+    ({"unit_code": "H26.901", "procedure_code": "1.001193"},
+     ["body:/unit_code"]),  # phường Minh Khai was merged into phường Hồng Bàng in 2025
 ])
 async def test_a_filing_outside_the_catalog_is_refused(
         h: IntakeHandlers, uow: FakeIntakeUnitOfWork, over: dict[str, Any],
@@ -709,3 +715,25 @@ async def test_a_portal_s_own_rate_overrides_the_default() -> None:
     assert over.value.wait_s == pytest.approx(0.1)
     clock.now += 0.1
     assert await gate.admit("f") == fast
+
+
+async def test_a_commune_desk_files_for_the_department(h: IntakeHandlers,
+                                                      uow: FakeIntakeUnitOfWork) -> None:
+    """Filing regardless of administrative boundaries: the department stays the competent
+    unit (the code, the deadline's calendar), the commune is the receiving desk."""
+    filed = await h.file(filing(DESK, receiving_unit="H26.105"))
+    d = filed.dossier
+    assert (d.code, d.unit_code, d.receiving_unit, d.desk) == (CODE, UNIT, "H26.105", "H26.105")
+    event = uow.committed[0].data
+    assert isinstance(event, DossierReceived)
+    assert (event.unit_code, event.receiving_unit) == (UNIT, "H26.105")
+    # Naming the competent unit's own desk is the same as naming none.
+    again = await h.file(filing(DESK, at=t(3), receiving_unit=UNIT))
+    assert again.dossier.receiving_unit is None and again.dossier.desk == UNIT
+
+
+async def test_the_old_unit_takes_history_from_before_its_merger(h: IntakeHandlers) -> None:
+    filed = await h.file(filing(IMPORTER, at=datetime(2025, 6, 30, 9, tzinfo=VN),
+                                unit_code="H26.901", procedure_code="1.001193",
+                                received_at="2025-06-30T09:00:00+07:00"))
+    assert filed.dossier.code.startswith("H26.901-250630-")

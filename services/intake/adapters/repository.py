@@ -193,9 +193,11 @@ class DossierRepository:
 
     async def filed_at_unit(self, unit_code: str, start: datetime, end: datetime,
                             portal_id: str | None) -> list[Dossier]:
-        """The unit's dossiers filed in [start, end), of one portal (None: every portal)."""
+        """The dossiers filed at the unit's desk in [start, end), of one portal (None: every
+        portal)."""
         rows = await self.db.fetch(DOSSIERS.select(
-            "unit_code = $1 AND filed_at >= $2 AND filed_at < $3 "
+            "(receiving_unit = $1 OR (receiving_unit IS NULL AND unit_code = $1)) "
+            "AND filed_at >= $2 AND filed_at < $3 "
             "AND ($4::text IS NULL OR portal_id = $4)", tail="ORDER BY filed_at, code"),
             unit_code, start, end, portal_id)
         return [DOSSIERS.from_row(r) for r in rows]

@@ -126,14 +126,10 @@ def asked(request: Request, who: Portal, given: datetime | None, sent: dict[str,
                  "model": Receipt}}))
 async def file_dossier(body: FilingRequest, request: Request, response: Response, who: Caller,
                        app: Handlers, idempotency_key: IdempotencyKey = None) -> Receipt:
-    cmd = FileDossier(
-        asked(request, who, body.received_at, body.model_dump(mode="json"), idempotency_key,
-              "received_at"), body.unit_code, body.procedure_code, body.channel,
-        body.return_method, body.applicant, [d.model_dump(mode="json") for d in body.documents],
-        body.note, body.external_ref, received_at_given=body.received_at is not None,
-        online_mode=body.online_mode, population_data=body.population_data)
     with refusals():
-        filed = await app.file(cmd)
+        filed = await app.file(filing(body, asked(request, who, body.received_at,
+                                                  body.model_dump(mode="json"), idempotency_key,
+                                                  "received_at")))
     if filed.replayed:
         mark_replayed(response)
         response.status_code = 200
@@ -142,11 +138,21 @@ async def file_dossier(body: FilingRequest, request: Request, response: Response
     return receipt(request, app, filed.dossier, filed.replayed)
 
 
+def filing(body: FilingRequest, requested: Requested) -> FileDossier:
+    return FileDossier(
+        requested, body.unit_code, body.procedure_code, body.channel, body.return_method,
+        body.applicant, [d.model_dump(mode="json") for d in body.documents], body.note,
+        body.external_ref, received_at_given=body.received_at is not None,
+        online_mode=body.online_mode, population_data=body.population_data,
+        receiving_unit=body.receiving_unit)
+
+
 def receipt(request: Request, app: IntakeHandlers, d: Dossier, replayed: bool) -> Receipt:
     rb = get_runtime(request).rulebook
-    unit, procedure = rb.unit(d.unit_code), rb.procedure(d.procedure_code)
+    unit, procedure, desk = rb.unit(d.unit_code), rb.procedure(d.procedure_code), rb.unit(d.desk)
     return Receipt.model_validate({
         **vars(d), "unit_name": unit.name if unit else "", "replayed": replayed,
+        "receiving_unit": d.desk, "receiving_unit_name": desk.name if desk else "",
         "procedure_name": procedure.name if procedure else "",
         "fee": procedure.fee if procedure else 0, "pin": app.receipt_pin(d.code)})
 
@@ -163,7 +169,7 @@ async def get_dossier(code: str, who: Caller, app: Handlers,
 def view(seen: Seen) -> DossierView:
     d = seen.dossier
     return DossierView.model_validate({
-        **vars(d), "applicant": d.applicant_masked,
+        **vars(d), "applicant": d.applicant_masked, "receiving_unit": d.desk,
         # Shown as the applicant is: masked (the desk's own record keeps the text as typed).
         "note": mask_personal_data(d.note) if d.note else None,
         "timeline": [TimelineEntry(at=e["at"], type=e["event_type"], source=e["source"],
@@ -186,7 +192,9 @@ async def changed_dossiers(
         found = await changes_page(get_runtime(request).pool, wanted)
     except ValueError as exc:
         raise invalid(("query:/changed_since", str(exc))) from exc
-    return ChangesPage(items=[DossierChange(**{k: r[k] for k in DossierChange.model_fields})
+    return ChangesPage(items=[DossierChange(**{k: r[k] for k in DossierChange.model_fields
+                                               if k != "receiving_unit"},
+                                            receiving_unit=r["receiving_unit"] or r["unit_code"])
                               for r in found.rows], next=found.next, more=found.more)
 
 
@@ -301,8 +309,11 @@ async def units(request: Request,
                 block: Annotated[str | None, Query(max_length=32)] = None) -> list[UnitView]:
     rb = get_runtime(request).rulebook
     return [UnitView(code=u.code, name=u.name, parent=u.parent, block=u.block,
-                     cutoff=rb.policy_for(u.code).cutoff.strftime("%H:%M"))
-            for u in rb.units if block is None or u.block == block]
+                     cutoff=rb.policy_for(u.code).cutoff.strftime("%H:%M"),
+                     merged_into=merged[0] if merged else None,
+                     merged_on=merged[1] if merged else None)
+            for u in rb.units if block is None or u.block == block
+            for merged in [rb.merger_of(u.code)]]
 
 
 @router.get("/procedures", response_model=list[ProcedureView], tags=["catalog"],

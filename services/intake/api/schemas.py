@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,7 +36,13 @@ class FilingRequest(BaseModel):
                       "address": "12 Lạch Tray, Ngô Quyền, Hải Phòng"},
         "documents": [{"name": "Tờ khai cấp phiếu lý lịch tư pháp", "copies": 1,
                        "url": "https://dichvucong.example.vn/files/123"}]}]})
-    unit_code: str = Field(pattern=UNIT_CODE, max_length=32)
+    unit_code: str = Field(pattern=UNIT_CODE, max_length=32,
+                           description="the competent unit, which resolves the dossier")
+    receiving_unit: str | None = Field(
+        default=None, pattern=UNIT_CODE, max_length=32,
+        description="the desk that receives it, where it is not the competent unit's own "
+                    "(filing regardless of administrative boundaries; the procedure's "
+                    "filing_desks say which desks may)")
     procedure_code: str = Field(pattern=r"^[A-Za-z0-9.\-]{1,32}$")
     channel: Channel
     return_method: ReturnMethod = "counter"
@@ -57,8 +64,10 @@ class Receipt(BaseModel):
     """Form 01 (giấy tiếp nhận hồ sơ và hẹn trả kết quả) as data."""
 
     code: str
-    unit_code: str
+    unit_code: str = Field(description="the competent unit")
     unit_name: str
+    receiving_unit: str = Field(description="the desk that received it")
+    receiving_unit_name: str
     procedure_code: str
     procedure_name: str
     channel: Channel
@@ -97,8 +106,9 @@ class TimelineEntry(BaseModel):
 
 class DossierView(BaseModel):
     code: str
-    unit_code: str
-    current_unit: str
+    unit_code: str = Field(description="the competent unit at filing")
+    current_unit: str = Field(description="the competent unit now (transfers move it)")
+    receiving_unit: str = Field(description="the desk that received it")
     procedure_code: str
     channel: Channel
     return_method: ReturnMethod
@@ -128,6 +138,7 @@ class DossierChange(BaseModel):
     external_ref: str | None
     unit_code: str
     current_unit: str
+    receiving_unit: str
     procedure_code: str
     channel: Channel
     status: Status
@@ -151,6 +162,9 @@ class UnitView(BaseModel):
     parent: str | None
     block: str
     cutoff: str
+    merged_into: str | None = Field(default=None, description="the unit that replaced this "
+                                    "one in a merger: it receives no filing from merged_on")
+    merged_on: date | None = None
 
 
 class ProcedureView(BaseModel):
@@ -162,4 +176,7 @@ class ProcedureView(BaseModel):
     postal_filing: bool
     postal_return: bool
     level: str
-    units: list[str]
+    units: list[str] = Field(description="the competent units, which resolve it")
+    filing_desks: Literal["province", "competent"] | list[str] = Field(
+        description="the desks that may receive it: any in the province, the competent "
+                    "units' own, or these units (besides the competent ones)")

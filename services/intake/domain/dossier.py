@@ -76,6 +76,12 @@ class Dossier:
     supplement_requested_at: datetime | None = None
     online_mode: str | None = None  # what the national index counts (docs/rules/index766.md)
     population_data: str | None = None
+    receiving_unit: str | None = None  # the desk that received it, when not unit_code's own
+
+    @property
+    def desk(self) -> str:
+        """The unit whose desk received the dossier (and returns its result there)."""
+        return self.receiving_unit or self.unit_code
 
     # ------------------------------------------------------------- filing and receipt
     def filed(self, deadline: Deadline | None) -> EventData:
@@ -103,6 +109,7 @@ class Dossier:
         self.status, self.status_at = status, at
         return DossierReceived.model_validate({
             "dossier_code": self.code, "unit_code": self.unit_code,
+            "receiving_unit": self.receiving_unit,
             "procedure_code": self.procedure_code, "channel": self.channel, "received_at": at,
             "counted_from": deadline.counted_from, "due_at": deadline.due_at,
             "processing_days": self.processing_days, "return_method": self.return_method,

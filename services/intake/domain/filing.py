@@ -21,8 +21,12 @@ class FieldError:
 
 
 def check_filing(rulebook: Rulebook, unit_code: str, procedure_code: str, channel: str,
-                 return_method: str, online_mode: str | None = None,
+                 return_method: str, online_mode: str | None = None, *,
+                 receiving_unit: str | None = None, day: date | None = None,
                  ) -> tuple[Unit | None, Procedure | None, list[FieldError]]:
+    """The catalogue's refusals of a filing: ``unit_code`` is the competent unit (it resolves
+    the dossier), ``receiving_unit`` the desk that received it (the competent unit's own when
+    None), ``day`` the local day of receipt (for mergers)."""
     errors: list[FieldError] = []
     if online_mode is not None and channel != "online":
         errors.append(FieldError("body:/online_mode",
@@ -36,6 +40,21 @@ def check_filing(rulebook: Rulebook, unit_code: str, procedure_code: str, channe
     if unit is not None and procedure is not None and unit.code not in procedure.units:
         errors.append(FieldError("body:/procedure_code",
                                  f"procedure {procedure.code} is not handled by unit {unit.code}"))
+    desk = rulebook.unit(receiving_unit) if receiving_unit is not None else unit
+    if receiving_unit is not None and desk is None:
+        errors.append(FieldError("body:/receiving_unit", f"unknown unit {receiving_unit!r}"))
+    if receiving_unit is not None and desk is not None and procedure is not None \
+            and not rulebook.may_receive(desk.code, procedure):
+        errors.append(FieldError("body:/receiving_unit",
+                                 f"the desk of unit {desk.code} may not receive procedure "
+                                 f"{procedure.code} ({_desks(procedure)})"))
+    if day is not None:
+        for field, u in (("unit_code", unit), ("receiving_unit", desk)):
+            merged = rulebook.merger_of(u.code) if u is not None else None
+            if u is not None and merged is not None and merged[1] <= day:
+                errors.append(FieldError(f"body:/{field}", f"unit {u.code} was merged into "
+                                         f"{merged[0]} on {merged[1]:%d/%m/%Y}"))
+                break
     if procedure is not None and channel == "postal" and not procedure.postal_filing:
         errors.append(FieldError("body:/channel",
                                  f"procedure {procedure.code} cannot be filed by post"))
@@ -43,6 +62,12 @@ def check_filing(rulebook: Rulebook, unit_code: str, procedure_code: str, channe
         errors.append(FieldError("body:/return_method",
                                  f"the result of procedure {procedure.code} cannot be sent by post"))
     return unit, procedure, errors
+
+
+def _desks(procedure: Procedure) -> str:
+    if procedure.filing_desks == "competent":
+        return "only its competent units receive it"
+    return "it is received at " + ", ".join(sorted({*procedure.filing_desks, *procedure.units}))
 
 
 # The channels each kind of client files through: a dossier handed over at the counter is

@@ -38,9 +38,14 @@ class FormNotApplicable(Exception):
 
 @dataclass(frozen=True)
 class Names:
-    unit: str
+    unit: str  # the competent unit, which resolves the dossier
     procedure: str
     province: str
+    desk: str = ""  # the unit whose desk received it, when not the competent unit's own
+
+    @property
+    def receiving(self) -> str:
+        return self.desk or self.unit
 
 
 @dataclass(frozen=True)
@@ -71,10 +76,12 @@ def receipt(d: Dossier, names: Names, pin: str, lookup: str, now: datetime) -> F
              ("Thời gian hẹn trả kết quả", vn_datetime(d.appointment_at or d.due_at)),
              ("Nhận kết quả", RETURN_VI.get(d.return_method, d.return_method)),
              ("Mã tra cứu, đánh giá (PIN)", pin)]
+    if names.receiving != names.unit:
+        lines.insert(3, ("Cơ quan giải quyết", names.unit))
     table = [["STT", "Tên thành phần hồ sơ", "Số lượng"]] + [
         [str(i), str(doc.get("name", "")), str(doc.get("copies", 1))]
         for i, doc in enumerate(d.documents, start=1)]
-    return Form("01", TITLES["01"], names.unit, lines, lookup, table if d.documents else (),
+    return Form("01", TITLES["01"], names.receiving, lines, lookup, table if d.documents else (),
                 place_date=place_date(names.province, d.received_at), signer="NGƯỜI TIẾP NHẬN")
 
 
@@ -89,7 +96,7 @@ def supplement_request(d: Dossier, names: Names, timeline: Sequence[Entry],
              ("Người yêu cầu", str(asked.detail.get("requested_by", "")))]
     text = ("Thời gian bổ sung, hoàn thiện hồ sơ không tính vào thời hạn giải quyết; thời "
             "hạn được tính tiếp từ ngày nhận đủ hồ sơ.")
-    return Form("02", TITLES["02"], names.unit, lines, lookup, paragraphs=[text],
+    return Form("02", TITLES["02"], names.receiving, lines, lookup, paragraphs=[text],
                 place_date=place_date(names.province, asked.at), signer="NGƯỜI TIẾP NHẬN")
 
 
@@ -100,7 +107,7 @@ def refusal(d: Dossier, names: Names, timeline: Sequence[Entry], lookup: str) ->
     lines = [*_head(d, names), ("Ngày nộp", vn_date(d.filed_at)),
              ("Ngày từ chối", vn_date(refused.at)),
              ("Lý do từ chối", str(refused.detail.get("reason", "")))]
-    return Form("03", TITLES["03"], names.unit, lines, lookup,
+    return Form("03", TITLES["03"], names.receiving, lines, lookup,
                 place_date=place_date(names.province, refused.at), signer="NGƯỜI TIẾP NHẬN")
 
 

@@ -37,6 +37,7 @@ class FileDossier:
     received_at_given: bool
     online_mode: str | None = None
     population_data: str | None = None
+    receiving_unit: str | None = None  # the desk, when not the competent unit's own
 
 
 @dataclass(frozen=True)

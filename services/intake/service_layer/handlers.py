@@ -96,8 +96,11 @@ class IntakeHandlers:
     # ------------------------------------------------------------- filing
     async def file(self, cmd: FileDossier) -> Filed:
         """:raises FilingRefused, ChannelRefused, KeyReused:"""
-        unit, procedure, errors = check_filing(self.rulebook, cmd.unit_code, cmd.procedure_code,
-                                               cmd.channel, cmd.return_method, cmd.online_mode)
+        rb = self.rulebook
+        day = cmd.asked.at.astimezone(rb.policy_for(cmd.unit_code).tz).date()
+        unit, procedure, errors = check_filing(rb, cmd.unit_code, cmd.procedure_code,
+                                               cmd.channel, cmd.return_method, cmd.online_mode,
+                                               receiving_unit=cmd.receiving_unit, day=day)
         if errors or unit is None or procedure is None:
             raise FilingRefused(errors)
         refused = channel_refusal(cmd.asked.portal.role, cmd.channel)
@@ -142,7 +145,9 @@ class IntakeHandlers:
             portal_id=asked.portal.id, request_hash=fingerprint, rulebook=rb.version,
             external_ref=cmd.external_ref, idempotency_key=asked.idempotency_key,
             documents=cmd.documents, note=cmd.note, online_mode=cmd.online_mode,
-            population_data=cmd.population_data)
+            population_data=cmd.population_data,
+            receiving_unit=None if cmd.receiving_unit in (None, cmd.unit_code)
+            else cmd.receiving_unit)
         event = d.filed(deadline)
         await uow.dossiers.add(d)
         detail = {"channel": "postal"} if deadline is None else {
@@ -217,10 +222,12 @@ class IntakeHandlers:
             rows, _ = await uow.timeline.latest(code, 1000)
         entries = [forms.Entry(r["at"], r["event_type"], r["detail"]) for r in rows]
         rb = self.rulebook
-        unit, procedure = rb.unit(d.unit_code), rb.procedure(d.procedure_code)
+        unit, procedure, desk = rb.unit(d.unit_code), rb.procedure(d.procedure_code), \
+            rb.unit(d.desk)
         names = forms.Names(unit.name if unit else d.unit_code,
                             procedure.name if procedure else d.procedure_code,
-                            rb.data.province.removeprefix("Thành phố ").removeprefix("Tỉnh "))
+                            rb.data.province.removeprefix("Thành phố ").removeprefix("Tỉnh "),
+                            desk.name if desk else d.desk)
         lookup = self.status_lookup_url.replace("{code}", d.code)
         if number == "01":
             return forms.receipt(d, names, self.receipt_pin(d.code), lookup, now)

@@ -171,11 +171,18 @@ class LiveHub:
         self._forget_unwatched()
 
     async def refresh(self, units: set[str]) -> None:
-        known = [u for u in units if self.reader.rulebook.unit(u) is not None]
         for watched in self._watched():
             period = watched.resolve(self.clock)
+            known = self._reported(units, period)
             self._remember(watched, await self.reader.some_units(known, period))
             self._broadcast(watched, known, period)
+
+    def _reported(self, units: set[str], period: Period) -> list[str]:
+        """The units ``units`` are reported under over ``period`` (a merged unit's, by its
+        successor), known ones only."""
+        rb = self.reader.rulebook
+        rollup = rb.rollup(period.last_day)
+        return sorted({rollup.get(u, u) for u in units if rb.unit(u) is not None})
 
     async def refresh_index(self, units: set[str] | None) -> None:
         """The current month's index of ``units`` (None: every unit), to the cache and to
@@ -186,8 +193,8 @@ class LiveHub:
         if units is None:
             scores = await self.index.all_units(period)
         else:
-            known = [u for u in units if self.reader.rulebook.unit(u) is not None]
-            scores = {u: (await self.index.unit(u, period)).score for u in known}
+            scores = {u: (await self.index.unit(u, period)).score
+                      for u in self._reported(units, period)}
         changed = [u for u, s in scores.items() if self.index_cache.get(u) != s]
         self.index_cache.update(scores)
         queues = [q for q, w in self._subscribers.items() if w == CURRENT_MONTH]

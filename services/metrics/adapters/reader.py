@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncpg
 
 from services.metrics.adapters import sql_figures
-from services.metrics.domain.figures import Figures, Period, Ranked, rank
+from services.metrics.domain.figures import DeskCounts, Figures, Period, Ranked, rank
 from shared.rulebook import Rulebook
 
 
@@ -15,26 +15,40 @@ class MetricsReader:
         self.pool = pool
         self.rulebook = rulebook
 
-    def units_of(self, unit_code: str, include_subunits: bool) -> list[str]:
-        return self.rulebook.subunits(unit_code) if include_subunits else [unit_code]
+    def units_of(self, unit_code: str, include_subunits: bool, p: Period) -> list[str]:
+        """The units counted for ``unit_code`` over ``p``: with its sub-units when asked, and
+        with every unit merged into them by the period's last day."""
+        return self.rulebook.reported_units(unit_code, include_subunits, p.last_day)
 
     async def unit(self, unit_code: str, p: Period, *, include_subunits: bool = False) -> Figures:
-        return await sql_figures.figures(self.pool, self.units_of(unit_code, include_subunits), p)
+        return await sql_figures.figures(self.pool, self.units_of(unit_code, include_subunits, p),
+                                         p)
 
     async def procedure(self, code: str, p: Period, unit_code: str | None = None,
                         include_subunits: bool = False) -> Figures:
-        units = self.units_of(unit_code, include_subunits) if unit_code else None
+        units = self.units_of(unit_code, include_subunits, p) if unit_code else None
         return await sql_figures.figures(self.pool, units, p, procedure=code)
 
     async def all_units(self, p: Period) -> dict[str, Figures]:
-        """Every unit of the rulebook on its own (no sub-units), from two grouped queries."""
-        counted = await sql_figures.figures_by_unit(self.pool, p)
-        return {u.code: counted.get(u.code) or sql_figures.empty() for u in self.rulebook.units}
+        """Every unit that exists at the period's end on its own (no sub-units; merged units
+        rolled in), from two grouped queries."""
+        counted = await sql_figures.figures_by_unit(self.pool, p,
+                                                    rollup=self.rulebook.rollup(p.last_day))
+        return {u.code: counted.get(u.code) or sql_figures.empty()
+                for u in self.rulebook.in_force(p.last_day)}
 
     async def some_units(self, units: list[str], p: Period) -> dict[str, Figures]:
-        return await sql_figures.figures_by_unit(self.pool, p, units)
+        return await sql_figures.figures_by_unit(self.pool, p, units,
+                                                 self.rulebook.rollup(p.last_day))
+
+    async def desks(self, p: Period) -> dict[str, DeskCounts]:
+        """Every desk that exists at the period's end, with merged units' desks rolled in."""
+        counted = await sql_figures.desk_counts(self.pool, p, self.rulebook.rollup(p.last_day))
+        return {u.code: counted.get(u.code, DeskCounts())
+                for u in self.rulebook.in_force(p.last_day)}
 
     async def rankings(self, block: str, by: str, p: Period, min_sample: int) -> list[Ranked]:
         everyone = await self.all_units(p)
-        in_block = {u.code: everyone[u.code] for u in self.rulebook.units if u.block == block}
+        in_block = {u.code: everyone[u.code] for u in self.rulebook.in_force(p.last_day)
+                    if u.block == block}
         return rank(in_block, by, min_sample)

@@ -6,7 +6,8 @@ facts. The counts come from here; the rates are finished by the same Python code
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -15,6 +16,7 @@ from services.metrics.domain.figures import (
     CHANNELS,
     LEVELS,
     SIPAS_FACTORS,
+    DeskCounts,
     Figures,
     Period,
     finish,
@@ -37,6 +39,25 @@ _VERDICT = f"""CASE
     WHEN coalesce(effective_due_at, due_at) < LEAST($3, coalesce(pending_pause_since, $3))
         THEN 'overdue_open'
     ELSE 'open_not_due' END"""
+
+
+def rolled_up(column: str, rollup: Mapping[str, str] | None) -> str:
+    """``column`` with each merged unit's code replaced by the code it is reported under
+    (``Rulebook.rollup``). The codes are the rulebook's, validated against ``UNIT_CODE``
+    (letters, digits and dots), and checked again here before they are written as literals."""
+    if not rollup:
+        return column
+    for code in (*rollup, *rollup.values()):
+        if not re.fullmatch(r"[A-Z0-9.]+", code):
+            raise ValueError(f"not a unit code: {code!r}")
+    cases = " ".join(f"WHEN '{old}' THEN '{new}'" for old, new in sorted(rollup.items()))
+    return f"(CASE {column} {cases} ELSE {column} END)"
+
+
+def with_rolled_in(units: Sequence[str], rollup: Mapping[str, str] | None) -> list[str]:
+    """The units and every unit rolled into one of them."""
+    wanted = set(units)
+    return [*units, *sorted(old for old, new in (rollup or {}).items() if new in wanted)]
 
 
 def _dossier_select(group: str | None) -> str:
@@ -136,18 +157,44 @@ async def figures(conn: asyncpg.Connection | asyncpg.Pool, units: Sequence[str] 
 
 
 async def figures_by_unit(conn: asyncpg.Connection | asyncpg.Pool, p: Period,
-                          units: Sequence[str] | None = None) -> dict[str, Figures]:
-    """Each unit's own figures (all units, or the given ones) from two grouped queries."""
-    where_d, args = _filters("unit_code", units, None)
-    where_r, _ = _filters("rating_unit", units, None)
+                          units: Sequence[str] | None = None,
+                          rollup: Mapping[str, str] | None = None) -> dict[str, Figures]:
+    """Each unit's own figures (all units, or the given ones) from two grouped queries; a
+    merged unit's dossiers count under the unit ``rollup`` names for it."""
+    wanted = None if units is None else with_rolled_in(units, rollup)
+    where_d, args = _filters("unit_code", wanted, None)
+    where_r, _ = _filters("rating_unit", wanted, None)
     dossiers = {row["key"]: row for row in await conn.fetch(
-        _dossier_select("unit_code").replace("{where}", where_d), p.start, p.end, p.as_of, *args)}
+        _dossier_select(rolled_up("unit_code", rollup)).replace("{where}", where_d),
+        p.start, p.end, p.as_of, *args)}
     ratings = {row["key"]: row for row in await conn.fetch(
-        _rating_select("rating_unit").replace("{where}", where_r), p.start, p.end, p.as_of,
-        *args)}
+        _rating_select(rolled_up("rating_unit", rollup)).replace("{where}", where_r),
+        p.start, p.end, p.as_of, *args)}
     keys = set(units) if units is not None else set(dossiers) | set(ratings)
     return {unit: _figures(dossiers.get(unit), ratings.get(unit)) for unit in keys if unit}
 
 
 def empty() -> Figures:
     return _figures(None, None)
+
+
+async def desk_counts(conn: asyncpg.Connection | asyncpg.Pool, p: Period,
+                      rollup: Mapping[str, str] | None = None) -> dict[str, DeskCounts]:
+    """``domain.figures.desk_counts``, counted by PostgreSQL in one grouped query."""
+    desk = rolled_up("coalesce(receiving_unit, unit_code)", rollup)
+    received, returned = _IN.format(col="received_at"), _IN.format(col="returned_at")
+    rows = await conn.fetch(
+        f"""SELECT {desk} AS key,
+                   count(*) FILTER (WHERE {received}) AS received,
+                   count(*) FILTER (WHERE {received}
+                                    AND unit_code <> coalesce(receiving_unit, unit_code))
+                       AS handed_over,
+                   count(*) FILTER (WHERE {returned}) AS returned,
+                   count(*) FILTER (WHERE {returned} AND returned_method = 'counter')
+                       AS returned_at_counter
+            FROM facts
+            WHERE coalesce(receiving_unit, unit_code) IS NOT NULL
+              AND ({received} OR {returned})
+            GROUP BY 1""", p.start, p.end, p.as_of)
+    return {r["key"]: DeskCounts(int(r["received"]), int(r["handed_over"]), int(r["returned"]),
+                                 int(r["returned_at_counter"])) for r in rows}

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from services.metrics.adapters.sql_figures import _IN, _VERDICT
+from services.metrics.adapters.sql_figures import _IN, _VERDICT, rolled_up, with_rolled_in
 from services.metrics.domain.figures import Period
 from services.metrics.domain.index766 import Counts
 from services.metrics.domain.index766_counts import (
@@ -52,15 +52,15 @@ _COUNTS = {
 }
 
 
-def _select(grouped: bool) -> str:
-    key = "unit_code AS key, " if grouped else ""
+def _select(group: str | None) -> str:
+    key = f"{group} AS key, " if group else ""
     counts = ", ".join(f"{sql} AS {name}" for name, sql in _COUNTS.items())
     return f"""SELECT {key}{counts}
         FROM (SELECT *, {_VERDICT} AS v FROM facts
               WHERE received_at <= $3 AND received_at < $2
                 AND (received_at >= $1 OR end_at IS NULL OR end_at >= $1)
                 AND ($4::text[] IS NULL OR unit_code = ANY($4::text[]))) AS population
-        {"GROUP BY unit_code" if grouped else ""}"""
+        {"GROUP BY " + group if group else ""}"""
 
 
 def _terms_args(terms: Mapping[str, ProcedureTerms]) -> tuple[list[str], list[str]]:
@@ -100,16 +100,20 @@ async def index_counts(db: asyncpg.Pool | asyncpg.Connection, units: Sequence[st
                        p: Period, terms: Mapping[str, ProcedureTerms]) -> dict[str, Counts | None]:
     """The counts of every indicator counted from the dossiers' events; the others None."""
     offered, fee = _terms_args(terms)
-    row = await db.fetchrow(_select(False), p.start, p.end, p.as_of,
+    row = await db.fetchrow(_select(None), p.start, p.end, p.as_of,
                             list(units) if units is not None else None, offered, fee)
     return _counts(row, fee_procedures_of(terms, units))
 
 
 async def index_counts_by_unit(db: asyncpg.Pool | asyncpg.Connection, p: Period,
                                terms: Mapping[str, ProcedureTerms],
-                               units: Sequence[str]) -> dict[str, dict[str, Counts | None]]:
-    """Each unit's own counts, from one grouped query."""
+                               units: Sequence[str], rollup: Mapping[str, str] | None = None,
+                               ) -> dict[str, dict[str, Counts | None]]:
+    """Each unit's own counts, from one grouped query; a merged unit's dossiers count under
+    the unit ``rollup`` names for it."""
     offered, fee = _terms_args(terms)
-    rows = {r["key"]: r for r in await db.fetch(_select(True), p.start, p.end, p.as_of,
-                                                  list(units), offered, fee)}
-    return {u: _counts(rows.get(u), fee_procedures_of(terms, [u])) for u in units}
+    rows = {r["key"]: r for r in await db.fetch(
+        _select(rolled_up("unit_code", rollup)), p.start, p.end, p.as_of,
+        with_rolled_in(units, rollup), offered, fee)}
+    return {u: _counts(rows.get(u), fee_procedures_of(terms, with_rolled_in([u], rollup)))
+            for u in units}

@@ -60,21 +60,24 @@ class Index766Table(BaseModel):
     units: list[Index766View]
 
 
-def unit_scores(index: Index766, scores: dict[str, IndexScore], block: str | None) -> list[UnitScore]:
-    """The rulebook's units (of ``block`` if given) in its order, each with its score.
+def unit_scores(index: Index766, scores: dict[str, IndexScore], block: str | None,
+                p: Period) -> list[UnitScore]:
+    """The rulebook's units that exist at the period's end (of ``block`` if given) in its
+    order, each with its score (merged units rolled in).
 
     :raises Problem: 422 for a block no unit is in."""
     blocks = {u.block for u in index.rulebook.units}
     if block is not None and block not in blocks:
         raise invalid(("query:/block", f"one of {sorted(blocks)}"))
-    return [UnitScore(u.code, u.name, u.block, scores[u.code]) for u in index.rulebook.units
-            if block is None or u.block == block]
+    return [UnitScore(u.code, u.name, u.block, scores[u.code])
+            for u in index.rulebook.in_force(p.last_day) if block is None or u.block == block]
 
 
 def index766_json(units: Sequence[UnitScore], index: Index766, p: Period,
                   block: str | None) -> Index766Table:
     return Index766Table(period=_pv(p), block=block, units=[
-        view(UnitIndex(u.unit_code, [u.unit_code], p, u.score), index, False) for u in units])
+        view(UnitIndex(u.unit_code, index.units_of(u.unit_code, False, p), p, u.score), index,
+             False) for u in units])
 
 
 @router.get("/index766/export", response_model=Index766Table, tags=["index766"],
@@ -85,7 +88,7 @@ def index766_json(units: Sequence[UnitScore], index: Index766, p: Period,
 async def export_index766(p: QueriedPeriod, index: Index, fmt: FormatQ = "json",
                           block: Annotated[str | None, Query(max_length=32)] = None,
                           ) -> Index766Table | Response:
-    units = unit_scores(index, await index.all_units(p), block)
+    units = unit_scores(index, await index.all_units(p), block, p)
     if fmt == "json":
         return index766_json(units, index, p, block)
     return exported(index766_table(units, index.policy, p), fmt, "index766", p)
@@ -141,7 +144,7 @@ async def report_ii06a(p: QueriedPeriod, index: Index, fmt: FormatQ = "json",
                        unit: Annotated[str | None, Query(max_length=32)] = None,
                        include_subunits: bool = False) -> II06aView | Response:
     with refusals():
-        units = None if unit is None else index.units_of(unit, include_subunits)
+        units = None if unit is None else index.units_of(unit, include_subunits, p)
     report = await index.ii06a(p, units)
     if fmt == "json":
         return ii06a_json(report, unit, include_subunits)

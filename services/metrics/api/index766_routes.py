@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import BaseModel, Field, model_validator
 
+from services.metrics.api.mergers import Mergers, mergers
 from services.metrics.api.routes import FIGURES_SECURITY, PeriodView, QueriedPeriod, Readable, _pv
 from services.metrics.domain.index766 import Counts, IndexScore
 from services.metrics.service_layer.index766 import (
@@ -76,7 +77,7 @@ class GradeView(BaseModel):
     label: str
 
 
-class Index766View(BaseModel):
+class Index766View(Mergers):
     unit_code: str
     name: str
     block: str
@@ -124,7 +125,8 @@ def view(u: UnitIndex, index: Index766, include_subunits: bool) -> Index766View:
         complete=s.complete, missing=list(s.missing),
         on_time_rate_766=(round(on_time.numerator / on_time.denominator, 6)
                           if on_time.numerator is not None and on_time.denominator else None),
-        groups=groups, indicators=indicators)
+        groups=groups, indicators=indicators,
+        **mergers(index.rulebook, u.unit_code, u.period.last_day))
 
 
 @router.get("/units/{unit_code}/index766", response_model=Index766View, tags=["index766"],

@@ -10,11 +10,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.security import APIKeyQuery
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
 from services.metrics.adapters.live import MAX_WATCHED_DAYS, LiveHub, TooManyPeriods, Watched
 from services.metrics.adapters.reader import MetricsReader
+from services.metrics.api.mergers import Mergers, mergers
 from services.metrics.domain.figures import RANKABLE, Period, PeriodError
 from services.metrics.settings import Settings
 from shared.auth import TokenSent, decode_token
@@ -109,7 +110,7 @@ def _pv(p: Period) -> PeriodView:
     return PeriodView(start=p.start, end=p.end, as_of=p.as_of)
 
 
-class UnitMetrics(BaseModel):
+class UnitMetrics(Mergers):
     unit_code: str
     name: str
     block: str
@@ -132,8 +133,8 @@ async def unit_metrics(unit_code: str, request: Request, p: QueriedPeriod,
     g = await reader.unit(unit_code, p, include_subunits=include_subunits)
     return UnitMetrics(unit_code=unit.code, name=unit.name, block=unit.block,
                        include_subunits=include_subunits,
-                       units=reader.units_of(unit_code, include_subunits), period=_pv(p),
-                       figures=g.as_dict())
+                       units=reader.units_of(unit_code, include_subunits, p), period=_pv(p),
+                       figures=g.as_dict(), **mergers(reader.rulebook, unit.code, p.last_day))
 
 
 class RankedUnit(BaseModel):
@@ -204,7 +205,7 @@ async def procedure_metrics(code: str, request: Request, p: QueriedPeriod,
                             period=_pv(p), figures=g.as_dict())
 
 
-class OverviewUnit(BaseModel):
+class OverviewUnit(Mergers):
     unit_code: str
     name: str
     block: str
@@ -225,7 +226,39 @@ async def overview(request: Request, p: QueriedPeriod) -> Overview:
     everyone = await reader.all_units(p)
     return Overview(period=_pv(p), units=[
         OverviewUnit(unit_code=u.code, name=u.name, block=u.block, parent=u.parent,
-                     figures=everyone[u.code].as_dict()) for u in reader.rulebook.units])
+                     figures=everyone[u.code].as_dict(),
+                     **mergers(reader.rulebook, u.code, p.last_day))
+        for u in reader.rulebook.in_force(p.last_day)])
+
+
+class DeskView(Mergers):
+    unit_code: str
+    name: str
+    block: str
+    received: int = Field(description="dossiers received at this unit's desk in the period")
+    handed_over: int = Field(description="of them, resolved by another (competent) unit")
+    returned: int = Field(description="results returned in the period of dossiers received "
+                                      "here")
+    returned_at_counter: int = Field(description="of them, handed over at the counter")
+
+
+class Desks(BaseModel):
+    period: PeriodView
+    desks: list[DeskView]
+
+
+@router.get("/v1/metrics/desks", response_model=Desks, tags=["metrics"],
+            summary="Each desk's workload by the unit that received the dossiers (filing "
+                    "regardless of administrative boundaries): received, handed over, returned",
+            dependencies=[Readable], openapi_extra=FIGURES_SECURITY,
+            responses={422: {"description": "bad query"}})
+async def desks(request: Request, p: QueriedPeriod) -> Desks:
+    reader = _reader(request)
+    counted = await reader.desks(p)
+    return Desks(period=_pv(p), desks=[
+        DeskView(unit_code=u.code, name=u.name, block=u.block, **vars(counted[u.code]),
+                 **mergers(reader.rulebook, u.code, p.last_day))
+        for u in reader.rulebook.in_force(p.last_day)])
 
 
 @router.get("/v1/metrics/stream", tags=["metrics"], dependencies=[Readable],

@@ -43,6 +43,7 @@ class Facts:
     dossier_code: str
     unit_code: str | None = None
     current_unit: str | None = None
+    receiving_unit: str | None = None  # the desk that received it (the competent unit's own)
     procedure_code: str | None = None
     channel: str | None = None
     return_method: str | None = None
@@ -103,6 +104,8 @@ def fold(dossier_code: str, events: Iterable[EventRecord], rulebook: Rulebook) -
             case "dossier.received":
                 f.unit_code = f.unit_code or d["unit_code"]
                 f.current_unit = f.current_unit or d["unit_code"]
+                f.receiving_unit = (f.receiving_unit or d.get("receiving_unit")
+                                    or d["unit_code"])
                 f.procedure_code, f.channel = d["procedure_code"], d["channel"]
                 f.return_method = f.return_method or d["return_method"]
                 f.received_at, f.counted_from = _t(d["received_at"]), _t(d["counted_from"])

@@ -19,7 +19,7 @@ The choices made here (docs/rules/metrics.md states them for operators):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -64,6 +64,11 @@ class Period:
         end = datetime.combine(last + timedelta(days=1), time(0), tz)
         judged = as_of if as_of is not None else min(now, end)
         return cls(start, end, judged)
+
+    @property
+    def last_day(self) -> date:
+        """The period's last local day: mergers on or before it roll up in its figures."""
+        return (self.end - timedelta(seconds=1)).astimezone(VN).date()
 
     @classmethod
     def month_of(cls, now: datetime, tz: ZoneInfo = VN) -> Period:
@@ -314,3 +319,37 @@ def rank(by_unit: dict[str, Figures], by: str, min_sample: int) -> list[Ranked]:
     out += [Ranked(u, v, s, None) for u, v, s in sorted(entries, key=lambda e: e[0])
             if u not in ranked]
     return out
+
+
+# ------------------------------------------------------------------ the desks
+@dataclass(frozen=True)
+class DeskCounts:
+    """A desk's workload over a period, by the unit whose desk received the dossiers
+    (whichever unit resolves them): received there, of them handed over to another
+    (competent) unit, and results returned (of them, at the counter)."""
+
+    received: int = 0
+    handed_over: int = 0
+    returned: int = 0
+    returned_at_counter: int = 0
+
+
+def desk_counts(facts: Iterable[Facts], p: Period,
+                rollup: Mapping[str, str] | None = None) -> dict[str, DeskCounts]:
+    """Each receiving desk's :class:`DeskCounts` over ``p``; a merged unit's desk counts
+    under the unit ``rollup`` names for it."""
+    tally: dict[str, list[int]] = {}
+    for f in facts:
+        desk = f.receiving_unit or f.unit_code
+        if desk is None:
+            continue
+        desk = (rollup or {}).get(desk, desk)
+        received, returned = p.contains(f.received_at), p.contains(f.returned_at)
+        if not (received or returned):
+            continue
+        t = tally.setdefault(desk, [0, 0, 0, 0])
+        t[0] += received
+        t[1] += received and f.unit_code != (f.receiving_unit or f.unit_code)
+        t[2] += returned
+        t[3] += returned and f.returned_method == "counter"
+    return {desk: DeskCounts(*t) for desk, t in tally.items()}

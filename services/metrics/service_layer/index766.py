@@ -4,14 +4,15 @@ closes, and the operators' entries for the catalogue indicators."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 import asyncpg
 
 from services.metrics.adapters import index766_store as store
-from services.metrics.adapters import sql_index766
+from services.metrics.adapters import sql_figures, sql_index766
 from services.metrics.adapters.index766_store import Entry, OperatorInputs
 from services.metrics.domain.facts import Facts
 from services.metrics.domain.figures import Period
@@ -82,17 +83,20 @@ def months_of(p: Period) -> list[date]:
     return out
 
 
-def operator_counts(entries: list[Entry], units: list[str],
-                    p: Period) -> dict[str, Counts | None]:
+def operator_counts(entries: list[Entry], units: list[str], p: Period,
+                    merged: Sequence[str] = ()) -> dict[str, Counts | None]:
     """Each catalogue indicator summed over the units and months of ``p``; missing when any
-    of them has no entry."""
+    of ``units`` has no entry for a month. The entries of ``merged`` units are added where
+    they exist."""
     months = months_of(p)
     found = {(e.unit_code, e.month, e.indicator): e.counts for e in entries}
     out: dict[str, Counts | None] = {}
     for indicator in OPERATOR_INPUT:
         parts = [found.get((u, m, indicator)) for u in units for m in months]
+        extra = [c for u in merged for m in months if (c := found.get((u, m, indicator)))]
         out[indicator] = None if any(c is None for c in parts) else Counts(
-            sum(c.numerator for c in parts if c), sum(c.denominator for c in parts if c))
+            sum(c.numerator for c in [*parts, *extra] if c),
+            sum(c.denominator for c in [*parts, *extra] if c))
     return out
 
 
@@ -105,30 +109,44 @@ class Index766:
         self.terms = {p.code: ProcedureTerms(p.code, p.fee, p.online, frozenset(p.units))
                       for p in rulebook.procedures}
 
-    def units_of(self, unit_code: str, include_subunits: bool) -> list[str]:
+    def units_of(self, unit_code: str, include_subunits: bool,
+                 p: Period | None = None) -> list[str]:
+        """The unit (with its sub-units when asked) and, over ``p``, every unit merged into
+        them by the period's last day."""
         if self.rulebook.unit(unit_code) is None:
             raise UnknownUnit(unit_code)
-        return self.rulebook.subunits(unit_code) if include_subunits else [unit_code]
+        if p is None:
+            return self.rulebook.subunits(unit_code) if include_subunits else [unit_code]
+        return self.rulebook.reported_units(unit_code, include_subunits, p.last_day)
 
     # ------------------------------------------------------------- scores
     async def unit(self, unit_code: str, p: Period, include_subunits: bool = False) -> UnitIndex:
-        units = self.units_of(unit_code, include_subunits)
+        units = self.units_of(unit_code, include_subunits, p)
         counts = await sql_index766.index_counts(self.pool, units, p, self.terms)
-        return UnitIndex(unit_code, units, p, await self._score(counts, units, p))
+        own = self.units_of(unit_code, include_subunits)
+        return UnitIndex(unit_code, units, p, await self._score(counts, own, p, rolled=units))
 
     async def _score(self, counts: dict[str, Counts | None], units: list[str],
-                     p: Period, entries: list[Entry] | None = None) -> IndexScore:
-        """The counted indicators with the operators' entries, scored by the policy."""
+                     p: Period, entries: list[Entry] | None = None,
+                     rolled: list[str] | None = None) -> IndexScore:
+        """The counted indicators with the operators' entries, scored by the policy. The
+        entries of ``units`` are required; those of the merged units in ``rolled`` are added
+        where they exist (a merged unit enters nothing after its merger)."""
+        every = rolled or units
         if entries is None:
-            entries = await self.inputs.in_force(units, months_of(p))
-        return score_index({**counts, **operator_counts(entries, units, p)}, self.policy)
+            entries = await self.inputs.in_force(every, months_of(p))
+        merged = [u for u in every if u not in units]
+        return score_index({**counts, **operator_counts(entries, units, p, merged)}, self.policy)
 
     async def all_units(self, p: Period) -> dict[str, IndexScore]:
-        """Every unit on its own, from one grouped query and one read of the entries."""
-        codes = [u.code for u in self.rulebook.units]
-        counted = await sql_index766.index_counts_by_unit(self.pool, p, self.terms, codes)
-        entries = await self.inputs.in_force(codes, months_of(p))
-        return {u: await self._score(counted[u], [u], p, entries) for u in codes}
+        """Every unit that exists at the period's end on its own (merged units rolled in),
+        from one grouped query and one read of the entries."""
+        rollup = self.rulebook.rollup(p.last_day)
+        codes = [u.code for u in self.rulebook.in_force(p.last_day)]
+        counted = await sql_index766.index_counts_by_unit(self.pool, p, self.terms, codes, rollup)
+        entries = await self.inputs.in_force([u.code for u in self.rulebook.units], months_of(p))
+        return {u: await self._score(counted[u], [u], p, entries,
+                                     sql_figures.with_rolled_in([u], rollup)) for u in codes}
 
 
     async def rankings(self, block: str, by: str, p: Period, min_sample: int) -> list[RankedIndex]:
@@ -137,7 +155,7 @@ class Index766:
         after, unranked."""
         scores = await self.all_units(p)
         entries: list[tuple[str, Decimal | None, int]] = []
-        for u in self.rulebook.units:
+        for u in self.rulebook.in_force(p.last_day):
             if u.block != block:
                 continue
             s = scores[u.code]
@@ -175,7 +193,7 @@ class Index766:
     # ------------------------------------------------------------- points at risk
     async def at_risk(self, unit_code: str, p: Period, now: datetime, working_days: int,
                       include_subunits: bool = False) -> Risk:
-        units = self.units_of(unit_code, include_subunits)
+        units = self.units_of(unit_code, include_subunits, p)
         facts = await store.population(self.pool, units, p)
         today = local_today(now)
         rb = self.rulebook
@@ -208,7 +226,9 @@ class Index766:
     # ------------------------------------------------------------- reports
     async def ii06a(self, p: Period, units: list[str] | None) -> II06aReport:
         """Biểu II.06a over ``units`` (None: every unit), from the period's population."""
-        facts = await store.population(self.pool, units, p)
+        rollup = self.rulebook.rollup(p.last_day)
+        facts = [replace(f, unit_code=rollup.get(f.unit_code or "", f.unit_code))
+                 for f in await store.population(self.pool, units, p)]
         return ii06a(facts, p, fields_of(self.rulebook),
                      {u.code: u.name for u in self.rulebook.units})
 
