@@ -96,7 +96,9 @@ def render(r: dict[str, Any]) -> str:
         f"Measured {r['when']} on this machine ({r['machine']['cpus']} cores, Python "
         f"{r['machine']['python']}), with Kafka and PostgreSQL running alongside; written by "
         "`make bench` (`tests/perf/bench.py`; raw figures in `results.json`). These are "
-        "benchmarks, not tests: no test asserts a time.",
+        "benchmarks, not tests: no test asserts a time."
+        + (f" The forms (5b) were measured on their own at {r['forms_measured']} "
+           "(`BENCH_ONLY=forms`), beside their own reference." if "forms_measured" in r else ""),
         "",
         "| figure | measured | target | |",
         "|---|---|---|---|",
