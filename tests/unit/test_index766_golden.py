@@ -141,7 +141,7 @@ from services.metrics.domain.index766_counts import (
     points_at_risk,
     verdict_766,
 )
-from tests.unit.test_metrics_golden import RB, VN, ev, rating, received, resolved, t
+from tests.unit.test_metrics_golden import RB, VN, apology, ev, rating, received, resolved, t
 
 D = Decimal
 UNIT = "H26.06"
@@ -307,6 +307,17 @@ def test_each_dossier_is_judged_by_the_index_rules() -> None:
     assert a04.pending_pause_since == t(13, 11, 10) and a04.effective_due_at == t(12, 11, 17)
     assert (a05.end_kind, a05.end_at, a05.returned_at) == ("resolved", t(19, 11, 16), t(23, 11, 9))
     assert facts["A07"].closed_timeliness == "late" and facts["A07"].end_at == t(1, 12, 10)
+
+
+def test_an_apology_s_new_date_does_not_move_the_due_date_the_index_judges() -> None:
+    """Circular 03/2025's apology (Form 04) proposes a new date; the index still judges the
+    dossier against the date it was due, so resolving it by the new date is late for 2.1."""
+    due, new = t(5, 11, 17), t(12, 11, 17)
+    events = [filed("AP1", t(2, 11), due, "PA"), apology(t(4, 11, 10), True, due, new),
+              done(t(10, 11, 10))]
+    f = fold("AP1", events, RB)
+    assert (f.new_due_at, f.effective_due_at, f.closed_timeliness) == (new, due, "late")
+    assert verdict_766(f, AS_OF) == "late" and judge(f, AS_OF) == "late"
 
 
 # dossier: (online_mode, population_data, components_digitised, reused_digitised, paid_online,
