@@ -76,7 +76,7 @@ async def test_another_portal_sees_no_form_and_the_register_is_the_caller_s(
     day = datetime(2026, 11, 2, tzinfo=VN)
     own = await app.register("H26.01", day, day + timedelta(days=1), DESK, T)
     assert [row[1] for row in own.table[1:]] == [mine]
-    assert len(own.table) == 2
+    assert len(own.table) == 2 and own.lookup_url == "https://look.example/?ma="
     theirs = await app.register("H26.01", day, day + timedelta(days=1), OTHER, T)
     assert len(theirs.table) == 1  # headers only
     everyone = await app.register("H26.01", day, day + timedelta(days=1), IMPORTER, T)

@@ -140,7 +140,9 @@ def stop_notice(d: Dossier, names: Names, timeline: Sequence[Entry], lookup: str
 
 def register(unit_name: str, province: str, dossiers: Sequence[Dossier],
              procedures: Mapping[str, str], first: datetime, last: datetime,
-             now: datetime) -> Form:
+             now: datetime, lookup: str | None = None) -> Form:
+    """Form 07. Its QR code leads to the status look-up page itself (``lookup``), where any
+    dossier of the register is found by its code."""
     rows = [["STT", "Mã hồ sơ", "Tên thủ tục", "Tổ chức, cá nhân", "Ngày nhận",
              "Ngày hẹn trả", "Trạng thái"]]
     for i, d in enumerate(sorted(dossiers, key=lambda x: (x.filed_at, x.code)), start=1):
@@ -149,7 +151,7 @@ def register(unit_name: str, province: str, dossiers: Sequence[Dossier],
                      vn_date(d.appointment_at or d.due_at), STATUS_VI.get(d.status, d.status)])
     lines = [("Đơn vị", unit_name), ("Từ ngày", vn_date(first)), ("Đến ngày", vn_date(last)),
              ("Số hồ sơ", str(len(dossiers)))]
-    return Form("07", TITLES["07"], unit_name, lines, None, rows,
+    return Form("07", TITLES["07"], unit_name, lines, lookup, rows,
                 place_date=place_date(province, now), signer="NGƯỜI LẬP SỔ", wide=True)
 
 

@@ -247,7 +247,8 @@ class IntakeHandlers:
                 unit_code, start, end, None if portal.role == "importer" else portal.id)
         return forms.register(unit.name, rb.data.province, found,
                               {p.code: p.name for p in rb.procedures}, start,
-                              end - timedelta(seconds=1), now)
+                              end - timedelta(seconds=1), now,
+                              self.status_lookup_url.replace("{code}", ""))
 
     # ------------------------------------------------------------- other services' events
     async def apply_event(self, uow: IntakeUnitOfWork, env: Envelope[EventData]) -> None:
