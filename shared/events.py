@@ -209,6 +209,27 @@ class Overdue(EventData):
     at: LocalAwareTime
 
 
+class Stuck(EventData):
+    """An open dossier with no step for the rulebook's working days (hồ sơ treo): flagged to
+    its unit's leaders (an event added for the watchdog; docs/events.md)."""
+
+    event_type = "dossier.stuck"
+    topic = PROCESSING_TOPIC
+    unit_code: str
+    last_step_at: LocalAwareTime
+    at: LocalAwareTime = Field(description="stuck from then: the end of the last of the "
+                                           "working days that passed without a step")
+    working_days: int = Field(ge=1)
+
+
+class Unstuck(EventData):
+    """The first step on a stuck dossier: it is no longer stuck."""
+
+    event_type = "dossier.unstuck"
+    topic = PROCESSING_TOPIC
+    at: LocalAwareTime
+
+
 class Resolved(EventData):
     event_type = "dossier.resolved"
     topic = PROCESSING_TOPIC
@@ -345,6 +366,8 @@ EVENT_MODELS: tuple[type[EventData], ...] = (
     ApologyIssued,
     DueSoon,
     Overdue,
+    Stuck,
+    Unstuck,
     Resolved,
     Rejected,
     Stopped,

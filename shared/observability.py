@@ -25,6 +25,12 @@ WATCHDOG_EVENTS = Counter("motcua_watchdog_events_total", "Deadline warnings emi
 PAST_APOLOGY_DEADLINE = Gauge(
     "motcua_dossiers_past_apology_deadline_without_apology",
     "Unresolved dossiers whose apology deadline has passed with no apology", ["unit"])
+WEBHOOK_DELIVERIES = Counter(
+    "motcua_webhook_deliveries_total",
+    "Tries of portals' webhooks, by outcome (delivered, retrying, failed)", ["outcome"])
+STUCK_DOSSIERS = Gauge(
+    "motcua_stuck_dossiers",
+    "Open dossiers with no step for the rulebook's working days (hồ sơ treo)", ["unit"])
 PARTITION_ASSIGNED = Gauge("motcua_consumer_partition_assigned",
                            "1 for each partition this consumer currently holds",
                            ["consumer", "topic", "partition"])

@@ -77,6 +77,8 @@ class Defaults(BaseModel):
     apology_lead_working_days: int = Field(default=1, ge=0)
     supplement_policy: Literal["pause", "restart"] = "pause"
     max_reappointments: int = Field(default=1, ge=0)
+    # An open dossier with no step for this many whole working days is stuck (hồ sơ treo).
+    stuck_after_working_days: int = Field(default=5, ge=1, le=60)
 
 
 class NationalPortalMapping(BaseModel):

@@ -115,7 +115,13 @@ def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ob
                            database_url=db,
                            port_base=int(os.environ.get("MOTCUA_TEST_PORT_BASE", "18200")),
                            extra_env={"MOTCUA_JWT_SECRET": JWT_SECRET,
-                                      "PROCESSING_WATCHDOG_INTERVAL_S": "0.3"}) as s:
+                                      "PROCESSING_WATCHDOG_INTERVAL_S": "0.3",
+                                      # Webhook retries in a test's time: tenths of a
+                                      # second, and a day of them in twenty seconds.
+                                      "INTAKE_WEBHOOK_INTERVAL_S": "0.2",
+                                      "INTAKE_WEBHOOK_RETRY_BASE_S": "0.2",
+                                      "INTAKE_WEBHOOK_RETRY_CAP_S": "1",
+                                      "INTAKE_WEBHOOK_GIVE_UP_S": "20"}) as s:
             yield s
     finally:
         asyncio.run(drop_database(infra.database_url, db))

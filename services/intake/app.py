@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from services.intake.adapters.events_in import IntakeConsumer
 from services.intake.adapters.repository import PortalKeys, load_catalog, sync_bootstrap_keys
+from services.intake.adapters.webhooks import WebhookSender, WebhookStore
 from services.intake.api.routes import router
+from services.intake.api.webhook_routes import router as webhook_router
+from services.intake.domain.webhooks import Retry
 from services.intake.service_layer.handlers import IntakeHandlers
 from services.intake.service_layer.portal_access import PortalAccess
 from services.intake.service_layer.unit_of_work import PostgresIntakeUnitOfWork
+from services.intake.service_layer.webhooks import WebhookHandlers
 from services.intake.settings import Settings
 from shared.app_factory import create_service_app
 from shared.clock import SYSTEM_CLOCK, Clock
@@ -50,6 +55,18 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
         runtime.provide(PortalAccess(PortalKeys(runtime.pool, settings.portal_key_cache_s),
                                      rate_per_s=settings.portal_rate_per_s,
                                      burst=settings.portal_burst))
+        runtime.provide(WebhookHandlers(WebhookStore(runtime.pool),
+                                        production=settings.env == "production"))
+        sender = WebhookSender(
+            runtime.pool, clock, Retry(settings.webhook_retry_base_s, settings.webhook_retry_cap_s,
+                                       timedelta(seconds=settings.webhook_give_up_s)),
+            interval_s=settings.webhook_interval_s, batch_size=settings.webhook_batch_size,
+            timeout_s=settings.webhook_timeout_s)
+        runtime.provide(sender)
+        runtime.spawn(sender.run(), "webhook-sender")
+
+    async def stop_sender(runtime: Runtime) -> None:
+        runtime.component(WebhookSender).stop()
 
     def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
         consumer = IntakeConsumer(runtime.component(IntakeHandlers), outbox)
@@ -57,9 +74,10 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
                              handler=consumer)]
 
     plan = ServicePlan(sql_dir=Path(__file__).parent / "sql", produces=[INTAKE_TOPIC],
-                       wire=[prepare, wire], consumers=consumers, clock=clock)
+                       wire=[prepare, wire], consumers=consumers, on_stop=[stop_sender],
+                       clock=clock)
     return create_service_app(
         settings, plan, title="Một cửa — intake",
         description="Dossiers as filed, the catalog of units and procedures, receipts, "
                     "supplements and withdrawals.",
-        routers=[router])
+        routers=[router, webhook_router])

@@ -41,6 +41,15 @@ class Settings(ServiceSettings):
     portal_burst: int = Field(default=200, ge=1)
     portal_key_cache_s: float = Field(default=30.0, ge=0, description="how long each replica "
                                       "trusts a key look-up: a revoked key may work this long")
+    # Portals' webhooks (docs/rules/webhooks.md).
+    webhook_interval_s: float = Field(default=1.0, gt=0, le=60)
+    webhook_batch_size: int = Field(default=50, ge=1, le=1000)
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    webhook_retry_base_s: float = Field(default=30.0, gt=0, description="the first retry's "
+                                        "ceiling; doubled per try (full jitter)")
+    webhook_retry_cap_s: float = Field(default=3600.0, gt=0)
+    webhook_give_up_s: float = Field(default=86400.0, gt=0, description="a delivery that "
+                                     "has failed for this long is marked failed")
 
     def bootstrap_keys(self) -> list[tuple[str, str, str]]:
         return _keys(self.portal_keys)

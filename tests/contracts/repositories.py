@@ -94,6 +94,23 @@ class ProcessingDossiersContract:
         assert [d.code for d in claimed] == ["D-1"]
         assert await repos.dossiers.past_apology_deadline(UNRESOLVED, now) == {UNIT: 3}
 
+    async def test_claim_for_stuck_takes_the_checks_due(self, repos: Any) -> None:
+        now = T0 + timedelta(days=2)
+        await repos.dossiers.add(processing_dossier("S-1", stuck_check_at=now))  # due now
+        await repos.dossiers.add(processing_dossier("S-2"))  # never checked: first
+        await repos.dossiers.add(processing_dossier("S-3", stuck_check_at=now + timedelta(1)))
+        await repos.dossiers.add(processing_dossier("S-4", state="awaiting_supplement"))
+        await repos.dossiers.add(processing_dossier("S-5", stuck_flagged_at=T0, unit=OTHER_UNIT))
+        await repos.dossiers.add(processing_dossier("S-6", stuck_flagged_at=T0, state="resolved"))
+        claimed = await repos.dossiers.claim_for_stuck(CLOCK_RUNNING, now, 10)
+        assert [d.code for d in claimed] == ["S-2", "S-1"]
+        assert [d.code for d in await repos.dossiers.claim_for_stuck(CLOCK_RUNNING, now, 1)] \
+            == ["S-2"]
+        assert await repos.dossiers.stuck_counts(CLOCK_RUNNING) == {OTHER_UNIT: 1}
+        assert [d.code for d in await repos.dossiers.stuck(CLOCK_RUNNING, [OTHER_UNIT], 10)] \
+            == ["S-5"]
+        assert await repos.dossiers.stuck(CLOCK_RUNNING, [UNIT], 10) == []
+
 
 class HopsContract:
     async def test_hops_in_time_order_and_keys_remembered(self, repos: Any) -> None:

@@ -17,6 +17,7 @@ CONFIG = PROMETHEUS / "prometheus.yml"
 EXPECTED_ALERTS = {
     "DossierLateWithoutApology", "ApologyDeadlinePassed", "OverdueOpenDossiers", "ConsumerLagHigh",
     "DeadLetters", "OutboxBacklog", "DependencyDown", "ServiceDown", "NationalPortalBacklog",
+    "StuckDossiers",
 }
 needs_promtool = pytest.mark.skipif(
     promtool() is None,

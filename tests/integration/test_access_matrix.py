@@ -115,6 +115,7 @@ MATRIX: dict[Key, Rule] = {
     ("intake", "GET", "/v1/units"): Rule(Access.PUBLIC, why="the catalog"),
     ("intake", "GET", "/v1/procedures"): Rule(Access.PUBLIC, why="the catalog"),
     ("processing", "GET", "/v1/worklist"): Rule(Access.BEARER, ROLES),
+    ("processing", "GET", "/v1/units/{unit_code}/stuck"): Rule(Access.BEARER, ROLES),
     ("processing", "GET", "/v1/dossiers/{code}"): Rule(Access.BEARER, ROLES),
     ("processing", "GET", "/v1/dossiers/{code}/control-slip"): Rule(Access.BEARER, ROLES),
     ("processing", "POST", "/v1/dossiers/{code}/actions/{action}"): Rule(Access.BEARER, ACTORS),
@@ -128,10 +129,16 @@ MATRIX: dict[Key, Rule] = {
     ("metrics", "GET", "/v1/metrics/procedures/{code}"): _FIGURES,
     ("metrics", "GET", "/v1/metrics/overview"): _FIGURES,
     ("metrics", "GET", "/v1/metrics/desks"): _FIGURES,
+    ("metrics", "GET", "/v1/metrics/stuck"): _FIGURES,
     ("metrics", "GET", "/v1/metrics/stream"): _FIGURES,
     ("metrics", "GET", "/"): Rule(Access.PUBLIC, why="the dashboard page; it holds no figures"),
     ("intake", "GET", "/v1/dossiers/{code}/forms/{form}"): Rule(Access.PORTAL),
     ("intake", "GET", "/v1/units/{unit_code}/register"): Rule(Access.PORTAL),
+    ("intake", "POST", "/v1/webhooks"): Rule(Access.PORTAL),
+    ("intake", "GET", "/v1/webhooks"): Rule(Access.PORTAL),
+    ("intake", "DELETE", "/v1/webhooks/{subscription_id}"): Rule(Access.PORTAL),
+    ("intake", "GET", "/v1/webhooks/deliveries"): Rule(Access.PORTAL),
+    ("intake", "POST", "/v1/webhooks/deliveries/{delivery_id}/replay"): Rule(Access.PORTAL),
     ("processing", "GET", "/v1/dossiers/{code}/forms/05"): Rule(Access.BEARER, ROLES),
     ("intake", "POST", "/v1/applicants/lookup"): Rule(
         Access.CONNECTOR, why="personal data leaves intake for the national portal only"),
@@ -419,7 +426,8 @@ def calls_for(key: Key, w: World | None) -> list[Call]:
                                                            PROCEDURE),
                          "/v1/metrics/stream": (p, "hello"), "/v1/metrics/overview": (p, UNIT),
                          "/v1/metrics/rankings": (p, "department"),
-                         "/v1/metrics/desks": (p, "handed_over")}
+                         "/v1/metrics/desks": (p, "handed_over"),
+                         "/v1/metrics/stuck": (p, UNIT)}
         path, mark = metrics_paths.get(p, (p, None))
         return [Call(s, m, path, mark=mark)]
     if "{" not in p and MATRIX[key].access == Access.PUBLIC:
@@ -447,6 +455,8 @@ def calls_for(key: Key, w: World | None) -> list[Call]:
             Call(s, m, p, params={**window, "unit": UNIT}, mark=w.code, foreign="forbidden")],
         ("processing", "GET", "/v1/dossiers/{code}"): [
             Call(s, m, f"/v1/dossiers/{w.code}", mark=PROCEDURE, subject=w.code, absent=ABSENT)],
+        ("processing", "GET", "/v1/units/{unit_code}/stuck"): [
+            Call(s, m, f"/v1/units/{UNIT}/stuck", mark="[", foreign="forbidden")],
         ("processing", "GET", "/v1/dossiers/{code}/control-slip"): [
             Call(s, m, f"/v1/dossiers/{w.code}/control-slip", mark=PROCEDURE, subject=w.code,
                  absent=ABSENT)],
@@ -477,6 +487,16 @@ def calls_for(key: Key, w: World | None) -> list[Call]:
         ("processing", "GET", "/v1/dossiers/{code}/forms/05"): [
             Call(s, m, f"/v1/dossiers/{w.code}/forms/05", mark="%PDF-", subject=w.code,
                  absent=ABSENT)],
+        # Subscribing to a receiver that is not there: its deliveries retry and fail, harmless.
+        ("intake", "POST", "/v1/webhooks"): [
+            Call(s, m, p, body={"url": "http://127.0.0.1:9/hooks", "events": ["dossier.resolved"]},
+                 ok=201, mark="whsec_")],
+        ("intake", "GET", "/v1/webhooks"): [Call(s, m, p, mark="[")],
+        ("intake", "DELETE", "/v1/webhooks/{subscription_id}"): [
+            Call(s, m, f"/v1/webhooks/{uuid.uuid4()}", ok=404)],
+        ("intake", "GET", "/v1/webhooks/deliveries"): [Call(s, m, p, mark="[")],
+        ("intake", "POST", "/v1/webhooks/deliveries/{delivery_id}/replay"): [
+            Call(s, m, "/v1/webhooks/deliveries/msg_absent/replay", ok=404)],
         ("intake", "POST", "/v1/applicants/lookup"): [
             Call(s, m, p, body={"codes": [w.code, ABSENT]}, mark="Nguyễn Văn An")],
         ("national_portal", "GET", "/v1/national-portal/dossiers/{code}"): [

@@ -38,8 +38,9 @@ def read(pdf: bytes) -> tuple[str, list[str]]:
     # Words joined by single spaces: a table cell wraps its text over lines.
     text = " ".join(" ".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
                     .split())
-    page = pypdfium2.PdfDocument(pdf)[0]
-    codes = [r.text for r in zxingcpp.read_barcodes(page.render(scale=3).to_pil())]
+    # Every page: the QR code stands beside the signature, on a long register's last page.
+    codes = [r.text for page in pypdfium2.PdfDocument(pdf)
+             for r in zxingcpp.read_barcodes(page.render(scale=3).to_pil())]
     return text, codes
 
 

@@ -19,6 +19,8 @@ from tests.support.api import DESK_KEY, IMPORTER_KEY, PROCEDURE, UNIT, Api
 from tests.support.wait import until
 
 pytestmark = pytest.mark.integration
+# What the watchdog adds to a dossier's processing events besides the workflow's own.
+WATCHDOG = ("dossier.due_soon", "dossier.overdue", "dossier.stuck", "dossier.unstuck")
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
@@ -76,20 +78,25 @@ async def test_file_accept_supplement_apologize_resolve_return(api: Api) -> None
     # Events, each on its topic, in order for this dossier.
     intake_events = await api.topic_events(INTAKE_TOPIC, code, expect=2)
     assert [e[0] for e in intake_events] == ["dossier.received", "dossier.supplement_received"]
-    # The watchdog may add warnings on the same topic: wait for the five workflow events.
+    # The watchdog may add warnings and stuck flags on the same topic: wait for the five
+    # workflow events.
     async def all_five() -> list[tuple[str, dict[str, bytes], bytes]] | None:
         found = await api.topic_events(PROCESSING_TOPIC, code, expect=5)
-        kinds = [e[0] for e in found if e[0] not in ("dossier.due_soon", "dossier.overdue")]
+        kinds = [e[0] for e in found if e[0] not in WATCHDOG]
         return found if len(kinds) >= 5 else None
 
     processing = await until(all_five)
-    workflow = [e[0] for e in processing if e[0] not in ("dossier.due_soon", "dossier.overdue")]
+    workflow = [e[0] for e in processing if e[0] not in WATCHDOG]
     assert workflow == ["dossier.accepted", "dossier.supplement_requested",
                         "dossier.apology_issued", "dossier.resolved", "dossier.result_returned"]
     # The dossier was back-filled past its dates, so the watchdog may have warned while it
     # was open (depending on when its scan ran) — but never more than once of each kind.
     watchdog = [e[0] for e in processing if e[0] in ("dossier.due_soon", "dossier.overdue")]
     assert len(watchdog) == len(set(watchdog))
+    # A back-filled step days after the one before may find the dossier flagged stuck in
+    # between; each flag is followed by the step that cleared it.
+    flags = [e[0] for e in processing if e[0] in ("dossier.stuck", "dossier.unstuck")]
+    assert flags == ["dossier.stuck", "dossier.unstuck"] * (len(flags) // 2)
     apology = orjson.loads(next(e[2] for e in processing if e[0] == "dossier.apology_issued"))
     assert apology["timely"] is True
     assert iso(apology["original_due_at"]) == t(3, 11, 17)

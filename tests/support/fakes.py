@@ -98,6 +98,27 @@ class FakeProcessingDossiers:
             or (d.overdue_sent_at is None and d.due_at < now))]
         return copy.deepcopy(sorted(found, key=lambda d: d.due_at)[:limit])
 
+    async def claim_for_stuck(self, states: frozenset[State], now: datetime,
+                              limit: int) -> list[ProcessingDossier]:
+        found = [d for d in self.rows.values() if d.state in states and d.stuck_flagged_at is None
+                 and (d.stuck_check_at is None or d.stuck_check_at <= now)]
+        found.sort(key=lambda d: (d.stuck_check_at is not None,
+                                  d.stuck_check_at or d.received_at, d.code))
+        return copy.deepcopy(found[:limit])
+
+    async def stuck_counts(self, states: frozenset[State]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for d in self.rows.values():
+            if d.state in states and d.stuck_flagged_at is not None:
+                counts[d.unit_code] = counts.get(d.unit_code, 0) + 1
+        return counts
+
+    async def stuck(self, states: frozenset[State], units: list[str],
+                    limit: int) -> list[ProcessingDossier]:
+        found = [d for d in self.rows.values() if d.state in states
+                 and d.stuck_flagged_at is not None and d.unit_code in units]
+        return copy.deepcopy(sorted(found, key=lambda d: (d.stuck_flagged_at, d.code))[:limit])
+
     async def past_apology_deadline(self, states: frozenset[State],
                                     now: datetime) -> dict[str, int]:
         counts: dict[str, int] = {}

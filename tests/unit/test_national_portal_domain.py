@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.national_portal.domain.delivery import CircuitBreaker, backoff
+from services.national_portal.domain.delivery import CircuitBreaker
 from services.national_portal.domain.documents import (
     CHANNEL_CODE,
     Applicant,
@@ -56,6 +56,7 @@ from shared.events import (
     Transferred,
     Withdrawn,
 )
+from shared.retry import backoff
 from shared.rulebook import Rulebook, load_rulebook, parse_rulebook
 from shared.settings import DEFAULT_RULEBOOK
 from shared.status import Status

@@ -22,7 +22,6 @@ import pytest
 
 from services.national_portal.adapters.clients import IntakeClient, PortalClient, PortalUnavailable
 from services.national_portal.adapters.repository import Pending, SyncState, UnitCounts
-from services.national_portal.domain.delivery import backoff
 from services.national_portal.domain.documents import (
     DOSSIER_SERVICE,
     STEP_SERVICE,
@@ -48,6 +47,7 @@ from shared.events import (
     NationalPortalSynced,
     Transferred,
 )
+from shared.retry import backoff
 from shared.rulebook import load_rulebook
 from shared.settings import DEFAULT_RULEBOOK
 from tests.support.fakes import FakeUnitOfWork, published

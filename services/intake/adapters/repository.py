@@ -16,6 +16,7 @@ from shared.auth import hash_api_key
 from shared.events import Envelope, EventData
 from shared.rows import Db, Table
 from shared.rulebook import Rulebook
+from shared.timebounds import in_legal_zone
 
 
 async def load_catalog(conn: asyncpg.Connection, rulebook: Rulebook) -> bool:
@@ -233,15 +234,42 @@ class DossierRepository:
             str(after[0]), after[1], portal_id, limit))
 
 
+# The payload follows Standard Webhooks' shape ({type, timestamp, data}); times in +07:00.
+ENQUEUE_WEBHOOKS = """
+    INSERT INTO webhook_deliveries (id, subscription_id, portal_id, dossier_code, event_id,
+                                    event_type, payload, created_at, next_attempt_at,
+                                    retry_from)
+    SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), s.id, s.portal_id, d.code, $1,
+           $3, jsonb_build_object(
+               'type', $3::text, 'timestamp', $4::text,
+               'data', jsonb_build_object(
+                   'dossier_code', d.code, 'external_ref', d.external_ref,
+                   'status', d.status,
+                   'status_at', to_char(d.status_at AT TIME ZONE 'Asia/Ho_Chi_Minh',
+                                        'YYYY-MM-DD"T"HH24:MI:SS.US"+07:00"'),
+                   'detail', $5::jsonb)),
+           now(), now(), now()
+    FROM dossiers d
+    JOIN webhook_subscriptions s ON s.portal_id = d.portal_id AND s.removed_at IS NULL
+    WHERE d.code = $2 AND ($3 = ANY(s.events) OR '*' = ANY(s.events))
+    ON CONFLICT (subscription_id, event_id) DO NOTHING"""
+
+
 class TimelineRepository:
     def __init__(self, db: Db) -> None:
         self.db = db
 
     async def record(self, env: Envelope[Any], at: datetime, detail: dict[str, Any]) -> None:
-        await self.db.execute(
+        """The entry, and in the same transaction one webhook delivery per subscription of
+        the filing portal that wants this event type (docs/rules/webhooks.md)."""
+        added = await self.db.fetchval(
             """INSERT INTO timeline (event_id, dossier_code, at, event_type, source, detail)
-               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING""",
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING
+               RETURNING true""",
             env.id, env.data.dossier_code, at, env.type, env.source, detail)
+        if added:
+            await self.db.execute(ENQUEUE_WEBHOOKS, env.id, env.data.dossier_code, env.type,
+                                  in_legal_zone(at), detail)
 
     async def latest(self, code: str, limit: int) -> tuple[list[asyncpg.Record], int]:
         """The latest ``limit`` entries in time order, and how many there are in all."""

@@ -3,6 +3,8 @@ definitions of ``domain.figures``."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import asyncpg
 
 from services.metrics.adapters import sql_figures
@@ -46,6 +48,11 @@ class MetricsReader:
         counted = await sql_figures.desk_counts(self.pool, p, self.rulebook.rollup(p.last_day))
         return {u.code: counted.get(u.code, DeskCounts())
                 for u in self.rulebook.in_force(p.last_day)}
+
+    async def stuck(self, today: date) -> dict[str, int]:
+        """Each unit that exists today: its open dossiers stuck now."""
+        counted = await sql_figures.stuck_counts(self.pool, self.rulebook.rollup(today))
+        return {u.code: counted.get(u.code, 0) for u in self.rulebook.in_force(today)}
 
     async def rankings(self, block: str, by: str, p: Period, min_sample: int) -> list[Ranked]:
         everyone = await self.all_units(p)

@@ -198,3 +198,13 @@ async def desk_counts(conn: asyncpg.Connection | asyncpg.Pool, p: Period,
             GROUP BY 1""", p.start, p.end, p.as_of)
     return {r["key"]: DeskCounts(int(r["received"]), int(r["handed_over"]), int(r["returned"]),
                                  int(r["returned_at_counter"])) for r in rows}
+
+
+async def stuck_counts(conn: asyncpg.Connection | asyncpg.Pool,
+                       rollup: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Per unit where they are now: the open dossiers stuck now (hồ sơ treo)."""
+    unit = rolled_up("coalesce(current_unit, unit_code)", rollup)
+    rows = await conn.fetch(f"""SELECT {unit} AS key, count(*) AS n FROM facts
+                                WHERE stuck_since IS NOT NULL AND end_at IS NULL
+                                GROUP BY 1""")
+    return {r["key"]: int(r["n"]) for r in rows}

@@ -19,6 +19,7 @@ from services.metrics.api.mergers import Mergers, mergers
 from services.metrics.domain.figures import RANKABLE, Period, PeriodError
 from services.metrics.settings import Settings
 from shared.auth import TokenSent, decode_token
+from shared.clock import local_today
 from shared.docs import security
 from shared.problems import Problem, invalid
 from shared.runtime import clock_of, component_of, settings_of
@@ -259,6 +260,31 @@ async def desks(request: Request, p: QueriedPeriod) -> Desks:
         DeskView(unit_code=u.code, name=u.name, block=u.block, **vars(counted[u.code]),
                  **mergers(reader.rulebook, u.code, p.last_day))
         for u in reader.rulebook.in_force(p.last_day)])
+
+
+class StuckUnit(BaseModel):
+    unit_code: str
+    name: str
+    block: str
+    stuck: int = Field(description="open dossiers with no step for the rulebook's working days")
+
+
+class StuckNow(BaseModel):
+    as_of: LocalTime
+    total: int
+    units: list[StuckUnit]
+
+
+@router.get("/v1/metrics/stuck", response_model=StuckNow, tags=["metrics"],
+            summary="Stuck dossiers (hồ sơ treo) now, per unit where they are: open, their "
+                    "clock running, no step for the rulebook's working days",
+            dependencies=[Readable], openapi_extra=FIGURES_SECURITY)
+async def stuck(request: Request) -> StuckNow:
+    reader, now = _reader(request), clock_of(request).now()
+    counted = await reader.stuck(local_today(now))
+    return StuckNow(as_of=now, total=sum(counted.values()), units=[
+        StuckUnit(unit_code=u.code, name=u.name, block=u.block, stuck=counted[u.code])
+        for u in reader.rulebook.in_force(local_today(now))])
 
 
 @router.get("/v1/metrics/stream", tags=["metrics"], dependencies=[Readable],

@@ -25,7 +25,8 @@ RELEVANT = frozenset({
     "dossier.received", "dossier.transferred", "dossier.supplement_requested",
     "dossier.supplement_received", "dossier.apology_issued", "dossier.resolved",
     "dossier.rejected", "dossier.stopped", "dossier.withdrawn", "dossier.result_returned",
-    "dossier.paid", "feedback.submitted", "national_portal.synced",
+    "dossier.paid", "feedback.submitted", "national_portal.synced", "dossier.stuck",
+    "dossier.unstuck",
 })
 ONLINE_PAYMENT = frozenset({"national_platform", "provincial_platform"})
 
@@ -86,6 +87,7 @@ class Facts:
     result_digitised: bool = False
     shared_to_citizen: bool = False  # the result pushed to the citizen's data store
     synced_at: datetime | None = None  # first accepted by the national portal (1.4)
+    stuck_since: datetime | None = None  # stuck (hồ sơ treo) from then, until the next step
 
 
 def _t(value: Any) -> datetime:
@@ -136,6 +138,10 @@ def fold(dossier_code: str, events: Iterable[EventRecord], rulebook: Rulebook) -
                     f.shared_to_citizen = bool(d.get("shared_to_citizen"))
                 if d.get("return_method"):
                     f.return_method = d["return_method"]
+            case "dossier.stuck":  # in time order: the latest of stuck / unstuck wins
+                f.stuck_since = _t(d["at"])
+            case "dossier.unstuck":
+                f.stuck_since = None
             case "national_portal.synced":
                 at = _t(d["at"])
                 f.synced_at = at if f.synced_at is None else min(f.synced_at, at)

@@ -1,18 +1,11 @@
-"""How the connector delivers: exponential backoff with full jitter after a failure, and a
-circuit breaker that stops sending while the portal keeps failing. Pure: times are passed
-in, and the random draw too."""
+"""How the connector delivers: a circuit breaker that stops sending while the portal keeps
+failing (the backoff after a failure is ``shared.retry.backoff``). Pure: times are passed
+in."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-
-def backoff(attempts: int, base_s: float, cap_s: float, draw: float) -> timedelta:
-    """The wait before attempt ``attempts + 1``: a uniform draw (``draw`` in [0, 1)) up to
-    ``min(cap, base × 2^attempts)`` ("full jitter"), at least a tenth of a second."""
-    ceiling = min(cap_s, base_s * (2 ** min(attempts, 30)))
-    return timedelta(seconds=max(0.1, ceiling * draw))
 
 
 @dataclass

@@ -12,13 +12,13 @@ from typing import Any
 
 from services.national_portal.adapters.clients import IntakeClient, PortalClient, PortalUnavailable
 from services.national_portal.adapters.repository import Pending, SyncState, UnitCounts
-from services.national_portal.domain.delivery import backoff
 from services.national_portal.domain.documents import DOSSIER_SERVICE, STEP_SERVICE, Documents
 from services.national_portal.domain.dossier import SyncDossier
 from services.national_portal.service_layer.unit_of_work import PostgresSyncUnitOfWork
 from shared.events import Envelope, EventData, NationalPortalRefused, NationalPortalSynced
 from shared.masking import mask_personal_data
 from shared.observability import SYNC_SENT
+from shared.retry import backoff
 
 
 class NotSynced(LookupError):

@@ -78,6 +78,34 @@ class DossierRepository:
                GROUP BY unit_code""", sorted(states), now)
         return {r["unit_code"]: r["n"] for r in rows}
 
+    async def claim_for_stuck(self, states: frozenset[State], now: datetime,
+                              limit: int) -> list[Dossier]:
+        """Dossiers not flagged stuck whose check is due (or was never made since their last
+        step), locked; rows another replica holds are skipped."""
+        rows = await self.db.fetch(DOSSIERS.select(
+            """state = ANY($1::text[]) AND stuck_flagged_at IS NULL
+               AND (stuck_check_at IS NULL OR stuck_check_at <= $2)""",
+            tail="ORDER BY stuck_check_at NULLS FIRST, code LIMIT $3 FOR UPDATE SKIP LOCKED"),
+            sorted(states), now, limit)
+        return [DOSSIERS.from_row(r) for r in rows]
+
+    async def stuck_counts(self, states: frozenset[State]) -> dict[str, int]:
+        """Per unit: dossiers in ``states`` flagged stuck."""
+        rows = await self.db.fetch(
+            """SELECT unit_code, count(*) AS n FROM dossiers
+               WHERE state = ANY($1::text[]) AND stuck_flagged_at IS NOT NULL
+               GROUP BY unit_code""", sorted(states))
+        return {r["unit_code"]: r["n"] for r in rows}
+
+    async def stuck(self, states: frozenset[State], units: list[str],
+                    limit: int) -> list[Dossier]:
+        """The units' dossiers in ``states`` flagged stuck, stuck longest first."""
+        rows = await self.db.fetch(DOSSIERS.select(
+            "state = ANY($1::text[]) AND stuck_flagged_at IS NOT NULL "
+            "AND unit_code = ANY($2::text[])", tail="ORDER BY stuck_flagged_at, code LIMIT $3"),
+            sorted(states), units, limit)
+        return [DOSSIERS.from_row(r) for r in rows]
+
 
 class HopRepository:
     def __init__(self, db: Db) -> None:

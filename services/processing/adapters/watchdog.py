@@ -1,6 +1,7 @@
 """The deadline watchdog (docs/rules/lifecycle.md): ``dossier.due_soon`` when the apology
 deadline's day opens and the dossier is unresolved, ``dossier.overdue`` when ``due_at``
-passes.
+passes, ``dossier.stuck`` when an open dossier has had no step for the rulebook's working
+days (once per spell; the next step sends ``dossier.unstuck``).
 
 Exactly once per dossier: the sent-flag is set in the same transaction as the outbox
 write, and rows are claimed with ``FOR UPDATE SKIP LOCKED``. One replica at a time scans
@@ -19,7 +20,7 @@ from services.processing.service_layer.handlers import ProcessingHandlers
 from services.processing.service_layer.unit_of_work import ProcessingUnitOfWork
 from shared.clock import Clock
 from shared.leader import LeaderLoop
-from shared.observability import PAST_APOLOGY_DEADLINE, WATCHDOG_EVENTS
+from shared.observability import PAST_APOLOGY_DEADLINE, STUCK_DOSSIERS, WATCHDOG_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +46,28 @@ class DeadlineWatchdog(LeaderLoop):
         return busy
 
     async def on_term_end(self, conn: asyncpg.Connection) -> None:
-        PAST_APOLOGY_DEADLINE.clear()  # the next leader reports it
+        PAST_APOLOGY_DEADLINE.clear()  # the next leader reports them
+        STUCK_DOSSIERS.clear()
 
     async def observe(self) -> None:
-        """Per unit: unresolved dossiers past their apology deadline with no apology."""
+        """Per unit: unresolved dossiers past their apology deadline with no apology, and
+        stuck dossiers."""
         counts = await self.handlers.past_apology_deadline(self.clock.now())
         PAST_APOLOGY_DEADLINE.clear()
         for unit, n in counts.items():
             PAST_APOLOGY_DEADLINE.labels(unit).set(n)
+        stuck = await self.handlers.stuck_counts()
+        STUCK_DOSSIERS.clear()
+        for unit, n in stuck.items():
+            STUCK_DOSSIERS.labels(unit).set(n)
 
     async def tick(self) -> int:
-        looked_at, sent = await self.handlers.watch_deadlines(
-            self.unit_of_work(), self.clock.now(), self.batch_size)
-        for event in sent:
+        """One pass of each watch; the most either looked at (a full batch: go on at once)."""
+        now = self.clock.now()
+        deadlines, sent = await self.handlers.watch_deadlines(self.unit_of_work(), now,
+                                                              self.batch_size)
+        stuck, flagged = await self.handlers.watch_stuck(self.unit_of_work(), now,
+                                                         self.batch_size)
+        for event in sent + flagged:
             WATCHDOG_EVENTS.labels(event.event_type).inc()
-        return looked_at
+        return max(deadlines, stuck)

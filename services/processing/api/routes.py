@@ -78,6 +78,19 @@ async def worklist(
     return [view(d) for d in await app.worklist(query)]
 
 
+@router.get("/units/{unit_code}/stuck", response_model=list[DossierState], tags=["worklist"],
+            summary="The unit's stuck dossiers (hồ sơ treo): open, their clock running, and "
+                    "no step for the rulebook's working days; stuck longest first",
+            responses=ANSWERS)
+async def stuck(unit_code: Annotated[str, Path(max_length=32)], who: Reader, app: Handlers,
+                include_subunits: bool = False,
+                limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[DossierState]:
+    units = _units(who, [unit_code]) or [unit_code]
+    if include_subunits:
+        units = _units(who, app.rulebook.subunits(unit_code)) or units
+    return [view(d) for d in await app.stuck(units, limit)]
+
+
 def _units(who: Principal, asked: list[str] | None) -> list[str] | None:
     denied = [u for u in asked or () if not who.may_act_on(u)]
     if denied:

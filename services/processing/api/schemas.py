@@ -72,6 +72,9 @@ class DossierState(BaseModel):
     electronic_result_ref: str | None = None
     result_digitised: bool = False
     shared_to_citizen: bool = False
+    last_action_at: LocalTime | None = Field(default=None, description="the dossier's last step")
+    stuck_flagged_at: LocalTime | None = Field(
+        default=None, description="stuck (hồ sơ treo) from then, until the next step")
 
 
 class ControlSlip(BaseModel):

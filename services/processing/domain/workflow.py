@@ -7,7 +7,7 @@ Nothing here does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Literal, get_args
 
@@ -26,8 +26,10 @@ from shared.events import (
     ResultReturned,
     ReturnMethod,
     Stopped,
+    Stuck,
     SupplementRequested,
     Transferred,
+    Unstuck,
 )
 from shared.workdays import (
     OfficePolicy,
@@ -129,6 +131,8 @@ class Dossier:
     last_action_at: datetime | None = None
     due_soon_sent_at: datetime | None = None
     overdue_sent_at: datetime | None = None
+    stuck_flagged_at: datetime | None = None  # stuck from then, until the next step
+    stuck_check_at: datetime | None = None  # when the watchdog looks again (None: at once)
     version: int = 0
     # What the national index counts at payment and resolution (docs/rules/index766.md).
     payment_via: str | None = None
@@ -341,12 +345,47 @@ class Dossier:
         return self._emit(DueSoon(dossier_code=self.code, due_at=self.due_at,
                                   at=max(self.due_soon_at, self.received_at)))
 
+    def flag_if_stuck(self, now: datetime, working_days: int, cal: WorkingCalendar,
+                      tz: tzinfo) -> list[EventData]:
+        """The watchdog's flag, once per spell, when an open dossier whose clock runs has had
+        no step for ``working_days`` whole working days; otherwise when to look again."""
+        if self.state not in CLOCK_RUNNING or self.stuck_flagged_at is not None \
+                or self.last_action_at is None:
+            return []
+        since = stuck_from(self.last_action_at, working_days, cal, tz)
+        if now < since:
+            self.stuck_check_at = since
+            return []
+        self.stuck_flagged_at, self.stuck_check_at = since, None
+        return self._emit(Stuck(dossier_code=self.code, unit_code=self.unit_code,
+                                last_step_at=self.last_action_at, at=since,
+                                working_days=working_days))
+
+    def clear_stuck(self, at: datetime) -> list[EventData]:
+        """After a step: the watchdog counts again from it; a stuck dossier is no longer."""
+        self.stuck_check_at = None
+        if self.stuck_flagged_at is None:
+            return []
+        self.stuck_flagged_at = None
+        return self._emit(Unstuck(dossier_code=self.code, at=max(at, self.received_at)))
+
     def flag_if_overdue(self, now: datetime) -> list[EventData]:
         """The watchdog's notice, once, when the due time has passed unresolved."""
         if self.state not in CLOCK_RUNNING or self.overdue_sent_at or now <= self.due_at:
             return []
         self.overdue_sent_at = now
         return self._emit(Overdue(dossier_code=self.code, due_at=self.due_at, at=self.due_at))
+
+
+def stuck_from(last_step: datetime, working_days: int, cal: WorkingCalendar,
+               tz: tzinfo) -> datetime:
+    """When a dossier whose last step was at ``last_step`` is stuck: at the end (local
+    midnight) of the ``working_days``-th working day after that step's day, so that that many
+    whole working days went by with no step. A step on Friday with 2 days: stuck from
+    Wednesday 00:00 (Monday and Tuesday passed), not on Tuesday evening."""
+    day = last_step.astimezone(tz).date()
+    return datetime.combine(cal.add_working_days(day, working_days) + timedelta(days=1),
+                            time(0), tz)
 
 
 def _due_soon_at(deadline: datetime, received_at: datetime, policy: OfficePolicy) -> datetime:

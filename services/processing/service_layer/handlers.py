@@ -89,7 +89,7 @@ class ProcessingHandlers:
                     await uow.hops.first_request(cmd.code, cmd.idempotency_key), fingerprint):
                 return Acted(d, replayed=True)  # acted on the first time: the dossier now
             unit_before = d.unit_code
-            uow.publish(self._decide(d, cmd))
+            uow.publish(self._decide(d, cmd) + d.clear_stuck(cmd.at))
             await uow.dossiers.save(d)
             detail = action.model_dump(mode="json", exclude={"action"}, exclude_none=True)
             await uow.hops.add(NewHop(d.code, action.action, unit_before, cmd.actor.subject,
@@ -184,6 +184,7 @@ class ProcessingHandlers:
             elif isinstance(data, ResultReturned) and data.method == "postal":
                 step, changed = "returned-by-post", d.record_postal_return(data.returned_at)
             if changed:
+                uow.publish(d.clear_stuck(data.occurred_at))
                 await uow.dossiers.save(d)
                 await uow.hops.add(NewHop(d.code, step, d.unit_code, env.source,
                                           data.occurred_at, d.due_at, {}))
@@ -206,9 +207,37 @@ class ProcessingHandlers:
             await uow.commit()
         return len(claimed), sent
 
+    async def watch_stuck(self, uow: ProcessingUnitOfWork, now: datetime,
+                          batch_size: int) -> tuple[int, list[EventData]]:
+        """One pass for stuck dossiers (hồ sơ treo): each dossier due a check is flagged, or
+        told when to be looked at again; how many it looked at, and the events sent."""
+        rb = self.rulebook
+        working_days = rb.data.defaults.stuck_after_working_days
+        async with uow:
+            claimed = await uow.dossiers.claim_for_stuck(CLOCK_RUNNING, now, batch_size)
+            sent: list[EventData] = []
+            for d in claimed:
+                events = d.flag_if_stuck(now, working_days, rb.calendar_for(d.unit_code),
+                                         rb.policy_for(d.unit_code).tz)
+                await uow.dossiers.save(d)
+                uow.publish(events)
+                sent += events
+            await uow.commit()
+        return len(claimed), sent
+
     async def past_apology_deadline(self, now: datetime) -> dict[str, int]:
         async with self.unit_of_work() as uow:
             return await uow.dossiers.past_apology_deadline(UNRESOLVED, now)
+
+    async def stuck_counts(self) -> dict[str, int]:
+        """Per unit: the dossiers stuck now."""
+        async with self.unit_of_work() as uow:
+            return await uow.dossiers.stuck_counts(CLOCK_RUNNING)
+
+    async def stuck(self, units: list[str], limit: int) -> list[Dossier]:
+        """The stuck dossiers of ``units``, stuck longest first."""
+        async with self.unit_of_work() as uow:
+            return await uow.dossiers.stuck(CLOCK_RUNNING, units, limit)
 
 
 async def _visible(uow: ProcessingUnitOfWork, code: str, who: Principal, *,
