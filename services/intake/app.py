@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             runtime.pool, clock, Retry(settings.webhook_retry_base_s, settings.webhook_retry_cap_s,
                                        timedelta(seconds=settings.webhook_give_up_s)),
             interval_s=settings.webhook_interval_s, batch_size=settings.webhook_batch_size,
-            timeout_s=settings.webhook_timeout_s)
+            timeout_s=settings.webhook_timeout_s, production=settings.env == "production")
         runtime.provide(sender)
         runtime.spawn(sender.run(), "webhook-sender")
 

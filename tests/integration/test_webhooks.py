@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 class Receiver:
     """An HTTP receiver on 127.0.0.1 that verifies every request and answers 500 to the first
-    ``failures`` well-signed ones (``always_fail``: to all of them)."""
+    ``failures`` well-signed tries of each message (``always_fail``: to all of them)."""
 
     def __init__(self, failures: int = 0, always_fail: bool = False) -> None:
         self.secret = ""
@@ -42,10 +42,8 @@ class Receiver:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 try:
                     payload = Webhook(receiver.secret).verify(body, headers)
-                    status = 200
-                    if receiver.always_fail or receiver.failures > 0:
-                        receiver.failures -= 1
-                        status = 500
+                    tried = sum(1 for s in receiver.seen if s["id"] == headers["webhook-id"])
+                    status = 500 if receiver.always_fail or tried < receiver.failures else 200
                 except WebhookVerificationError:
                     payload, status = None, 401
                 receiver.seen.append({"id": headers.get("webhook-id"), "status": status,
@@ -217,5 +215,34 @@ async def test_a_receiver_that_keeps_failing_ends_failed(api: Api) -> None:
         tries = len(down.of(code))
         await asyncio.sleep(1.5)
         assert len(down.of(code)) == tries  # no more tries once failed
+    finally:
+        down.close()
+
+
+async def test_rotating_the_secret_keeps_what_is_not_yet_delivered(api: Api) -> None:
+    """Subscribing the same URL again gives a new secret; the deliveries not yet made move to
+    the new subscription and arrive signed with it."""
+    down = Receiver(always_fail=True)
+    try:
+        first = await subscribe(api, down.url, ["dossier.received"])
+        down.secret = first["secret"]
+        code = (await api.file()).json()["code"]
+
+        async def tried_twice() -> bool | None:
+            return True if len(down.of(code)) >= 2 else None
+
+        await until(tried_twice, 30)
+        second = await subscribe(api, down.url, ["dossier.received"])
+        assert second["secret"] != first["secret"]
+        down.secret, down.always_fail = second["secret"], False
+
+        async def delivered() -> dict[str, Any] | None:
+            found = [d for d in await deliveries(api, code) if d["status"] == "delivered"
+                     and d["subscription_id"] == second["id"]]
+            return found[0] if found else None
+
+        moved = await until(delivered, 30)
+        assert moved["event_type"] == "dossier.received"
+        assert down.of(code)[-1]["status"] == 200  # verified under the new secret
     finally:
         down.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -102,8 +102,9 @@ class FakeProcessingDossiers:
                               limit: int) -> list[ProcessingDossier]:
         found = [d for d in self.rows.values() if d.state in states and d.stuck_flagged_at is None
                  and (d.stuck_check_at is None or d.stuck_check_at <= now)]
-        found.sort(key=lambda d: (d.stuck_check_at is not None,
-                                  d.stuck_check_at or d.received_at, d.code))
+        never = datetime.min.replace(tzinfo=UTC)
+        found.sort(key=lambda d: (d.stuck_check_at is not None, d.stuck_check_at or never,
+                                  d.code))
         return copy.deepcopy(found[:limit])
 
     async def stuck_counts(self, states: frozenset[State]) -> dict[str, int]:

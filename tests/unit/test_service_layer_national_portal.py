@@ -158,7 +158,7 @@ class FakeSyncDossiers:
         row.first_synced_at = row.first_synced_at or at
         row.last_synced_at = at
         if clear:
-            row.refused_version = row.refused_code = row.refused_text = None
+            row.refused_version = row.refused_code = row.refused_text = row.refused_at = None
         if done:
             row.pending_since = None
         return row.pending_since is None

@@ -314,6 +314,18 @@ async def test_a_transfer_to_an_unknown_unit_is_refused_on_to_unit(
     assert uow.committed == []
 
 
+async def test_a_transfer_to_a_merged_unit_is_refused_on_to_unit(
+        h: ProcessingHandlers, uow: FakeProcessingUnitOfWork) -> None:
+    """Phường Minh Khai (H26.901) was merged into phường Hồng Bàng on 01/07/2025."""
+    await receive(h, uow)
+    before = copy.deepcopy(stored(uow))
+    with pytest.raises(RuleViolation) as refused:
+        await h.act(act("transfer", t(2, 10), to_unit="H26.901"))
+    assert refused.value.field == "to_unit" and "merged into H26.101 on 01/07/2025" in str(
+        refused.value)
+    assert stored(uow) == before and uow.committed == []
+
+
 async def test_a_transfer_to_the_unit_it_is_at_is_refused_on_to_unit(
         h: ProcessingHandlers, uow: FakeProcessingUnitOfWork) -> None:
     await receive(h, uow)

@@ -21,7 +21,7 @@ from shared.settings import DEFAULT_RULEBOOK
 from tests.support.api import UNIT
 from tests.support.fakes import FakeProcessingUnitOfWork, published
 from tests.unit.test_metrics_golden import ev, received
-from tests.unit.test_service_layer_processing import CODE, act, receive, stored
+from tests.unit.test_service_layer_processing import CODE, IMPORTER, act, receive, stored
 
 
 def rulebook(days: int) -> Rulebook:
@@ -83,6 +83,25 @@ async def test_flagged_after_two_working_days_across_a_weekend_and_not_before(
     looked, sent = await h.watch_stuck(uow, t(23, 8), 10)
     assert [type(e) for e in sent] == [Stuck] and sent[0].occurred_at == t(21, 0)
     assert published(uow).count("dossier.stuck") == 2
+
+
+async def test_a_step_back_dated_into_the_spell_ends_it_after_the_flag(
+        h: ProcessingHandlers, uow: FakeProcessingUnitOfWork) -> None:
+    """An importer records a step dated Tuesday afternoon once the dossier was flagged from
+    Wednesday 00:00: the unstuck event is dated at the flag, so that metrics, folding in time
+    order, sees the flag end."""
+    await receive(h, uow, received_at=t(13, 10), due_at=t(27, 17))
+    await h.watch_stuck(uow, t(13, 11), 10)
+    await h.watch_stuck(uow, t(18, 1), 10)
+    await h.act(act("accept", t(17, 15), given_at=t(17, 15), actor=IMPORTER))
+    events = [e.data for e in uow.committed[-2:]]
+    assert events[-1] == Unstuck(dossier_code=CODE, at=t(18, 0))
+    stuck = next(e.data for e in uow.committed if isinstance(e.data, Stuck))
+    facts = fold(CODE, [received(CODE, t(13, 10), t(27, 17)),
+                        ev("dossier.stuck", stuck.at, **stuck.model_dump(mode="json")),
+                        ev("dossier.unstuck", events[-1].at,
+                           **events[-1].model_dump(mode="json"))], RB2)
+    assert facts.stuck_since is None
 
 
 async def test_a_paused_or_finished_dossier_is_not_stuck(h: ProcessingHandlers,

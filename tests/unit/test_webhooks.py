@@ -15,7 +15,13 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.intake.adapters.repository import Portal
 from services.intake.adapters.webhooks import Subscription
-from services.intake.domain.webhooks import Retry, after_try, kinds_refusal, url_refusal
+from services.intake.domain.webhooks import (
+    Retry,
+    after_try,
+    is_public_address,
+    kinds_refusal,
+    url_refusal,
+)
 from services.intake.service_layer.webhooks import (
     NotAPortal,
     NotFound,
@@ -51,6 +57,12 @@ def test_what_we_sign_verifies_with_an_independent_implementation() -> None:
     ("https://127.0.0.1/hooks", True, "inside"),
     ("https://10.1.2.3/hooks", True, "inside"),
     ("https://localhost/hooks", True, "inside"),
+    ("https://localhost./hooks", True, "inside"),
+    ("https://2130706433/hooks", True, "inside"),  # 127.0.0.1 as one number
+    ("https://127.1/hooks", True, "inside"),
+    ("https://0x7f.1/hooks", True, "inside"),
+    ("https://[::1]/hooks", True, "inside"),
+    ("https://api.dvc.localhost/hooks", True, "inside"),
     ("https://user:pw@portal.example.vn/hooks", True, "credentials"),
     ("https://portal.example.vn/hooks#x", True, "fragment"),
     ("ftp://portal.example.vn/hooks", False, "http(s)"),
@@ -59,6 +71,14 @@ def test_what_we_sign_verifies_with_an_independent_implementation() -> None:
 def test_which_urls_are_taken(url: str, production: bool, refused: str | None) -> None:
     why = url_refusal(url, production)
     assert (why is None) if refused is None else (why is not None and refused in why), why
+
+
+def test_which_resolved_addresses_are_public() -> None:
+    for inside in ("127.0.0.1", "10.0.0.1", "192.168.1.1", "172.16.0.1", "100.64.0.1",
+                   "169.254.169.254", "0.0.0.0", "::1", "fe80::1", "fc00::1"):
+        assert not is_public_address(inside), inside
+    for outside in ("203.162.4.190", "8.8.8.8", "2001:4860:4860::8888"):
+        assert is_public_address(outside), outside
 
 
 def test_which_event_types_are_taken() -> None:

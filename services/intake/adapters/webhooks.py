@@ -16,19 +16,25 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
 import orjson
 
-from services.intake.domain.webhooks import Retry, after_try
+from services.intake.domain.webhooks import Retry, after_try, is_public_address
 from shared.clock import Clock
 from shared.leader import LeaderLoop
 from shared.observability import WEBHOOK_DELIVERIES
 from shared.webhooks import new_secret, signed_headers
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(seconds=60)
+MAX_SUBSCRIPTIONS = 20  # per portal: each timeline entry fans out to at most this many
+
+
+class TooManySubscriptions(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a portal has at most {limit} subscriptions")
 
 
 @dataclass(frozen=True)
@@ -48,16 +54,30 @@ class WebhookStore:
     async def subscribe(self, portal_id: str, url: str, events: list[str],
                         now: datetime) -> Subscription:
         """A new subscription with a new secret; one already active for the URL is replaced
-        (its secret rotates)."""
+        (its secret rotates, and its deliveries not yet made move to the new one).
+
+        :raises TooManySubscriptions:"""
         secret, sid = new_secret(), uuid.uuid4()
         async with self.db.acquire() as conn, conn.transaction():
-            await conn.execute("UPDATE webhook_subscriptions SET removed_at = $3 "
-                               "WHERE portal_id = $1 AND url = $2 AND removed_at IS NULL",
-                               portal_id, url, now)
+            # One subscriber of a portal at a time: two concurrent subscribes of one URL
+            # queue here instead of colliding on the unique index.
+            await conn.execute("SELECT 1 FROM portals WHERE id = $1 FOR UPDATE", portal_id)
+            old = await conn.fetchval(
+                "UPDATE webhook_subscriptions SET removed_at = $3 "
+                "WHERE portal_id = $1 AND url = $2 AND removed_at IS NULL RETURNING id",
+                portal_id, url, now)
+            active = await conn.fetchval("SELECT count(*) FROM webhook_subscriptions "
+                                         "WHERE portal_id = $1 AND removed_at IS NULL", portal_id)
+            if active >= MAX_SUBSCRIPTIONS:
+                raise TooManySubscriptions(MAX_SUBSCRIPTIONS)
             await conn.execute(
                 "INSERT INTO webhook_subscriptions (id, portal_id, url, events, secret, "
                 "created_at) VALUES ($1, $2, $3, $4, $5, $6)",
                 sid, portal_id, url, sorted(set(events)), secret, now)
+            if old is not None:
+                await conn.execute("UPDATE webhook_deliveries SET subscription_id = $2 "
+                                   "WHERE subscription_id = $1 AND status <> 'delivered'",
+                                   old, sid)
         return Subscription(sid, url, sorted(set(events)), now, secret)
 
     async def subscriptions(self, portal_id: str) -> list[Subscription]:
@@ -90,13 +110,14 @@ class WebhookStore:
         """Send one delivery again, now, with a new day of retries."""
         done: str = await self.db.execute(
             """UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $3,
-                      retry_from = $3, delivered_at = NULL
+                      retry_from = $3, delivered_at = NULL, attempts = 0
                WHERE id = $1 AND portal_id = $2""", delivery_id, portal_id, now)
         return done.endswith(" 1")
 
-    async def claim(self, now: datetime, limit: int) -> list[asyncpg.Record]:
+    async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[asyncpg.Record]:
         """Due deliveries, leased: tried now, and again after the lease if no answer is
-        recorded (a sender that died)."""
+        recorded (a sender that died). Each claim counts a try: the answer is recorded only
+        for that try (``record``'s ``attempt``)."""
         return list(await self.db.fetch(
             """UPDATE webhook_deliveries d
                SET attempts = d.attempts + 1, last_attempt_at = $1, next_attempt_at = $1 + $3
@@ -106,15 +127,18 @@ class WebhookStore:
                    WHERE status = 'pending' AND next_attempt_at <= $1
                    ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
                RETURNING d.id, d.payload, d.attempts, d.retry_from, d.event_type, s.url,
-                         s.secret, s.removed_at""", now, limit, LEASE))
+                         s.secret, s.removed_at""", now, limit, lease))
 
-    async def record(self, delivery_id: str, status: str, next_at: datetime,
+    async def record(self, delivery_id: str, attempt: int, status: str, next_at: datetime,
                      http_status: int | None, error: str | None, now: datetime) -> None:
+        """The answer to try ``attempt``; nothing if the delivery was claimed again since (a
+        lease that ran out, a replay): a late answer never overwrites a newer one."""
         await self.db.execute(
-            """UPDATE webhook_deliveries SET status = $2, next_attempt_at = $3,
-                      last_status = $4, last_error = $5,
-                      delivered_at = CASE WHEN $2 = 'delivered' THEN $6::timestamptz END
-               WHERE id = $1""", delivery_id, status, next_at, http_status, error, now)
+            """UPDATE webhook_deliveries SET status = $3, next_attempt_at = $4,
+                      last_status = $5, last_error = $6,
+                      delivered_at = CASE WHEN $3 = 'delivered' THEN $7::timestamptz END
+               WHERE id = $1 AND attempts = $2 AND status = 'pending'""",
+            delivery_id, attempt, status, next_at, http_status, error, now)
 
     async def pending(self) -> int:
         n: int = await self.db.fetchval(
@@ -127,8 +151,9 @@ class WebhookSender(LeaderLoop):
 
     def __init__(self, pool: asyncpg.Pool, clock: Clock, retry: Retry, *,
                  interval_s: float = 1.0, batch_size: int = 50, timeout_s: float = 10.0,
-                 concurrency: int = 8) -> None:
+                 concurrency: int = 8, production: bool = True) -> None:
         super().__init__(pool, interval_s=interval_s)
+        self.production = production
         self.store = WebhookStore(pool)
         self.clock = clock
         self.retry = retry
@@ -136,35 +161,55 @@ class WebhookSender(LeaderLoop):
         self.timeout_s = timeout_s
         self._slots = asyncio.Semaphore(concurrency)
         self._rng = random.Random()
+        # Longer than a whole batch can take (every try timing out, a slot at a time), so
+        # that a try in flight is not claimed again by this sender.
+        self.lease = timedelta(seconds=timeout_s * -(-batch_size // concurrency) + 30)
 
     async def step(self) -> bool:
-        claimed = await self.store.claim(self.clock.now(), self.batch_size)
+        claimed = await self.store.claim(self.clock.now(), self.batch_size, self.lease)
         if claimed:
             async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False) as http:
                 await asyncio.gather(*(self._send(http, row) for row in claimed))
         return len(claimed) >= self.batch_size
 
+    async def _refusal(self, url: str) -> str | None:
+        """In production, why not to send to ``url`` now: its name resolves to an address
+        that is not public (checked at each try: a name can be pointed inside later)."""
+        if not self.production:
+            return None
+        host = urlsplit(url).hostname or ""
+        try:
+            found = await asyncio.get_running_loop().getaddrinfo(host, None)
+        except OSError:
+            return "the host name does not resolve"
+        if not found or not all(is_public_address(str(a[4][0])) for a in found):
+            return "the host name leads inside the network"
+        return None
+
     async def _send(self, http: httpx.AsyncClient, row: asyncpg.Record) -> None:
         async with self._slots:
             now = self.clock.now()
             if row["removed_at"] is not None:
-                await self.store.record(row["id"], "failed", now, None, "unsubscribed", now)
+                await self.store.record(row["id"], row["attempts"], "failed", now, None,
+                                        "unsubscribed", now)
                 return
             payload = row["payload"]
             body = payload.encode() if isinstance(payload, str) else orjson.dumps(payload)
-            status, error = None, None
+            status, error = None, await self._refusal(row["url"])
             try:
-                answer = await http.post(row["url"], content=body, headers=signed_headers(
-                    row["secret"], row["id"], int(now.timestamp()), body))
-                status = answer.status_code
-                if not 200 <= status < 300:
-                    error = f"HTTP {status}"
+                if error is None:
+                    answer = await http.post(row["url"], content=body, headers=signed_headers(
+                        row["secret"], row["id"], int(now.timestamp()), body))
+                    status = answer.status_code
+                    if not 200 <= status < 300:
+                        error = f"HTTP {status}"
             except httpx.HTTPError as exc:
                 error = type(exc).__name__
             done = self.clock.now()
             outcome, next_at = after_try(status, row["attempts"], row["retry_from"], done,
                                          self.retry, self._rng.random())
-            await self.store.record(row["id"], outcome, next_at, status, error, done)
+            await self.store.record(row["id"], row["attempts"], outcome, next_at, status, error,
+                                    done)
             WEBHOOK_DELIVERIES.labels(outcome if outcome != "pending" else "retrying").inc()
             if outcome == "failed":
                 log.warning("webhook delivery failed for good",

@@ -4,6 +4,7 @@ what becomes of a delivery after each try (Standard Webhooks; docs/rules/webhook
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -39,8 +40,9 @@ def url_refusal(url: str, production: bool) -> str | None:
         return "an absolute http(s) URL is required"
     if production and parts.scheme != "https":
         return "webhook URLs must be https in production"
-    if production and _internal(parts.hostname):
-        return "a webhook cannot point inside the province's network"
+    if production and not _public_name(parts.hostname):
+        return ("a webhook names a public host by its DNS name (no address literal, no "
+                "localhost): it cannot point inside the province's network")
     if parts.username or parts.password:
         return "credentials do not belong in the URL: verify the signature instead"
     if parts.fragment:
@@ -48,15 +50,22 @@ def url_refusal(url: str, production: bool) -> str | None:
     return None
 
 
-def _internal(host: str) -> bool:
-    """A loopback, private or link-local address, or localhost (no requests from inside)."""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_unspecified
+_DNS_NAME = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+
+
+def _public_name(host: str) -> bool:
+    """A DNS name with a letters-only top-level label, not localhost: every address literal
+    (127.1, 0x7f.1, 2130706433, [::1]) and a trailing dot fail. Where the name leads is
+    checked again when sending (``is_public_address``)."""
+    host = host.lower()
+    return bool(_DNS_NAME.fullmatch(host)) and not (host == "localhost"
+                                                    or host.endswith(".localhost"))
+
+
+def is_public_address(address: str) -> bool:
+    """Whether a resolved address is on the public internet (not loopback, private, shared,
+    link-local, reserved or unspecified)."""
+    return ipaddress.ip_address(address).is_global
 
 
 def kinds_refusal(events: list[str]) -> str | None:

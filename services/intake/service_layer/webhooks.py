@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from services.intake.adapters.repository import Portal
-from services.intake.adapters.webhooks import Subscription
+from services.intake.adapters.webhooks import Subscription, TooManySubscriptions
 from services.intake.domain.webhooks import kinds_refusal, url_refusal
 
 
@@ -58,7 +58,10 @@ class WebhookHandlers:
                                ("events", kinds_refusal(events))):
             if refusal is not None:
                 raise WebhookRefused(f"body:/{field}", refusal)
-        return await self.store.subscribe(who, url, events, now)
+        try:
+            return await self.store.subscribe(who, url, events, now)
+        except TooManySubscriptions as exc:
+            raise WebhookRefused("body:/url", str(exc)) from exc
 
     async def subscriptions(self, portal: Portal) -> list[Subscription]:
         return await self.store.subscriptions(self._filer(portal))

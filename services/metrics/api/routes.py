@@ -232,10 +232,13 @@ async def overview(request: Request, p: QueriedPeriod) -> Overview:
         for u in reader.rulebook.in_force(p.last_day)])
 
 
-class DeskView(Mergers):
+class NamedUnit(BaseModel):
     unit_code: str
     name: str
     block: str
+
+
+class DeskView(Mergers, NamedUnit):
     received: int = Field(description="dossiers received at this unit's desk in the period")
     handed_over: int = Field(description="of them, resolved by another (competent) unit")
     returned: int = Field(description="results returned in the period of dossiers received "
@@ -262,10 +265,7 @@ async def desks(request: Request, p: QueriedPeriod) -> Desks:
         for u in reader.rulebook.in_force(p.last_day)])
 
 
-class StuckUnit(BaseModel):
-    unit_code: str
-    name: str
-    block: str
+class StuckUnit(NamedUnit):
     stuck: int = Field(description="open dossiers with no step for the rulebook's working days")
 
 

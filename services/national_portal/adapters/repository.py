@@ -98,6 +98,7 @@ class SyncRepository:
                                         ELSE refused_version END,
                  refused_code = CASE WHEN refused_version <= $2 THEN NULL ELSE refused_code END,
                  refused_text = CASE WHEN refused_version <= $2 THEN NULL ELSE refused_text END,
+                 refused_at = CASE WHEN refused_version <= $2 THEN NULL ELSE refused_at END,
                  pending_since = CASE WHEN version <= $2 AND steps <= $3 THEN NULL
                                       ELSE pending_since END
                WHERE code = $1 RETURNING pending_since IS NULL AS done""",

@@ -366,8 +366,10 @@ class Dossier:
         self.stuck_check_at = None
         if self.stuck_flagged_at is None:
             return []
-        self.stuck_flagged_at = None
-        return self._emit(Unstuck(dossier_code=self.code, at=max(at, self.received_at)))
+        # Never before the flag: a step back-dated into the stuck spell still ends it after
+        # the flag, in the time order every consumer folds events by.
+        flagged, self.stuck_flagged_at = self.stuck_flagged_at, None
+        return self._emit(Unstuck(dossier_code=self.code, at=max(at, flagged, self.received_at)))
 
     def flag_if_overdue(self, now: datetime) -> list[EventData]:
         """The watchdog's notice, once, when the due time has passed unresolved."""

@@ -78,8 +78,8 @@ class ProcessingHandlers:
     async def act(self, cmd: Act) -> Acted:
         """:raises DossierNotFound, IllegalTransition, RuleViolation, KeyReused:"""
         action = cmd.command
-        if isinstance(action, Transfer) and self.rulebook.unit(action.to_unit) is None:
-            raise RuleViolation(f"unknown unit {action.to_unit}", "to_unit")
+        if isinstance(action, Transfer):
+            self._check_transfer(action.to_unit, cmd.at)
         fingerprint = request_fingerprint([
             action.action, cmd.actor.subject, action.model_dump(mode="json", exclude_unset=True),
             cmd.given_at.isoformat() if cmd.given_at else None])
@@ -97,6 +97,15 @@ class ProcessingHandlers:
                                       fingerprint if cmd.idempotency_key else None))
             await uow.commit()
         return Acted(d, replayed=False)
+
+    def _check_transfer(self, to_unit: str, at: datetime) -> None:
+        rb = self.rulebook
+        if rb.unit(to_unit) is None:
+            raise RuleViolation(f"unknown unit {to_unit}", "to_unit")
+        merged = rb.merger_of(to_unit)
+        if merged is not None and merged[1] <= at.astimezone(rb.policy_for(to_unit).tz).date():
+            raise RuleViolation(f"unit {to_unit} was merged into {merged[0]} on "
+                                f"{merged[1]:%d/%m/%Y}", "to_unit")
 
     def _decide(self, d: Dossier, cmd: Act) -> list[EventData]:
         by, at = cmd.actor.subject, cmd.at
