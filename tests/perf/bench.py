@@ -496,9 +496,14 @@ async def run() -> dict[str, Any]:
                                       "INTAKE_PORTAL_BURST": "1000000",
                                       "INTAKE_WORKERS": os.environ.get("BENCH_INTAKE_WORKERS",
                                                                        "2")}) as stack:
-            results["forms"] = await bench_forms(stack)
-            if ONLY == {"forms"}:
+            if ONLY:  # some parts alone, merged into the last full run's results
+                if "forms" in ONLY:
+                    results["forms"] = await bench_forms(stack)
+                if "metrics_api" in ONLY:
+                    results["metrics_api"] = await bench_api(stack, db,
+                                                             int(1_000_000 * SCALE))
                 return merged_with_earlier(results)
+            results["forms"] = await bench_forms(stack)
             results["intake"] = await asyncio.to_thread(bench_intake, stack)
             # As much load as intake takes (the 500/s of the target is beyond this machine),
             # then a lighter load it sustains with short queues.
@@ -539,13 +544,25 @@ async def run() -> dict[str, Any]:
 
 
 def merged_with_earlier(results: dict[str, Any]) -> dict[str, Any]:
-    """``BENCH_ONLY=forms``: this run's forms figures into the last full run's results."""
+    """``BENCH_ONLY=forms,metrics_api``: this run's parts into the last full run's results,
+    each part with the time it was measured, and the ratios that depend on it again."""
     earlier = json.loads((OUT / "results.json").read_text()) if (OUT / "results.json").exists() \
         else {}
-    earlier["forms"] = results["forms"]
-    earlier.setdefault("ratios", {})["form01_p99_vs_dossier_json_p99"] = round(
-        results["forms"]["form01"]["p99_ms"] / results["forms"]["dossier_json"]["p99_ms"], 3)
-    earlier["forms_measured"] = results["when"]
+    ratios = earlier.setdefault("ratios", {})
+    measured = earlier.setdefault("measured_alone", {})
+    if "forms" in results:
+        earlier["forms"] = results["forms"]
+        ratios["form01_p99_vs_dossier_json_p99"] = round(
+            results["forms"]["form01"]["p99_ms"] / results["forms"]["dossier_json"]["p99_ms"], 3)
+        measured["forms"] = results["when"]
+    if "metrics_api" in results:
+        api = earlier["metrics_api"] = results["metrics_api"]
+        ratios["index766_p99_vs_figures_p99"] = round(
+            api["index766"]["p99_ms"] / api["api"]["p99_ms"], 3)
+        ratios["api_p99_vs_sql_month_end_report"] = round(
+            api["api"]["p99_ms"] / api["sql_month_end_report_one_month_ms"]["median"], 3)
+        measured["metrics_api"] = results["when"]
+    earlier.pop("forms_measured", None)
     return earlier
 
 

@@ -97,8 +97,9 @@ def render(r: dict[str, Any]) -> str:
         f"{r['machine']['python']}), with Kafka and PostgreSQL running alongside; written by "
         "`make bench` (`tests/perf/bench.py`; raw figures in `results.json`). These are "
         "benchmarks, not tests: no test asserts a time."
-        + (f" The forms (5b) were measured on their own at {r['forms_measured']} "
-           "(`BENCH_ONLY=forms`), beside their own reference." if "forms_measured" in r else ""),
+        + "".join(f" Part `{part}` was measured on its own at {when} (`BENCH_ONLY={part}`), "
+                  "beside its own references."
+                  for part, when in (r.get("measured_alone") or {}).items()),
         "",
         "| figure | measured | target | |",
         "|---|---|---|---|",
