@@ -81,6 +81,20 @@ class Documents:
         out.append((due, None))
         return out
 
+    @staticmethod
+    def _due_at_step(d: SyncDossier, at: str, due_then: str | None,
+                     dates: list[tuple[str | None, str | None]]) -> str | None:
+        """The due date in force at a step: an apology's new date as the step heard it, else
+        the filing's due date moved by every supplement received by then."""
+        if due_then is None or d.due_at is None or due_then != d.due_at:
+            return due_then
+        step_at, due = datetime.fromisoformat(at), d.due_at
+        for supplement, (_, after) in zip(d.supplements, dates, strict=False):
+            if supplement.received_at and after \
+                    and datetime.fromisoformat(supplement.received_at) <= step_at:
+                due = after
+        return due
+
     def dossier(self, d: SyncDossier, applicant: Applicant | None) -> dict[str, Any]:
         rb = self.rulebook
         procedure = rb.procedure(d.procedure_code)
@@ -129,6 +143,7 @@ class Documents:
         """The step documents after ``after_seq``, in order."""
         rb = self.rulebook
         code = self.code_of(d, applicant)
+        dates = self._dates(d)
         out = []
         for s in d.steps:
             if s.seq <= after_seq:
@@ -142,7 +157,8 @@ class Documents:
                 "PhongBanXuLy": unit.name if unit else unit_code, "NoiDungXuLy": text,
                 "TrangThai": self.mapping.status_codes[s.status],
                 "NgayBatDau": national_time(d.received_at or d.filed_at),
-                "NgayKetThucTheoQuyDinh": national_time(s.due_at),
+                "NgayKetThucTheoQuyDinh": national_time(self._due_at_step(d, s.at, s.due_at,
+                                                                          dates)),
                 "ThuTu": s.seq, "PhienBan": d.version,
             })
         return out
