@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
 from services.intake.adapters.events_in import IntakeConsumer
@@ -55,18 +56,22 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
         runtime.provide(PortalAccess(PortalKeys(runtime.pool, settings.portal_key_cache_s),
                                      rate_per_s=settings.portal_rate_per_s,
                                      burst=settings.portal_burst))
-        runtime.provide(WebhookHandlers(WebhookStore(runtime.pool),
-                                        production=settings.env == "production"))
+        production = settings.env == "production"
+        runtime.provide(WebhookHandlers(WebhookStore(runtime.pool), production=production))
+        retry = Retry(settings.webhook_retry_base_s, settings.webhook_retry_cap_s,
+                      timedelta(seconds=settings.webhook_give_up_s))
+        http = httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False)
         sender = WebhookSender(
-            runtime.pool, clock, Retry(settings.webhook_retry_base_s, settings.webhook_retry_cap_s,
-                                       timedelta(seconds=settings.webhook_give_up_s)),
-            interval_s=settings.webhook_interval_s, batch_size=settings.webhook_batch_size,
-            timeout_s=settings.webhook_timeout_s, production=settings.env == "production")
+            runtime.pool, http, clock, retry, interval_s=settings.webhook_interval_s,
+            batch_size=settings.webhook_batch_size, timeout_s=settings.webhook_timeout_s,
+            production=production)
         runtime.provide(sender)
         runtime.spawn(sender.run(), "webhook-sender")
 
     async def stop_sender(runtime: Runtime) -> None:
-        runtime.component(WebhookSender).stop()
+        sender = runtime.component(WebhookSender)
+        sender.stop()
+        await sender.http.aclose()
 
     def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
         consumer = IntakeConsumer(runtime.component(IntakeHandlers), outbox)

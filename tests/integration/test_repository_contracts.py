@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 import pytest
@@ -63,32 +63,31 @@ async def _repos(pools: dict[str, tuple[asyncpg.Pool, str]], service: str) -> As
             await tx.rollback()
 
 
-class Processing:
+class OnPostgres:
+    """The contracts' ``repos`` on the real unit of work of ``service``, rolled back after."""
+
+    service: ClassVar[str]
+
     @pytest.fixture
     async def repos(self, pools: dict[str, tuple[asyncpg.Pool, str]]) -> AsyncIterator[Any]:
-        async for uow in _repos(pools, "processing"):
+        async for uow in _repos(pools, self.service):
             yield uow
 
 
-class Intake:
-    @pytest.fixture
-    async def repos(self, pools: dict[str, tuple[asyncpg.Pool, str]]) -> AsyncIterator[Any]:
-        async for uow in _repos(pools, "intake"):
-            yield uow
+class Processing(OnPostgres):
+    service = "processing"
 
 
-class Postal:
-    @pytest.fixture
-    async def repos(self, pools: dict[str, tuple[asyncpg.Pool, str]]) -> AsyncIterator[Any]:
-        async for uow in _repos(pools, "postal"):
-            yield uow
+class Intake(OnPostgres):
+    service = "intake"
 
 
-class Feedback:
-    @pytest.fixture
-    async def repos(self, pools: dict[str, tuple[asyncpg.Pool, str]]) -> AsyncIterator[Any]:
-        async for uow in _repos(pools, "feedback"):
-            yield uow
+class Postal(OnPostgres):
+    service = "postal"
+
+
+class Feedback(OnPostgres):
+    service = "feedback"
 
 
 class TestPostgresProcessingDossiers(Processing, c.ProcessingDossiersContract): ...

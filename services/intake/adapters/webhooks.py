@@ -149,10 +149,13 @@ class WebhookStore:
 class WebhookSender(LeaderLoop):
     lock_key = "intake-webhook-sender"
 
-    def __init__(self, pool: asyncpg.Pool, clock: Clock, retry: Retry, *,
-                 interval_s: float = 1.0, batch_size: int = 50, timeout_s: float = 10.0,
+    def __init__(self, pool: asyncpg.Pool, http: httpx.AsyncClient, clock: Clock, retry: Retry,
+                 *, interval_s: float = 1.0, batch_size: int = 50, timeout_s: float = 10.0,
                  concurrency: int = 8, production: bool = True) -> None:
+        """``http``: one client for the sender's life (the bootstrap closes it), with
+        ``timeout_s`` and no redirects followed."""
         super().__init__(pool, interval_s=interval_s)
+        self.http = http
         self.production = production
         self.store = WebhookStore(pool)
         self.clock = clock
@@ -168,8 +171,7 @@ class WebhookSender(LeaderLoop):
     async def step(self) -> bool:
         claimed = await self.store.claim(self.clock.now(), self.batch_size, self.lease)
         if claimed:
-            async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False) as http:
-                await asyncio.gather(*(self._send(http, row) for row in claimed))
+            await asyncio.gather(*(self._send(row) for row in claimed))
         return len(claimed) >= self.batch_size
 
     async def _refusal(self, url: str) -> str | None:
@@ -186,7 +188,7 @@ class WebhookSender(LeaderLoop):
             return "the host name leads inside the network"
         return None
 
-    async def _send(self, http: httpx.AsyncClient, row: asyncpg.Record) -> None:
+    async def _send(self, row: asyncpg.Record) -> None:
         async with self._slots:
             now = self.clock.now()
             if row["removed_at"] is not None:
@@ -198,7 +200,7 @@ class WebhookSender(LeaderLoop):
             status, error = None, await self._refusal(row["url"])
             try:
                 if error is None:
-                    answer = await http.post(row["url"], content=body, headers=signed_headers(
+                    answer = await self.http.post(row["url"], content=body, headers=signed_headers(
                         row["secret"], row["id"], int(now.timestamp()), body))
                     status = answer.status_code
                     if not 200 <= status < 300:

@@ -21,6 +21,7 @@ from shared.events import (
     Transferred,
     Withdrawn,
 )
+from shared.refusals import FieldRefusal
 from shared.status import FINISHED, STATUS_AFTER, TERMINAL, Status, next_status
 from shared.workdays import (
     Deadline,
@@ -39,12 +40,13 @@ class StatusRefused(Exception):
         self.status = status
 
 
-class TimeRefused(Exception):
+class TimeRefused(FieldRefusal):
     """A time that would come before the dossier's own history (422 on ``field``)."""
 
+    field: str
+
     def __init__(self, message: str, field: str = "at") -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field)
 
 
 @dataclass

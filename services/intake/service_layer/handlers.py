@@ -3,7 +3,7 @@ decide, records the timeline entry and commits the events it raised."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -161,11 +161,8 @@ class IntakeHandlers:
         """Whether this was a replay. :raises DossierNotFound, StatusRefused, TimeRefused,
         KeyReused:"""
         asked = cmd.asked
-        async with self.unit_of_work() as uow:
-            d = await _visible(uow, cmd.code, asked.portal, lock=True)
-            fingerprint = request_fingerprint(["supplement", cmd.code, asked.request])
-            if await _repeated(uow, asked, fingerprint):
-                return True
+
+        async def hand_in(uow: IntakeUnitOfWork, d: Dossier) -> None:
             unit = d.current_unit
             event = d.hand_in_supplement(asked.at, self.rulebook.calendar_for(unit),
                                          self.rulebook.policy_for(unit))
@@ -175,24 +172,34 @@ class IntakeHandlers:
             assert d.due_at is not None
             await _record(uow, event, asked, {"documents": len(cmd.documents),
                                               "due_at": in_legal_zone(d.due_at)})
-            await _remember(uow, asked, "supplement", cmd.code, fingerprint)
-            await uow.commit()
-        return False
+
+        return await self._change(cmd.code, asked, "supplement", hand_in)
 
     async def withdraw(self, cmd: Withdraw) -> bool:
         """Whether this was a replay. :raises DossierNotFound, StatusRefused, TimeRefused,
         KeyReused:"""
         asked = cmd.asked
-        async with self.unit_of_work() as uow:
-            d = await _visible(uow, cmd.code, asked.portal, lock=True)
-            fingerprint = request_fingerprint(["withdraw", cmd.code, asked.request])
-            if await _repeated(uow, asked, fingerprint):
-                return True
+
+        async def withdraw(uow: IntakeUnitOfWork, d: Dossier) -> None:
             event = d.withdraw(asked.at, cmd.reason)
             await uow.dossiers.save(d)
             # The event's reason is masked (free text may carry a phone or ID number).
             await _record(uow, event, asked, {"reason": event.reason})
-            await _remember(uow, asked, "withdraw", cmd.code, fingerprint)
+
+        return await self._change(cmd.code, asked, "withdraw", withdraw)
+
+    async def _change(self, code: str, asked: Requested, kind: str,
+                      change: Callable[[IntakeUnitOfWork, Dossier], Awaitable[None]]) -> bool:
+        """An applicant's change of a dossier the caller filed, once per Idempotency-Key:
+        the row lock, the replay check, the change, the key remembered, in one unit of work.
+        Whether this was a replay."""
+        async with self.unit_of_work() as uow:
+            d = await _visible(uow, code, asked.portal, lock=True)
+            fingerprint = request_fingerprint([kind, code, asked.request])
+            if await _repeated(uow, asked, fingerprint):
+                return True
+            await change(uow, d)
+            await _remember(uow, asked, kind, code, fingerprint)
             await uow.commit()
         return False
 

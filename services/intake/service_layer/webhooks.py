@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from services.intake.adapters.repository import Portal
 from services.intake.adapters.webhooks import Subscription, TooManySubscriptions
 from services.intake.domain.webhooks import kinds_refusal, url_refusal
+from shared.refusals import FieldRefusal
 
 
 class Webhooks(Protocol):
@@ -23,12 +24,10 @@ class Webhooks(Protocol):
     async def replay(self, portal_id: str, delivery_id: str, now: datetime) -> bool: ...
 
 
-class WebhookRefused(ValueError):
+class WebhookRefused(FieldRefusal):
     """A subscription that cannot be taken; ``field`` names what is wrong (422)."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+    field: str
 
 
 class NotAPortal(PermissionError):
@@ -57,11 +56,11 @@ class WebhookHandlers:
         for field, refusal in (("url", url_refusal(url, self.production)),
                                ("events", kinds_refusal(events))):
             if refusal is not None:
-                raise WebhookRefused(f"body:/{field}", refusal)
+                raise WebhookRefused(refusal, f"body:/{field}")
         try:
             return await self.store.subscribe(who, url, events, now)
         except TooManySubscriptions as exc:
-            raise WebhookRefused("body:/url", str(exc)) from exc
+            raise WebhookRefused(str(exc), "body:/url") from exc
 
     async def subscriptions(self, portal: Portal) -> list[Subscription]:
         return await self.store.subscriptions(self._filer(portal))

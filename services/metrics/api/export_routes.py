@@ -22,7 +22,14 @@ from services.metrics.adapters.exports import (
     to_xlsx,
 )
 from services.metrics.api.index766_routes import Index, Index766View, refusals, view
-from services.metrics.api.routes import FIGURES_SECURITY, PeriodView, QueriedPeriod, Readable, _pv
+from services.metrics.api.routes import (
+    FIGURES_SECURITY,
+    PeriodView,
+    QueriedPeriod,
+    Readable,
+    _pv,
+    check_block,
+)
 from services.metrics.domain.figures import Period
 from services.metrics.domain.index766 import IndexScore
 from services.metrics.domain.report_ii06a import (
@@ -33,7 +40,6 @@ from services.metrics.domain.report_ii06a import (
 )
 from services.metrics.service_layer.index766 import Index766, UnitIndex
 from shared.docs import answers
-from shared.problems import invalid
 
 router = APIRouter(prefix="/v1/metrics")
 ExportFormat = Literal["json", "csv", "xlsx"]
@@ -66,9 +72,8 @@ def unit_scores(index: Index766, scores: dict[str, IndexScore], block: str | Non
     order, each with its score (merged units rolled in).
 
     :raises Problem: 422 for a block no unit is in."""
-    blocks = {u.block for u in index.rulebook.units}
-    if block is not None and block not in blocks:
-        raise invalid(("query:/block", f"one of {sorted(blocks)}"))
+    if block is not None:
+        check_block(index.rulebook, block)
     return [UnitScore(u.code, u.name, u.block, scores[u.code])
             for u in index.rulebook.in_force(p.last_day) if block is None or u.block == block]
 

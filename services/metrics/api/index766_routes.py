@@ -13,7 +13,16 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import BaseModel, Field, model_validator
 
 from services.metrics.api.mergers import Mergers, mergers
-from services.metrics.api.routes import FIGURES_SECURITY, PeriodView, QueriedPeriod, Readable, _pv
+from services.metrics.api.routes import (
+    FIGURES_SECURITY,
+    PeriodView,
+    QueriedPeriod,
+    RankedUnit,
+    Rankings,
+    Readable,
+    _pv,
+    check_block,
+)
 from services.metrics.domain.index766 import Counts, IndexScore
 from services.metrics.service_layer.index766 import (
     Index766,
@@ -139,23 +148,7 @@ async def unit_index(unit_code: str, p: QueriedPeriod, index: Index,
         return view(await index.unit(unit_code, p, include_subunits), index, include_subunits)
 
 
-class RankedView(BaseModel):
-    unit_code: str
-    name: str
-    rank: int | None
-    value: float | None
-    sample: int
-
-
-class IndexRankings(BaseModel):
-    block: str
-    by: str
-    min_sample: int
-    period: PeriodView
-    units: list[RankedView]
-
-
-@router.get("/index766/rankings", response_model=IndexRankings, tags=["index766"],
+@router.get("/index766/rankings", response_model=Rankings, tags=["index766"],
             summary="Units of a block ranked by their 766 total or one indicator's points; "
                     "units under the minimum sample are listed unranked",
             dependencies=[Readable], openapi_extra=FIGURES_SECURITY, responses=FIGURE_ANSWERS)
@@ -164,13 +157,13 @@ async def rankings(request: Request, p: QueriedPeriod, index: Index,
                    by: Annotated[str, Query(max_length=8, description="total, or an "
                                             "indicator id such as 2.1")] = "total",
                    min_sample: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
-                   ) -> IndexRankings:
+                   ) -> Rankings:
     _check_ranking(index, block, by)
     sample = min_sample or settings_of(request, Settings).min_sample
     names = {u.code: u.name for u in index.rulebook.units}
     ranked = await index.rankings(block, by, p, sample)
-    return IndexRankings(block=block, by=by, min_sample=sample, period=_pv(p), units=[
-        RankedView(unit_code=r.unit_code, name=names[r.unit_code], rank=r.rank,
+    return Rankings(block=block, by=by, min_sample=sample, period=_pv(p), units=[
+        RankedUnit(unit_code=r.unit_code, name=names[r.unit_code], rank=r.rank,
                    value=_f(r.value), sample=r.sample) for r in ranked])
 
 
@@ -178,9 +171,7 @@ def _check_ranking(index: Index766, block: str, by: str) -> None:
     scored = [p.id for p in index.policy.indicators if p.max_points > 0]
     if by != "total" and by not in scored:
         raise invalid(("query:/by", f"total or one of {', '.join(scored)}"))
-    blocks = {u.block for u in index.rulebook.units}
-    if block not in blocks:
-        raise invalid(("query:/block", f"one of {sorted(blocks)}"))
+    check_block(index.rulebook, block)
 
 
 class TrendMonth(BaseModel):

@@ -22,6 +22,7 @@ from shared.auth import TokenSent, decode_token
 from shared.clock import local_today
 from shared.docs import security
 from shared.problems import Problem, invalid
+from shared.rulebook import Rulebook
 from shared.runtime import clock_of, component_of, settings_of
 from shared.timebounds import Day, LocalTime, Moment
 
@@ -175,7 +176,12 @@ async def rankings(request: Request, p: QueriedPeriod,
 def _check_ranking(reader: MetricsReader, block: str, by: str) -> None:
     if by not in RANKABLE:
         raise invalid(("query:/by", f"one of {', '.join(RANKABLE)}"))
-    blocks = {u.block for u in reader.rulebook.units}
+    check_block(reader.rulebook, block)
+
+
+def check_block(rulebook: Rulebook, block: str) -> None:
+    """:raises Problem: 422 for a block no unit of the rulebook is in."""
+    blocks = {u.block for u in rulebook.units}
     if block not in blocks:
         raise invalid(("query:/block", f"one of {sorted(blocks)}"))
 

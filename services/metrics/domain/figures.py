@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from services.metrics.domain.facts import Facts
 from shared.clock import VN, local_today, month_span, previous_month_span, quarter_span, year_span
+from shared.refusals import FieldRefusal
 
 CHANNELS = ("counter", "online", "postal")
 LEVELS = ("very_satisfied", "satisfied", "unsatisfied")
@@ -34,12 +35,10 @@ SIPAS_FACTORS = ("access", "procedure", "civil_servant", "result", "feedback_han
 DECREE61_GRADES = ((16.0, "excellent"), (13.0, "good"), (9.0, "fair"), (0.0, "poor"))
 
 
-class PeriodError(ValueError):
+class PeriodError(FieldRefusal):
     """A period that cannot be asked for; ``field`` names the query parameter."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+    field: str
 
 
 # The named periods an operator picks on the dashboard, each the local days it spans.
@@ -90,11 +89,11 @@ class Period:
         :raises PeriodError: for a preset given with days, days out of order, or a naive
             ``as_of``."""
         if preset is not None and (first is not None or last is not None):
-            raise PeriodError("period", "give either period or from/to, not both")
+            raise PeriodError("give either period or from/to, not both", "period")
         if preset is not None and preset not in PRESETS:
-            raise PeriodError("period", f"one of {', '.join(PRESETS)}")
+            raise PeriodError(f"one of {', '.join(PRESETS)}", "period")
         if as_of is not None and as_of.tzinfo is None:
-            raise PeriodError("as_of", "needs a timezone")
+            raise PeriodError("needs a timezone", "as_of")
         today = local_today(now, tz)
         if preset is not None:
             start, end = PRESETS[preset](today)
@@ -106,7 +105,7 @@ class Period:
             if last is None and end < start:
                 end = month_span(start)[1]
         if end < start:
-            raise PeriodError("to", "must not be before from")
+            raise PeriodError("must not be before from", "to")
         return cls.of(start, end, as_of, now, tz)
 
     @property

@@ -32,6 +32,7 @@ from services.metrics.domain.index766_counts import (
 )
 from services.metrics.domain.report_ii06a import II06aReport, fields_of, ii06a
 from shared.clock import VN, local_today, month_span
+from shared.refusals import FieldRefusal
 from shared.rulebook import Rulebook
 
 
@@ -40,12 +41,10 @@ class UnknownUnit(LookupError):
         super().__init__(f"no unit {code}")
 
 
-class InputRefused(ValueError):
+class InputRefused(FieldRefusal):
     """An operator entry that cannot be taken; ``field`` names what is wrong."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+    field: str
 
 
 @dataclass(frozen=True)
@@ -213,14 +212,14 @@ class Index766:
         """:raises UnknownUnit, InputRefused:"""
         self.units_of(unit_code, False)
         if indicator not in OPERATOR_INPUT:
-            raise InputRefused("path:/indicator", f"operators enter {', '.join(OPERATOR_INPUT)}; "
-                               f"{indicator} is counted from the dossiers")
+            raise InputRefused(f"operators enter {', '.join(OPERATOR_INPUT)}; "
+                               f"{indicator} is counted from the dossiers", "path:/indicator")
         if counts.numerator > counts.denominator:
-            raise InputRefused("body:/numerator", "the numerator exceeds the denominator")
+            raise InputRefused("the numerator exceeds the denominator", "body:/numerator")
         if month.day != 1:
-            raise InputRefused("path:/month", "a month is YYYY-MM")
+            raise InputRefused("a month is YYYY-MM", "path:/month")
         if datetime.combine(month, time(0), VN) > at:
-            raise InputRefused("path:/month", "a month that has not begun")
+            raise InputRefused("a month that has not begun", "path:/month")
         await self.inputs.put(Entry(unit_code, month, indicator, counts, by, at), source)
 
     # ------------------------------------------------------------- reports

@@ -31,6 +31,7 @@ from shared.events import (
     Transferred,
     Unstuck,
 )
+from shared.refusals import FieldRefusal
 from shared.workdays import (
     OfficePolicy,
     WorkingCalendar,
@@ -89,12 +90,8 @@ class IllegalTransition(Exception):
         self.state = state
 
 
-class RuleViolation(Exception):
+class RuleViolation(FieldRefusal):
     """An action that is legal in this state but breaks a rule (409 unless a field is named)."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass
