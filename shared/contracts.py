@@ -20,6 +20,7 @@ from shared.events import (
     ALL_DOSSIER_TOPICS,
     EVENT_MODELS,
     SCHEMA_VERSION,
+    ComplaintEvent,
     EventData,
     PostalResultReturned,
     dlq_topic,
@@ -30,7 +31,8 @@ CONTRACTS = ROOT / "deploy" / "contracts"
 SERVICES = ("intake", "processing", "postal", "feedback", "metrics", "national_portal")
 PRODUCER = {"intake.dossier-events.v1": "intake", "processing.dossier-events.v1": "processing",
             "postal.shipment-events.v1": "postal", "feedback.rating-events.v1": "feedback",
-            "national-portal.sync-events.v1": "national_portal"}
+            "national-portal.sync-events.v1": "national_portal",
+            "feedback.complaint-events.v1": "feedback"}
 CONSUMERS = {
     "intake.dossier-events.v1": ["processing", "postal", "feedback", "metrics",
                                  "national_portal"],
@@ -40,6 +42,7 @@ CONSUMERS = {
                                   "national_portal"],
     "feedback.rating-events.v1": ["metrics"],
     "national-portal.sync-events.v1": ["metrics"],
+    "feedback.complaint-events.v1": ["metrics"],
 }
 
 CLOUDEVENT_HEADERS: dict[str, Any] = {
@@ -52,7 +55,8 @@ CLOUDEVENT_HEADERS: dict[str, Any] = {
         "ce_type": {"type": "string"},
         "ce_source": {"type": "string", "description": "the producing service"},
         "ce_time": {"type": "string", "format": "date-time", "description": "RFC 3339, UTC"},
-        "ce_subject": {"type": "string", "description": "the dossier code (also the key)"},
+        "ce_subject": {"type": "string", "description": "the dossier code, or a complaint's "
+                       "code on the complaints topic (also the key)"},
         "ce_schemaversion": {"type": "string", "description": "major.minor of the payload; "
                              "consumers refuse an unknown major version"},
         "content-type": {"type": "string", "const": "application/json"},
@@ -91,8 +95,8 @@ def asyncapi() -> dict[str, Any]:
                 "contentType": "application/json",
                 "headers": CLOUDEVENT_HEADERS,
                 "payload": model.model_json_schema(mode="serialization"),
-                "bindings": {"kafka": {"key": {"type": "string",
-                                               "description": "dossier_code"}}},
+                "bindings": {"kafka": {"key": {"type": "string", "description": (
+                    "complaint_code" if issubclass(model, ComplaintEvent) else "dossier_code")}}},
             }
         channels[key] = {"address": topic, "messages": refs,
                          "description": f"produced by {PRODUCER[topic]}; consumed by "

@@ -33,8 +33,10 @@ POSTAL_TOPIC = "postal.shipment-events.v1"
 FEEDBACK_TOPIC = "feedback.rating-events.v1"
 METRICS_TOPIC = "metrics.unit-snapshots.v1"
 NATIONAL_PORTAL_TOPIC = "national-portal.sync-events.v1"
+COMPLAINTS_TOPIC = "feedback.complaint-events.v1"
+# Every topic the services publish on (complaints are keyed by their own code, not a dossier's).
 ALL_DOSSIER_TOPICS = (INTAKE_TOPIC, PROCESSING_TOPIC, POSTAL_TOPIC, FEEDBACK_TOPIC,
-                      NATIONAL_PORTAL_TOPIC)
+                      NATIONAL_PORTAL_TOPIC, COMPLAINTS_TOPIC)
 
 
 def dlq_topic(topic: str) -> str:
@@ -51,6 +53,7 @@ OnlineMode = Literal["whole", "partial"]  # online through the whole process (to
 PopulationData = Literal["vneid", "lookup"]  # VNeID sign-in, or looked up in the population DB
 PaymentChannel = Literal["national_platform", "provincial_platform", "desk"]
 DossierCode = Annotated[str, Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9.\-_]+$")]
+ComplaintCode = Annotated[str, Field(pattern=r"^PAKN-\d{6}-\d{4,6}$")]
 
 
 class EventData(BaseModel):
@@ -64,6 +67,11 @@ class EventData(BaseModel):
 
     @property
     def key(self) -> str:
+        return self.dossier_code
+
+    @property
+    def subject(self) -> str:
+        """What the event is about (``ce_subject``): the dossier, or the complaint."""
         return self.dossier_code
 
     @property
@@ -353,6 +361,117 @@ class NationalPortalRefused(EventData):
     at: LocalAwareTime
 
 
+# ------------------------------------------------------------------ complaints (PAKN)
+ComplaintCategory = Literal["procedure", "conduct", "other"]
+
+
+class ComplaintEvent(EventData):
+    """A step of a complaint (docs/rules/complaints.md), keyed by the complaint's code; the
+    dossier it is about, if any. Nothing of the complainant travels."""
+
+    topic = COMPLAINTS_TOPIC
+    complaint_code: ComplaintCode
+    dossier_code: DossierCode | None = None  # type: ignore[assignment]  # a complaint may be about none
+    unit_code: str
+
+    @property
+    def key(self) -> str:
+        return self.complaint_code
+
+    @property
+    def subject(self) -> str:
+        return self.complaint_code
+
+
+class ComplaintSubmitted(ComplaintEvent):
+    """A complaint received, with its deadlines (office close of their working days)."""
+
+    event_type = "complaint.submitted"
+    category: ComplaintCategory
+    via: Literal["portal", "desk", "hotline"]
+    received_at: LocalAwareTime
+    refuse_by: LocalAwareTime
+    request_info_by: LocalAwareTime
+    answer_by: LocalAwareTime
+    repeat_of: ComplaintCode | None = Field(default=None, description="the first complaint "
+                                            "about the same matter")
+
+
+class ComplaintClassified(ComplaintEvent):
+    """Classified again (and possibly given to another unit: ``unit_code`` is the new one)."""
+
+    event_type = "complaint.classified"
+    category: ComplaintCategory
+    at: LocalAwareTime
+
+
+class ComplaintRefused(ComplaintEvent):
+    """Refused as out of scope."""
+
+    event_type = "complaint.refused"
+    at: LocalAwareTime
+    reason: FreeText = Field(max_length=2000, description="masked")
+    refuse_by: LocalAwareTime
+
+
+class ComplaintInfoRequested(ComplaintEvent):
+    """More information asked of the citizen: the clock stands still until it comes."""
+
+    event_type = "complaint.info_requested"
+    at: LocalAwareTime
+    what: FreeText = Field(max_length=2000, description="masked")
+    request_info_by: LocalAwareTime
+
+
+class ComplaintInfoReceived(ComplaintEvent):
+    """The citizen's information arrived; the answer's deadline moved by the pause."""
+
+    event_type = "complaint.info_received"
+    at: LocalAwareTime
+    answer_by: LocalAwareTime
+
+
+class ComplaintAnswered(ComplaintEvent):
+    """Answered; the answer is due to be published by ``publish_by``."""
+
+    event_type = "complaint.answered"
+    at: LocalAwareTime
+    answer_by: LocalAwareTime
+    publish_by: LocalAwareTime
+
+
+class ComplaintPublished(ComplaintEvent):
+    """The answer published (readable by anyone, without personal data)."""
+
+    event_type = "complaint.published"
+    at: LocalAwareTime
+    publish_by: LocalAwareTime
+
+
+class ComplaintReacted(ComplaintEvent):
+    """The citizen accepted or disliked the reply."""
+
+    event_type = "complaint.reacted"
+    at: LocalAwareTime
+    reaction: Literal["accepted", "disliked"]
+
+
+class ComplaintRepeated(ComplaintEvent):
+    """A later complaint about the same matter was linked to this one."""
+
+    event_type = "complaint.repeated"
+    at: LocalAwareTime
+    repeated_by: ComplaintCode
+
+
+class ComplaintOverdue(ComplaintEvent):
+    """The step awaited from the officers (the answer, or its publication) fell due."""
+
+    event_type = "complaint.overdue"
+    at: LocalAwareTime
+    step: Literal["answer", "publish"]
+
+
 EVENT_MODELS: tuple[type[EventData], ...] = (
     DossierReceived,
     FiledByPost,
@@ -379,6 +498,16 @@ EVENT_MODELS: tuple[type[EventData], ...] = (
     FeedbackSubmitted,
     NationalPortalSynced,
     NationalPortalRefused,
+    ComplaintSubmitted,
+    ComplaintClassified,
+    ComplaintRefused,
+    ComplaintInfoRequested,
+    ComplaintInfoReceived,
+    ComplaintAnswered,
+    ComplaintPublished,
+    ComplaintReacted,
+    ComplaintRepeated,
+    ComplaintOverdue,
 )
 # The same type may travel on more than one topic (result_returned: processing or postal).
 _BY_TYPE: dict[str, type[EventData]] = {m.event_type: m for m in EVENT_MODELS}
@@ -407,7 +536,7 @@ class Envelope(Generic[E]):
 
     @property
     def subject(self) -> str:
-        return self.data.dossier_code
+        return self.data.subject
 
     @property
     def key(self) -> str:
@@ -486,7 +615,7 @@ def from_kafka(headers: Sequence[tuple[str, bytes]], value: bytes | None) -> Env
         )
         raise PoisonMessage("schema-violation", errors) from exc
     subject = attrs.get("ce_subject")
-    if subject is not None and subject != data.dossier_code:
-        raise PoisonMessage("invalid-envelope", "ce_subject differs from data.dossier_code")
+    if subject is not None and subject != data.subject:
+        raise PoisonMessage("invalid-envelope", "ce_subject differs from the data's subject")
     return Envelope(data=data, source=attrs["ce_source"], id=event_id, time=time,
                     schemaversion=version)

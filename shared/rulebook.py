@@ -79,6 +79,12 @@ class Defaults(BaseModel):
     max_reappointments: int = Field(default=1, ge=0)
     # An open dossier with no step for this many whole working days is stuck (hồ sơ treo).
     stuck_after_working_days: int = Field(default=5, ge=1, le=60)
+    # Complaints (phản ánh, kiến nghị): working days to refuse one as out of scope, to ask
+    # for more information, to answer it, and to publish the answer once given.
+    complaint_refuse_working_days: int = Field(default=2, ge=1, le=60)
+    complaint_request_info_working_days: int = Field(default=5, ge=1, le=60)
+    complaint_answer_working_days: int = Field(default=15, ge=1, le=120)
+    complaint_publish_working_days: int = Field(default=2, ge=1, le=60)
 
 
 class NationalPortalMapping(BaseModel):

@@ -1,15 +1,16 @@
-"""PostgreSQL adapters of the feedback service: the dossiers it has heard of, ratings, and
-wrong-PIN attempts."""
+"""PostgreSQL adapters of the feedback service: the dossiers it has heard of, ratings,
+complaints, and wrong-PIN attempts."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
 
+from services.feedback.domain.complaint import Complaint
 from services.feedback.domain.rating import RatedDossier
-from shared.rows import Db
+from shared.rows import Db, Table
 
 
 class GuessLog:
@@ -77,3 +78,62 @@ class Ratings:
         return await self.db.fetchrow(
             "SELECT dossier_code, unit_code, rating, criteria, comment, at FROM ratings "
             "WHERE dossier_code = $1", code)
+
+
+COMPLAINTS = Table("complaints", Complaint, "code", skip=("events",))
+# What anyone may read of a published answer: no complainant, texts as masked when stored.
+PUBLIC_COLUMNS = ("code, unit_code, category, dossier_code IS NOT NULL AS about_a_dossier, "
+                  "subject, body, received_at, answered_at, answer_text, published_at")
+
+
+class ComplaintRepository:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    async def next_code(self, day: date) -> str:
+        n = await self.db.fetchval(
+            """INSERT INTO complaint_counters (day, n) VALUES ($1, 1)
+               ON CONFLICT (day) DO UPDATE SET n = complaint_counters.n + 1 RETURNING n""", day)
+        return f"PAKN-{day:%y%m%d}-{n:04d}"
+
+    async def get(self, code: str, *, lock: bool = False) -> Complaint | None:
+        return await COMPLAINTS.get(self.db, code, lock=lock)
+
+    async def add(self, c: Complaint) -> None:
+        await self.db.execute(COMPLAINTS.insert(on_conflict=""), *COMPLAINTS.insert_values(c))
+
+    async def save(self, c: Complaint) -> None:
+        await self.db.execute(COMPLAINTS.update(), *COMPLAINTS.update_values(c))
+
+    async def first_about(self, dossier_code: str, category: str) -> str | None:
+        """The first complaint about this dossier in this category (not itself a repeat)."""
+        code: str | None = await self.db.fetchval(
+            """SELECT code FROM complaints WHERE dossier_code = $1 AND category = $2
+                 AND repeat_of IS NULL ORDER BY received_at, code LIMIT 1""",
+            dossier_code, category)
+        return code
+
+    async def of_units(self, units: list[str] | None, state: str | None,
+                       limit: int) -> list[Complaint]:
+        rows = await self.db.fetch(COMPLAINTS.select(
+            "($1::text[] IS NULL OR unit_code = ANY($1::text[])) "
+            "AND ($2::text IS NULL OR state = $2)",
+            tail="ORDER BY received_at DESC, code DESC LIMIT $3"), units, state, limit)
+        return [COMPLAINTS.from_row(r) for r in rows]
+
+    async def published(self, unit_code: str | None, limit: int,
+                        code: str | None = None) -> list[asyncpg.Record]:
+        return list(await self.db.fetch(
+            f"""SELECT {PUBLIC_COLUMNS} FROM complaints WHERE published_at IS NOT NULL
+                  AND ($1::text IS NULL OR unit_code = $1) AND ($3::text IS NULL OR code = $3)
+                ORDER BY published_at DESC, code DESC LIMIT $2""", unit_code, limit, code))
+
+    async def awaiting_overdue(self, now: datetime, limit: int) -> list[Complaint]:
+        """Open complaints whose awaited step fell due and was not announced, locked (another
+        scan skips them)."""
+        rows = await self.db.fetch(COMPLAINTS.select(
+            """(state = 'received' AND answer_by < $1 AND NOT 'answer' = ANY(overdue_flagged))
+               OR (state = 'answered' AND publish_by < $1
+                   AND NOT 'publish' = ANY(overdue_flagged))""",
+            tail="ORDER BY code LIMIT $2 FOR UPDATE SKIP LOCKED"), now, limit)
+        return [COMPLAINTS.from_row(r) for r in rows]

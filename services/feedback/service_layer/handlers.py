@@ -2,8 +2,8 @@
 the rating and its event), an officer's read, and the dossiers heard of from the events.
 
 The rating takes two units of work, one after the other, never two connections at once:
-the attempts on one dossier take turns (a transaction-scoped advisory lock) and a wrong PIN
-is committed before the answer; only the right PIN opens the one that locks the dossier."""
+the PIN's (``pins.PinCheck``), then, for the right PIN only, the one that locks the
+dossier."""
 
 from __future__ import annotations
 
@@ -17,12 +17,11 @@ from services.feedback.domain.rating import (
     RatedDossier,
     RatingRefused,
     Refusal,
-    TooManyGuesses,
     WrongPin,
-    retry_after,
 )
+from services.feedback.service_layer.pins import PinCheck
 from services.feedback.service_layer.unit_of_work import FeedbackUnitOfWork
-from shared.auth import Principal, pin_matches
+from shared.auth import Principal
 from shared.events import (
     CriteriaScores,
     DossierReceived,
@@ -61,25 +60,11 @@ class FeedbackHandlers:
     def __init__(self, unit_of_work: Callable[[], FeedbackUnitOfWork], policy: GuessingPolicy,
                  pepper: str, now: Callable[[], datetime]) -> None:
         self.unit_of_work = unit_of_work
-        self.policy = policy
-        self.pepper = pepper
-        self.now = now
+        self.pins = PinCheck(unit_of_work, policy, pepper, now)
 
     async def submit_rating(self, cmd: SubmitRating) -> Rated:
         """:raises TooManyGuesses, WrongPin, RatingRefused:"""
-        right_pin = pin_matches(cmd.dossier_code, cmd.pin, self.pepper)
-        now = self.now()
-        async with self.unit_of_work() as uow:
-            await uow.guesses.take_turn(cmd.dossier_code)
-            by_dossier, by_source = await uow.guesses.recent_failures(
-                cmd.dossier_code, cmd.source, now - self.policy.window)
-            wait = retry_after(by_dossier, by_source, now, self.policy)
-            if wait is None and not right_pin:
-                await uow.guesses.record_failure(cmd.dossier_code, cmd.source, now)
-            await uow.commit()
-        if wait is not None:
-            raise TooManyGuesses(wait)
-        if not right_pin:
+        if not await self.pins.check(cmd.dossier_code, cmd.pin, cmd.source):
             raise WrongPin()
         comment = mask_personal_data(cmd.comment) if cmd.comment else None
         async with self.unit_of_work() as uow:

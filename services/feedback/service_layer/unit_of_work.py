@@ -3,12 +3,18 @@ implementation beside them) and the events its use cases raise."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import asyncpg
 
-from services.feedback.adapters.repository import GuessLog, RatedDossiers, Ratings
+from services.feedback.adapters.repository import (
+    ComplaintRepository,
+    GuessLog,
+    RatedDossiers,
+    Ratings,
+)
+from services.feedback.domain.complaint import Complaint
 from services.feedback.domain.rating import RatedDossier
 from shared.unit_of_work import PostgresUnitOfWork, UnitOfWork
 
@@ -31,6 +37,19 @@ class RatingStore(Protocol):
     async def of(self, code: str) -> Any: ...
 
 
+class ComplaintStore(Protocol):
+    async def next_code(self, day: date) -> str: ...
+    async def get(self, code: str, *, lock: bool = False) -> Complaint | None: ...
+    async def add(self, c: Complaint) -> None: ...
+    async def save(self, c: Complaint) -> None: ...
+    async def first_about(self, dossier_code: str, category: str) -> str | None: ...
+    async def of_units(self, units: list[str] | None, state: str | None,
+                       limit: int) -> list[Complaint]: ...
+    async def published(self, unit_code: str | None, limit: int,
+                        code: str | None = None) -> list[Any]: ...
+    async def awaiting_overdue(self, now: datetime, limit: int) -> list[Complaint]: ...
+
+
 class FeedbackUnitOfWork(UnitOfWork, Protocol):
     @property
     def guesses(self) -> Guesses: ...
@@ -38,14 +57,18 @@ class FeedbackUnitOfWork(UnitOfWork, Protocol):
     def dossiers(self) -> Dossiers: ...
     @property
     def ratings(self) -> RatingStore: ...
+    @property
+    def complaints(self) -> ComplaintStore: ...
 
 
 class PostgresFeedbackUnitOfWork(PostgresUnitOfWork):
     guesses: GuessLog
     dossiers: RatedDossiers
     ratings: Ratings
+    complaints: ComplaintRepository
 
     def open_repositories(self, conn: asyncpg.Connection) -> None:
+        self.complaints = ComplaintRepository(conn)
         self.guesses = GuessLog(conn)
         self.dossiers = RatedDossiers(conn)
         self.ratings = Ratings(conn)
