@@ -1,5 +1,5 @@
-"""``metrics rebuild``: replay the four topics from the beginning into fresh tables, fold
-every dossier, and swap the tables in.
+"""``metrics rebuild``: replay every topic from the beginning into fresh tables, fold every
+dossier, swap the tables in, and fold every complaint again from the new event set.
 
 1. ``dossier_events_rebuild`` and ``facts_rebuild`` are created empty, like the live ones;
 2. every partition is read from its beginning up to the end offset it had when the rebuild
@@ -47,6 +47,7 @@ class RebuildReport:
     events: int = 0
     dossiers: int = 0
     merged_after_snapshot: int = 0
+    complaints: int = 0
     seconds: float = 0.0
 
 
@@ -125,7 +126,8 @@ async def fold_all(conn: asyncpg.Connection, rulebook: Rulebook, report: Rebuild
     async with conn.transaction():
         async for r in conn.cursor(
                 f"""SELECT dossier_code, event_id, type, occurred_at, data FROM {EVENTS_NEW}
-                    ORDER BY dossier_code""", prefetch=batch):
+                    WHERE type NOT LIKE $1 ORDER BY dossier_code""", store.COMPLAINT_EVENTS,
+                prefetch=batch):
             report.events += 1
             if r["dossier_code"] != current:
                 if current is not None:
@@ -159,6 +161,8 @@ async def swap(conn: asyncpg.Connection, rulebook: Rulebook, report: RebuildRepo
         await conn.execute(f"ALTER TABLE {EVENTS_NEW} RENAME TO dossier_events")
         await conn.execute(f"ALTER TABLE {FACTS_NEW} RENAME TO facts")
         await conn.execute("DROP TABLE dossier_events_old, facts_old")
+        await conn.execute("LOCK TABLE complaint_facts IN ACCESS EXCLUSIVE MODE")
+        report.complaints = await store.refold_complaints(conn, rulebook)
         await conn.execute("SELECT pg_notify($1, '[]')", store.CHANGED_CHANNEL)
 
 

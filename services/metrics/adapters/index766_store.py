@@ -1,5 +1,5 @@
-"""PostgreSQL adapters of the national index: the facts of a period's population, and the
-operators' entries for the catalogue indicators."""
+"""PostgreSQL adapters of the national index: the facts of a period's population (dossiers
+and complaints), and the operators' entries for the catalogue indicators."""
 
 from __future__ import annotations
 
@@ -9,12 +9,26 @@ from datetime import date, datetime
 
 import asyncpg
 
-from services.metrics.adapters.store import FACT_FIELDS
+from services.metrics.adapters.store import COMPLAINT_FIELDS, FACT_FIELDS
+from services.metrics.domain.complaints import ComplaintFacts
 from services.metrics.domain.facts import Facts
 from services.metrics.domain.figures import Period
 from services.metrics.domain.index766 import Counts
 
 _COLUMNS = ", ".join(FACT_FIELDS)
+
+
+async def complaints_of(db: asyncpg.Pool | asyncpg.Connection, units: Sequence[str] | None,
+                        p: Period) -> list[ComplaintFacts]:
+    """The complaints of ``units`` (None: all) in the period's population."""
+    rows = await db.fetch(
+        f"""SELECT {", ".join(COMPLAINT_FIELDS)} FROM complaint_facts
+            WHERE received_at < $2 AND received_at <= $3
+              AND (received_at >= $1 OR coalesce(refused_at, published_at) IS NULL
+                   OR coalesce(refused_at, published_at) >= $1)
+              AND ($4::text[] IS NULL OR unit_code = ANY($4::text[]))""",
+        p.start, p.end, p.as_of, list(units) if units is not None else None)
+    return [ComplaintFacts(**dict(r)) for r in rows]
 
 
 async def population(db: asyncpg.Pool | asyncpg.Connection, units: Sequence[str] | None,

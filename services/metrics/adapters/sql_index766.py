@@ -29,7 +29,9 @@ _COUNTS = {
     "population": "count(v)",
     "good": f"count(*) FILTER (WHERE {_GOOD})",
     "satisfied": f"count(*) FILTER (WHERE {_GOOD} AND NOT (rating IS NOT DISTINCT FROM "
-                 "'unsatisfied' AND rated_at <= $3))",
+                 "'unsatisfied' AND rated_at <= $3) AND NOT EXISTS (SELECT 1 FROM "
+                 "complaint_facts c WHERE c.dossier_code = population.dossier_code "
+                 "AND c.received_at <= $3))",
     "received": f"count(*) FILTER (WHERE {_RECEIVED})",
     "synced": f"count(*) FILTER (WHERE {_RECEIVED} AND synced_at <= $3)",
     "resolved": f"count(*) FILTER (WHERE {_RESOLVED})",
@@ -87,7 +89,7 @@ def _counts(row: asyncpg.Record | None, fee_procedures_of_units: int) -> dict[st
         "5.4": Counts(r["satisfied"], r["population"]),
     }
     for key in (*OPERATOR_INPUT, *COMPLAINTS):
-        counts[key] = None
+        counts[key] = None  # the operators' entries, and the complaints (domain.complaints)
     return counts
 
 

@@ -10,17 +10,20 @@ from typing import Any
 import asyncpg
 import orjson
 
+from services.metrics.domain.complaints import ComplaintFacts, fold_complaint
 from services.metrics.domain.facts import EventRecord, Facts, fold
 from shared.events import Envelope, EventData
 from shared.rulebook import Rulebook
 
 FACT_FIELDS = tuple(f.name for f in fields(Facts))
+COMPLAINT_FIELDS = tuple(f.name for f in fields(ComplaintFacts))
+COMPLAINT_EVENTS = "complaint.%"  # their set is keyed by the complaint's code
 _COLUMNS = ", ".join(FACT_FIELDS)
 CHANGED_CHANNEL = "metrics_changed"
 
 
 def event_row(env: Envelope[EventData]) -> tuple[Any, ...]:
-    return (env.id, env.data.dossier_code, env.type, env.data.occurred_at,
+    return (env.id, env.data.subject, env.type, env.data.occurred_at,
             env.data.model_dump(mode="json"))
 
 
@@ -47,15 +50,44 @@ async def refold(conn: asyncpg.Connection, codes: Sequence[str], rulebook: Ruleb
         f"""SELECT dossier_code, event_id, type, occurred_at, data FROM {events_table}
             WHERE dossier_code = ANY($1::text[])""", list(codes))
     by_code: dict[str, list[EventRecord]] = {}
+    of_complaints: dict[str, list[tuple[str, Any, Any]]] = {}
     for r in rows:
+        if r["type"].startswith("complaint."):
+            of_complaints.setdefault(r["dossier_code"], []).append(
+                (r["type"], r["occurred_at"], r["data"]))
+            continue
         by_code.setdefault(r["dossier_code"], []).append(
             EventRecord(r["event_id"], r["type"], r["occurred_at"], r["data"]))
     facts = [fold(code, events, rulebook) for code, events in by_code.items()]
     await upsert_facts(conn, facts, facts_table=facts_table)
-    units: set[str] = set()
+    complaints = [fold_complaint(code, events) for code, events in of_complaints.items()]
+    await upsert_complaint_facts(conn, complaints)
+    units: set[str] = {c.unit_code for c in complaints if c.unit_code}
     for f in facts:
         units.update(u for u in (f.unit_code, f.rating_unit) if u)
     return units
+
+
+async def upsert_complaint_facts(conn: asyncpg.Connection,
+                                 facts: Sequence[ComplaintFacts]) -> None:
+    if not facts:
+        return
+    columns = ", ".join(COMPLAINT_FIELDS)
+    params = ", ".join(f"${i}" for i in range(1, len(COMPLAINT_FIELDS) + 1))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COMPLAINT_FIELDS[1:])
+    await conn.executemany(
+        f"""INSERT INTO complaint_facts ({columns}) VALUES ({params})
+            ON CONFLICT (complaint_code) DO UPDATE SET {updates}""",
+        [tuple(getattr(f, c) for c in COMPLAINT_FIELDS) for f in facts])
+
+
+async def refold_complaints(conn: asyncpg.Connection, rulebook: Rulebook) -> int:
+    """Every complaint's facts again from the event set (after a rebuild's swap)."""
+    await conn.execute("DELETE FROM complaint_facts")
+    codes = [r["dossier_code"] for r in await conn.fetch(
+        "SELECT DISTINCT dossier_code FROM dossier_events WHERE type LIKE $1", COMPLAINT_EVENTS)]
+    await refold(conn, codes, rulebook)
+    return len(codes)
 
 
 async def upsert_facts(conn: asyncpg.Connection, facts: Iterable[Facts], *,

@@ -102,6 +102,9 @@ class Index766View(Mergers):
                                            "than one supplement request is late), 0–1")
     groups: list[GroupView]
     indicators: list[IndicatorView]
+    complaints_by_category: dict[str, int] | None = Field(
+        default=None, description="5.1's detail: the period's complaints about a procedure's "
+                                  "rules, an officer's conduct, and other matters")
 
 
 def score_view(s: IndexScore, index: Index766) -> tuple[list[GroupView], list[IndicatorView]]:
@@ -134,7 +137,7 @@ def view(u: UnitIndex, index: Index766, include_subunits: bool) -> Index766View:
         complete=s.complete, missing=list(s.missing),
         on_time_rate_766=(round(on_time.numerator / on_time.denominator, 6)
                           if on_time.numerator is not None and on_time.denominator else None),
-        groups=groups, indicators=indicators,
+        groups=groups, indicators=indicators, complaints_by_category=u.complaints_by_category,
         **mergers(index.rulebook, u.unit_code, u.period.last_day))
 
 

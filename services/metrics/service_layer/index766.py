@@ -14,6 +14,7 @@ import asyncpg
 from services.metrics.adapters import index766_store as store
 from services.metrics.adapters import sql_figures, sql_index766
 from services.metrics.adapters.index766_store import Entry, OperatorInputs
+from services.metrics.domain.complaints import complaint_counts
 from services.metrics.domain.facts import Facts
 from services.metrics.domain.figures import Period
 from services.metrics.domain.index766 import (
@@ -53,6 +54,7 @@ class UnitIndex:
     units: list[str]
     period: Period
     score: IndexScore
+    complaints_by_category: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -122,8 +124,10 @@ class Index766:
     async def unit(self, unit_code: str, p: Period, include_subunits: bool = False) -> UnitIndex:
         units = self.units_of(unit_code, include_subunits, p)
         counts = await sql_index766.index_counts(self.pool, units, p, self.terms)
+        heard = complaint_counts(await store.complaints_of(self.pool, units, p), p, units)
         own = self.units_of(unit_code, include_subunits)
-        return UnitIndex(unit_code, units, p, await self._score(counts, own, p, rolled=units))
+        score = await self._score({**counts, **heard.counts}, own, p, rolled=units)
+        return UnitIndex(unit_code, units, p, score, heard.by_category)
 
     async def _score(self, counts: dict[str, Counts | None], units: list[str],
                      p: Period, entries: list[Entry] | None = None,
@@ -144,8 +148,13 @@ class Index766:
         codes = [u.code for u in self.rulebook.in_force(p.last_day)]
         counted = await sql_index766.index_counts_by_unit(self.pool, p, self.terms, codes, rollup)
         entries = await self.inputs.in_force([u.code for u in self.rulebook.units], months_of(p))
-        return {u: await self._score(counted[u], [u], p, entries,
-                                     sql_figures.with_rolled_in([u], rollup)) for u in codes}
+        heard = await store.complaints_of(self.pool, None, p)
+        out = {}
+        for u in codes:
+            rolled = sql_figures.with_rolled_in([u], rollup)
+            complaints = complaint_counts(heard, p, rolled).counts
+            out[u] = await self._score({**counted[u], **complaints}, [u], p, entries, rolled)
+        return out
 
 
     async def rankings(self, block: str, by: str, p: Period, min_sample: int) -> list[RankedIndex]:
