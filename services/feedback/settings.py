@@ -30,7 +30,7 @@ class Settings(ServiceSettings):
         description="portal_id:role:key entries whose holders may submit complaints for "
                     "citizens (the portals' intake keys; the desk and the hotline use officer "
                     "tokens). Empty: none.")
-    complaint_watch_interval_s: float = Field(default=30.0, gt=0)
+    complaint_watch_interval_s: float = Field(default=5.0, gt=0)
 
     def complaint_keys(self) -> list[tuple[str, str, str]]:
         return parse_portal_keys(self.portal_keys)

@@ -39,12 +39,12 @@ H26.06 (population 4, received 4, resolved 1), with operators' entries 1.1 9/10,
 | 4.5 | 2 / 4     | 50.00  | 1.00   | D2 VNeID, D3 looked up                                   |
 | 4.6 | 3 / 4     | 75.00  | 1.50   |                                                          |
 | 4.7 | 0 / 5     | 0.00   | 0.00   |                                                          |
-| 5.2 | missing   |        | 0.00   | no complaint handling yet                                |
-| 5.3 | missing   |        | 0.00   |                                                          |
+| 5.2 | 0 / 0     |        | 6.00   | no complaint in the period: full points, by the rule     |
+| 5.3 | 0 / 0     |        | 6.00   |                                                          |
 | 5.4 | 2 / 4     | 50.00  | 3.33   | good and not disliked: D3, D5; T 90: 6 × 50 / 90         |
 
-Groups 10.40 + 15.00 + 3.00 + 4.75 + 11.13 + 3.33 = 47.61, weak (yếu), incomplete: 5.2 and 5.3
-missing. H26.07: 2.1 is 1 / 1 (D4 resolved on its due day, before 17:00, returned the day
+Groups 10.40 + 15.00 + 3.00 + 4.75 + 11.13 + 15.33 = 59.61, average (trung bình), complete (the
+complaints are counted, and there were none). H26.07: 2.1 is 1 / 1 (D4 resolved on its due day, before 17:00, returned the day
 after: the resolution is its end).
 """
 
@@ -82,10 +82,10 @@ HAND: dict[str, tuple[int | None, int | None, float]] = {
     "2.1": (3, 4, 15.00), "3.1": (1, 4, 3.00), "3.2": (1, 4, 1.50), "3.3": (1, 2, 1.25),
     "3.4": (2, 2, 2.00), "4.1": (1, 1, 6.00), "4.2": (1, 4, 1.00), "4.3": (1, 4, 0.63),
     "4.4": (1, 4, 1.00), "4.5": (2, 4, 1.00), "4.6": (3, 4, 1.50), "4.7": (0, 5, 0.00),
-    "5.2": (None, None, 0.0), "5.3": (None, None, 0.0), "5.4": (2, 4, 3.33),
+    "5.2": (0, 0, 6.0), "5.3": (0, 0, 6.0), "5.4": (2, 4, 3.33),
 }
 GROUPS = {"transparency": 10.40, "progress": 15.00, "online_service": 3.00,
-          "online_payment": 4.75, "digitisation": 11.13, "satisfaction": 3.33}
+          "online_payment": 4.75, "digitisation": 11.13, "satisfaction": 15.33}
 ENTRIES = {"1.1": (9, 10), "1.2": (4, 4), "1.3": (1, 2), "4.6": (3, 4), "4.7": (0, 5)}
 
 
@@ -248,9 +248,9 @@ def check_table(found: dict[str, Any]) -> None:
         if n is not None and d:
             assert i["ratio"] == round(100 * n / d + 1e-9, 2), key
     assert {g["id"]: g["score"] for g in found["groups"]} == GROUPS
-    assert found["total"] == 47.61 and found["grade"]["key"] == "weak"
-    assert found["grade"]["label"] == "yếu"
-    assert found["complete"] is False and found["missing"] == ["5.2", "5.3"]
+    assert found["total"] == 59.61 and found["grade"]["key"] == "average"
+    assert found["grade"]["label"] == "trung bình"
+    assert found["complete"] is True and found["missing"] == []
     assert found["on_time_rate_766"] == 0.75
 
 
@@ -396,6 +396,6 @@ async def test_the_stream_and_the_gauges_carry_the_index(scenario: Scenario) -> 
 
 def test_the_scenario_table_adds_up() -> None:
     """The hand computation is consistent with itself before it is compared with anything."""
-    assert round(sum(GROUPS.values()), 2) == 47.61
-    assert round(sum(p for _, _, p in HAND.values()), 2) == 47.61
+    assert round(sum(GROUPS.values()), 2) == 59.61
+    assert round(sum(p for _, _, p in HAND.values()), 2) == 59.61
 

@@ -16,7 +16,7 @@ class ComplaintWatchdog(LeaderLoop):
     lock_key = "feedback-complaint-watchdog"
 
     def __init__(self, pool: asyncpg.Pool, handlers: ComplaintHandlers, clock: Clock, *,
-                 interval_s: float = 30.0, batch_size: int = 200) -> None:
+                 interval_s: float = 5.0, batch_size: int = 200) -> None:
         super().__init__(pool, interval_s=interval_s)
         self.handlers = handlers
         self.clock = clock
