@@ -16,6 +16,8 @@ dossiers of ``UNIT`` and checks that every one is problem details and changes no
   (not importer) key giving an importer-only time → 403;
 * the courier webhook (HMAC): unsigned, unknown courier, other secret, stale, future or
   malformed timestamp, no signature, tampered body, another timestamp → 401;
+* complaints: a portal key (feedback's list) or any valid token; by the complaint's PIN: wrong or
+  another's PIN → 404 as for an absent complaint;
 * feedback by PIN: wrong PIN, another dossier's PIN → 403; a back-dated rating without a
   valid importer token → 401 or 403;
 * public routes answer without credentials, and credentials change nothing;
@@ -85,6 +87,8 @@ class Access(StrEnum):
     COURIER = "courier"  # HMAC over timestamp and body, per courier secret
     PIN = "pin"  # the receipt's PIN; back-dating needs an importer token
     CONNECTOR = "connector"  # X-API-Key of the national portal connector alone (intake)
+    COMPLAINT = "complaint"  # a portal's X-API-Key (feedback's list), or an officer's JWT
+    COMPLAINT_PIN = "complaint_pin"  # the complaint's PIN; back-dating needs an importer token
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,16 @@ MATRIX: dict[Key, Rule] = {
     ("postal", "GET", "/v1/shipments"): Rule(Access.BEARER, ROLES),
     ("feedback", "POST", "/v1/feedback"): Rule(Access.PIN),
     ("feedback", "GET", "/v1/feedback/{dossier_code}"): Rule(Access.BEARER, ROLES),
+    ("feedback", "POST", "/v1/complaints"): Rule(Access.COMPLAINT),
+    ("feedback", "GET", "/v1/complaints"): Rule(Access.BEARER, ROLES),
+    ("feedback", "GET", "/v1/complaints/{code}"): Rule(Access.BEARER, ROLES),
+    ("feedback", "POST", "/v1/complaints/{code}/steps"): Rule(Access.BEARER, ACTORS),
+    ("feedback", "POST", "/v1/complaints/{code}/info"): Rule(Access.COMPLAINT_PIN),
+    ("feedback", "POST", "/v1/complaints/{code}/reaction"): Rule(Access.COMPLAINT_PIN),
+    ("feedback", "GET", "/v1/public/complaints"): Rule(Access.PUBLIC, why="published answers, "
+                                                       "without personal data"),
+    ("feedback", "GET", "/v1/public/complaints/{code}"): Rule(Access.PUBLIC,
+                                                              why="a published answer"),
     ("metrics", "GET", "/v1/metrics/units/{unit_code}"): _FIGURES,
     ("metrics", "GET", "/v1/metrics/rankings"): _FIGURES,
     ("metrics", "GET", "/v1/metrics/procedures/{code}"): _FIGURES,
@@ -213,6 +227,8 @@ DECLARED: dict[Access, list[dict[str, list[str]]] | None] = {
     Access.COURIER: [{"courierId": [], "courierSignature": []}],
     Access.PIN: [{}, {"bearerToken": []}],
     Access.CONNECTOR: [{"portalApiKey": []}],
+    Access.COMPLAINT: [{"portalApiKey": []}, {"bearerToken": []}],
+    Access.COMPLAINT_PIN: [{}, {"bearerToken": []}],
 }
 SCHEMES = {"bearerToken": ("http", "bearer"), "portalApiKey": ("apiKey", "header"),
            "courierId": ("apiKey", "header"), "courierSignature": ("apiKey", "header"),
@@ -255,6 +271,8 @@ class World:
     rated_pin: str
     withdrawn: str
     revoked_key: str
+    complaint: str  # submitted by the portal about UNIT, received
+    complaint_pin: str
 
     @property
     def codes(self) -> list[str]:
@@ -262,6 +280,8 @@ class World:
 
 
 ABSENT = f"{UNIT}-991231-9999"
+NO_COMPLAINT = "PAKN-991231-9999"
+COMPLAINT = {"subject": "Xếp hàng lâu", "body": "Chờ hơn một giờ ở quầy.", "unit_code": UNIT}
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")  # a well-formed dossier code that does not exist
 
 
@@ -284,6 +304,7 @@ async def footprint(conn: asyncpg.Connection, w: World) -> dict[str, Any]:
         "courier events": "SELECT count(*) FROM postal.courier_events",
         "courier signatures": "SELECT count(*) FROM postal.courier_signatures",
         "ratings": "SELECT jsonb_agg(to_jsonb(r) ORDER BY dossier_code)::text FROM feedback.ratings r",
+        "complaints": "SELECT jsonb_agg(to_jsonb(c) ORDER BY code)::text FROM feedback.complaints c",
         **{f"{s} outbox": f"SELECT count(*) FROM {s}.outbox WHERE key = ANY($1)"
            for s in ("intake", "processing", "postal", "feedback")},
     }
@@ -330,10 +351,14 @@ async def world(stack: Stack, infra: Infra) -> AsyncIterator[World]:
         finally:
             await conn.close()
 
+        r = await api.http.post(api.url("feedback", "/v1/complaints"), json=COMPLAINT,
+                                headers={"X-API-Key": PORTAL_KEY})
+        assert r.status_code == 201, r.text
         w = World(code=receipt["code"], pin=receipt["pin"],
                   due_at=datetime.fromisoformat(view["due_at"]), postal_code=postal,
                   shipment=shipment, rated=rated["code"], rated_pin=rated["pin"],
-                  withdrawn=withdrawn, revoked_key=revoked)
+                  withdrawn=withdrawn, revoked_key=revoked, complaint=r.json()["code"],
+                  complaint_pin=r.json()["pin"])
         # Until the events about the samples have been consumed everywhere.
         db = await api.db()
         last: dict[str, Any] = {}
@@ -515,6 +540,26 @@ def calls_for(key: Key, w: World | None) -> list[Call]:
         ("feedback", "GET", "/v1/feedback/{dossier_code}"): [
             Call(s, m, f"/v1/feedback/{w.rated}", mark="satisfied", subject=w.rated,
                  absent=ABSENT)],
+        ("feedback", "POST", "/v1/complaints"): [
+            Call(s, m, p, body=COMPLAINT, ok=201, mark='"pin"', backdate="at")],
+        ("feedback", "GET", "/v1/complaints"): [
+            Call(s, m, p, params={"limit": 500}, mark=w.complaint, foreign="filtered")],
+        ("feedback", "GET", "/v1/complaints/{code}"): [
+            Call(s, m, f"/v1/complaints/{w.complaint}", mark=w.complaint, subject=w.complaint,
+                 absent=NO_COMPLAINT)],
+        # A step the received complaint does not allow (publish): refused, harmless.
+        ("feedback", "POST", "/v1/complaints/{code}/steps"): [
+            Call(s, m, f"/v1/complaints/{w.complaint}/steps", body={"action": "publish"},
+                 ok=None, subject=w.complaint, absent=NO_COMPLAINT)],
+        # Nothing awaited of the citizen, no reply to react to: 409 past the guard.
+        ("feedback", "POST", "/v1/complaints/{code}/info"): [
+            Call(s, m, f"/v1/complaints/{w.complaint}/info",
+                 body={"pin": w.complaint_pin, "info": "Bổ sung"}, ok=409)],
+        ("feedback", "POST", "/v1/complaints/{code}/reaction"): [
+            Call(s, m, f"/v1/complaints/{w.complaint}/reaction",
+                 body={"pin": w.complaint_pin, "reaction": "accepted"}, ok=409)],
+        ("feedback", "GET", "/v1/public/complaints/{code}"): [
+            Call(s, m, f"/v1/public/complaints/{w.complaint}", ok=404)],
     }
     if key not in table:
         pytest.fail(f"{_id(key)}: add its sample requests to calls_for()")
@@ -814,6 +859,59 @@ async def pin_allowed(api: Api, w: World, calls: list[Call]) -> None:
     allowed(r, call, "an importer back-dating with the right PIN")
 
 
+async def check_complaint(api: Api, w: World, calls: list[Call]) -> None:
+    [call] = calls
+    assert call.body is not None
+    base = api.stack.url("feedback")
+    keys = {n: h for n, h in bad_keys(api, w).items() if n not in ("an operator token",
+                                                                   "key as a bearer token")}
+    for name, headers in keys.items():
+        refused(await send(api.http, base, call, headers), 401, f"complaint {name}")
+    for name, headers in bad_tokens(api).items():
+        refused(await send(api.http, base, call, headers), 401, f"complaint {name}")
+    earlier = {**call.body, "at": (datetime.now(UTC) - timedelta(hours=1)).isoformat()}
+    for headers in ({"X-API-Key": PORTAL_KEY}, api.token([UNIT])):
+        refused(await send(api.http, base, call, headers, body=earlier), 403,
+                "a complaint back-dated by other than an importer")
+    r = await send(api.http, base, call, {"X-API-Key": CONNECTOR_KEY})
+    refused(r, 401, "the connector's key submits nothing")
+
+
+async def complaint_allowed(api: Api, calls: list[Call]) -> None:
+    [call] = calls
+    base = api.stack.url("feedback")
+    for name, headers in {"portal key": {"X-API-Key": PORTAL_KEY},
+                          "desk key": {"X-API-Key": DESK_KEY},
+                          "officer": api.token([UNIT]), "operator": api.token(["*"], "operator")
+                          }.items():
+        allowed(await send(api.http, base, call, headers), call, f"complaint by {name}")
+
+
+async def check_complaint_pin(api: Api, w: World, calls: list[Call]) -> None:
+    [call] = calls
+    assert call.body is not None
+    base = api.stack.url("feedback")
+    wrong = f"{(int(w.complaint_pin) + 1) % 1_000_000:06d}"
+    r = await send(api.http, base, call, body={**call.body, "pin": wrong})
+    refused(r, 404, "a wrong complaint PIN")
+    absent = replace(call, path=call.path.replace(w.complaint, NO_COMPLAINT))
+    r2 = await send(api.http, base, absent, body={**call.body, "pin": wrong})
+    assert (r.status, r.json()["detail"]) == (r2.status, r2.json()["detail"]), "same as absent"
+    refused(await send(api.http, base, call, body={**call.body, "pin": w.pin}), 404,
+            "a dossier's PIN")
+    refused(await send(api.http, base, call,
+                       body={k: v for k, v in call.body.items() if k != "pin"}), 422, "no PIN")
+    earlier = {**call.body, "at": (datetime.now(UTC) - timedelta(days=1)).isoformat()}
+    refused(await send(api.http, base, call, body=earlier), 403, "back-dated, no token")
+    refused(await send(api.http, base, call, api.token(["*"], role="operator"), body=earlier),
+            403, "back-dated by an operator")
+
+
+async def complaint_pin_allowed(api: Api, calls: list[Call]) -> None:
+    [call] = calls
+    allowed(await send(api.http, api.stack.url("feedback"), call), call, "the complaint's PIN")
+
+
 @pytest.mark.parametrize("key", sorted(ROUTES), ids=_id)
 async def test_access(key: Key, api: Api, world: World) -> None:
     rule = MATRIX.get(key)
@@ -836,6 +934,10 @@ async def test_access(key: Key, api: Api, world: World) -> None:
             await check_pin(api, world, calls)
         case Access.CONNECTOR:
             await check_connector(api, world, calls)
+        case Access.COMPLAINT:
+            await check_complaint(api, world, calls)
+        case Access.COMPLAINT_PIN:
+            await check_complaint_pin(api, world, calls)
     assert await footprint(db, world) == before, f"{_id(key)}: a refused request changed state"
 
     match rule.access:
@@ -849,6 +951,10 @@ async def test_access(key: Key, api: Api, world: World) -> None:
             await pin_allowed(api, world, calls)
         case Access.CONNECTOR:
             await connector_allowed(api, calls)
+        case Access.COMPLAINT:
+            await complaint_allowed(api, calls)
+        case Access.COMPLAINT_PIN:
+            await complaint_pin_allowed(api, calls)
     if all(c.ok != 201 for c in calls):  # only a filing's positive control adds something
         assert await footprint(db, world) == before, f"{_id(key)}: a 4xx changed state"
 
