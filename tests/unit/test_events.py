@@ -54,7 +54,22 @@ SAMPLES: dict[type[ev.EventData], dict[str, Any]] = {
     ev.NationalPortalSynced: dict(unit_code="H26.01", version=3, at=T),
     ev.NationalPortalRefused: dict(unit_code="H26.01", version=3, at=T, error_code="E17",
                                    error_text="Mã thủ tục không khớp, gọi 0912345678"),
+    # Complaints are keyed by their own code (COMPLAINT below), about a dossier or none.
+    ev.ComplaintSubmitted: dict(unit_code="H26.01", category="conduct", via="hotline",
+                                received_at=T, refuse_by=T, request_info_by=T, answer_by=T,
+                                repeat_of="PAKN-261120-0007"),
+    ev.ComplaintClassified: dict(unit_code="H26.02", category="procedure", at=T),
+    ev.ComplaintRefused: dict(unit_code="H26.01", at=T, reason="ngoài phạm vi", refuse_by=T),
+    ev.ComplaintInfoRequested: dict(unit_code="H26.01", at=T, what="bản sao giấy hẹn",
+                                    request_info_by=T),
+    ev.ComplaintInfoReceived: dict(unit_code="H26.01", at=T, answer_by=T),
+    ev.ComplaintAnswered: dict(unit_code="H26.01", at=T, answer_by=T, publish_by=T),
+    ev.ComplaintPublished: dict(unit_code="H26.01", at=T, publish_by=T),
+    ev.ComplaintReacted: dict(unit_code="H26.01", at=T, reaction="disliked"),
+    ev.ComplaintRepeated: dict(unit_code="H26.01", at=T, repeated_by="PAKN-261123-0002"),
+    ev.ComplaintOverdue: dict(unit_code="H26.01", at=T, step="publish"),
 }
+COMPLAINT = "PAKN-261123-0001"
 
 
 def test_every_event_type_has_a_sample() -> None:
@@ -63,13 +78,15 @@ def test_every_event_type_has_a_sample() -> None:
 
 @pytest.mark.parametrize("model", ev.EVENT_MODELS, ids=lambda m: m.event_type)
 def test_round_trip_through_headers_and_value(model: type[ev.EventData]) -> None:
-    data = model(**COMMON, **SAMPLES[model])
+    about = {"complaint_code": COMPLAINT} if issubclass(model, ev.ComplaintEvent) else {}
+    data = model(**COMMON, **about, **SAMPLES[model])
     env = Envelope(data=data, source="processing")
     key, value, headers = to_kafka(env)
     h = dict(headers)
-    assert key == CODE.encode()
+    subject = COMPLAINT if about else CODE
+    assert key == subject.encode()
     assert h["ce_type"] == model.event_type.encode()
-    assert h["ce_subject"] == CODE.encode()
+    assert h["ce_subject"] == subject.encode()
     assert h["ce_specversion"] == b"1.0"
     assert h["content-type"] == b"application/json"
     assert h["ce_time"].endswith(b"Z")
@@ -140,3 +157,14 @@ def test_postal_result_returned_travels_on_the_postal_topic() -> None:
 def test_times_must_be_aware() -> None:
     with pytest.raises(ValueError):
         ev.Overdue(dossier_code=CODE, due_at=datetime(2026, 1, 1), at=datetime.now(UTC))
+
+
+def test_a_complaint_about_no_dossier_travels_and_a_foreign_subject_is_refused() -> None:
+    data = ev.ComplaintReacted(complaint_code=COMPLAINT, unit_code="H26.01", at=T,
+                               reaction="accepted")
+    key, value, headers = to_kafka(Envelope(data=data, source="feedback"))
+    assert key == COMPLAINT.encode() and orjson.loads(value)["dossier_code"] is None
+    assert from_kafka(headers, value).data == data
+    forged = [(k, CODE.encode() if k == "ce_subject" else v) for k, v in headers]
+    with pytest.raises(PoisonMessage, match="subject"):
+        from_kafka(forged, value)

@@ -80,11 +80,14 @@ def test_production_refuses_published_defaults_naming_each_setting() -> None:
     assert any("POSTAL_COURIER_SECRETS[vnpost] is a default" in r
                for r in production(PostalSettings))
     assert any("FEEDBACK_PIN_PEPPER" in r for r in production(FeedbackSettings))
+    assert any("FEEDBACK_PORTAL_KEYS[dvc-demo] is a default" in r
+               for r in production(FeedbackSettings)), "the portals' demo keys, for complaints"
 
 
 def test_production_refuses_short_and_old_compose_secrets() -> None:
     assert production(ProcessingSettings, jwt_secret="change-me-in-production-32-characters")
-    short = production(FeedbackSettings, jwt_secret=STRONG, pin_pepper="only-sixteen-chr")
+    short = production(FeedbackSettings, jwt_secret=STRONG, pin_pepper="only-sixteen-chr",
+                       portal_keys="")
     assert short == ["FEEDBACK_PIN_PEPPER is shorter than 32 characters"]
 
 
