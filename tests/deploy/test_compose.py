@@ -23,7 +23,7 @@ PORTS = {name: 8001 + i for i, name in enumerate(SERVICES)}
 # The variables compose.yaml substitutes; the tests render it without them, as a fresh
 # workstation would, unless a test sets them.
 SUBSTITUTED = ("MOTCUA_JWT_SECRET", "MOTCUA_PIN_PEPPER", "MOTCUA_LOG_LEVEL", "POSTAL_COURIER_SECRETS",
-               "INTAKE_PORTAL_KEYS", "POSTGRES_PASSWORD", "NATIONAL_PORTAL_PORTAL_URL",
+               "INTAKE_PORTAL_KEYS", "FEEDBACK_PORTAL_KEYS", "POSTGRES_PASSWORD", "NATIONAL_PORTAL_PORTAL_URL",
                "NATIONAL_PORTAL_PORTAL_PASSWORD", "NATIONAL_PORTAL_INTAKE_KEY")
 
 
@@ -139,6 +139,7 @@ def test_service_is_built_from_the_dockerfile_and_wired(name: str) -> None:
 
 def test_secrets_and_portal_keys_come_from_the_environment() -> None:
     assert environment(services()["intake"])["INTAKE_PORTAL_KEYS"] == "", "no demo keys by default"
+    assert environment(services()["feedback"])["FEEDBACK_PORTAL_KEYS"] == "", "nor for complaints"
     assert ":" in environment(services()["postal"])["POSTAL_COURIER_SECRETS"]
     result = render(**{**SECRETS, "MOTCUA_JWT_SECRET": "k" * 40,
                        "POSTAL_COURIER_SECRETS": "vnpost:s3cr3t", "POSTGRES_PASSWORD": "pw2"})

@@ -200,6 +200,7 @@ def test_the_configmap_names_only_settings_the_code_reads() -> None:
     assert config["data"]["MOTCUA_PORT"] == "8000"
     assert config["data"]["MOTCUA_HOST"] == "0.0.0.0"
     assert config["data"].get("INTAKE_PORTAL_KEYS", "") == "", "no demo portal keys in production"
+    assert config["data"].get("FEEDBACK_PORTAL_KEYS", "") == "", "nor for complaints"
     for name in SERVICES:
         refs = [s["configMapRef"]["name"] for s in only_container(objects("Deployment")[name])
                 .get("envFrom", []) if "configMapRef" in s]

@@ -16,7 +16,7 @@ from tests.support.api import ROOT_DIR
 SERVICES = ("intake", "processing", "postal", "feedback", "metrics", "national_portal")
 # What each service needs set in production, besides MOTCUA_JWT_SECRET.
 OWN_SECRETS = {"intake": ("INTAKE_PIN_PEPPER", "INTAKE_PORTAL_KEYS"),
-               "feedback": ("FEEDBACK_PIN_PEPPER",), "postal": ("POSTAL_COURIER_SECRETS",),
+               "feedback": ("FEEDBACK_PIN_PEPPER", "FEEDBACK_PORTAL_KEYS"), "postal": ("POSTAL_COURIER_SECRETS",),
                "national_portal": ("NATIONAL_PORTAL_PORTAL_PASSWORD",
                                    "NATIONAL_PORTAL_INTAKE_KEY")}
 
@@ -52,7 +52,8 @@ def test_secrets_of_its_own_pass_the_check() -> None:
 
 
 def test_a_short_secret_is_refused_too() -> None:
-    result = start("feedback", MOTCUA_JWT_SECRET="j" * 40, FEEDBACK_PIN_PEPPER="twenty-characters-xx")
+    result = start("feedback", MOTCUA_JWT_SECRET="j" * 40, FEEDBACK_PIN_PEPPER="twenty-characters-xx",
+                   FEEDBACK_PORTAL_KEYS="")
     assert result.returncode == 2
     assert "FEEDBACK_PIN_PEPPER is shorter than 32 characters" in result.stdout
     assert "JWT_SECRET" not in result.stdout
