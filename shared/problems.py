@@ -30,6 +30,9 @@ PROBLEM_TYPES: dict[str, str] = {
     "courier-replay": "this signed courier request was received before",
     "idempotency-key-reused": "the key was first sent with a different request",
     "feedback-refused": "the dossier cannot be rated now (not finished, or already rated)",
+    "complaint-step-refused": "the complaint's state does not allow this step now",
+    "complaint-dossier-not-yet-known": "the dossier's receipt has not reached the feedback "
+                                       "service yet; try again shortly",
 }
 
 

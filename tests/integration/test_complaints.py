@@ -92,7 +92,7 @@ class Complaints:
         return dict(r.json())
 
     async def index(self, unit: str) -> dict[str, Any]:
-        r = await self.api.http.get(self.api.url("metrics", f"/v1/units/{unit}/index766"),
+        r = await self.api.http.get(self.api.url("metrics", f"/v1/metrics/units/{unit}/index766"),
                                     params=SEPTEMBER)
         assert r.status_code == 200, r.text
         return dict(r.json())
