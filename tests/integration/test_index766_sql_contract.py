@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from services.metrics.adapters import sql_index766, store
+from services.metrics.domain.complaints import ComplaintFacts, complained_dossiers
 from services.metrics.domain.facts import EventRecord
 from services.metrics.domain.index766_counts import ProcedureTerms, index_counts
 from shared.db import create_pool
@@ -89,24 +90,38 @@ async def test_sql_counts_equal_the_pure_function(infra: Infra,
     pool = await create_pool(infra.database_url, schema)
     try:
         await migrate_service(pool, schema, ROOT / "services" / "metrics" / "sql")
+        # Complaints about some of the dossiers, received at various times: for 5.4, a dossier
+        # complained about by as_of is not satisfied.
+        rng = random.Random(766)
+        complaints = [ComplaintFacts(f"PAKN-260101-{i:04d}", unit_code=f.unit_code,
+                                     category="procedure", dossier_code=f.dossier_code,
+                                     received_at=f.received_at + timedelta(days=rng.randrange(40)))
+                      for i, f in enumerate(facts) if f.received_at and rng.random() < 0.3]
         async with pool.acquire() as conn:
             await store.upsert_facts(conn, facts)
+            await store.upsert_complaint_facts(conn, complaints)
         unit_sets: list[list[str] | None] = [["H26.06"], ["H26.06.01"], ["H26.07"], ["H26.01"],
                                              ["H26.06", "H26.06.01"], None]
         checked: list[dict[str, Any]] = []
         for p in periods():
             for units in unit_sets:
-                pure = index_counts(facts, p, units, TERMS)
+                pure = index_counts(facts, p, units, TERMS,
+                                    complained=complained_dossiers(complaints, p.as_of))
                 counted = await sql_index766.index_counts(pool, units, p, TERMS)
                 assert counted == pure, (p, units)
                 checked.append({k: v for k, v in pure.items() if v is not None})
             by_unit = await sql_index766.index_counts_by_unit(pool, p, TERMS,
                                                               ["H26.06", "H26.07", "H26.01"])
             for unit, counted in by_unit.items():
-                assert counted == index_counts(facts, p, [unit], TERMS), (p, unit)
+                assert counted == index_counts(
+                    facts, p, [unit], TERMS,
+                    complained=complained_dossiers(complaints, p.as_of)), (p, unit)
         # The scenario is not trivial: every counted indicator is non-empty somewhere.
         for key in ("1.4", "2.1", "2.2", "3.1", "3.2", "3.3", "3.4", "4.1", "4.2", "4.3", "4.4", "4.5",
                     "5.4"):
             assert any(c[key].numerator > 0 for c in checked), key
+        assert any(index_counts(facts, p, None, TERMS)["5.4"] != index_counts(
+            facts, p, None, TERMS, complained=complained_dossiers(complaints, p.as_of))["5.4"]
+            for p in periods()), "the complaints take some dossiers out of 5.4"
     finally:
         await pool.close()
