@@ -24,11 +24,15 @@ Thu 3/09 on, weekdays work. Deadlines are office close (17:00) of the N-th worki
 5.2: 5 / 7 = 71.43 % → 6 × 0.7142857 = 4.29. 5.3: 3 / 7 = 42.86 % → 2.57.
 5.4: dossier X (received 7/09, resolved on time 10/09, rated nothing) is the population's only
 dossier; complained about by G → 0 / 1 → 0.00 (it would be 6.00 without the complaint).
+`metrics rebuild` gives the same index.
 A unit with no complaint at all (H26.09) gets the full 6 + 6 on 5.2 and 5.3.
 """
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -38,7 +42,7 @@ import pytest
 from shared.auth import mint_token
 from shared.clock import VN
 from shared.events import COMPLAINTS_TOPIC
-from tests.support.api import IMPORTER_KEY, PORTAL_KEY, Api, applicant
+from tests.support.api import IMPORTER_KEY, PORTAL_KEY, ROOT_DIR, Api, applicant
 from tests.support.wait import until
 
 pytestmark = pytest.mark.integration
@@ -180,6 +184,14 @@ async def test_a_complaints_lifecycle_and_indicators_5_1_to_5_4(api: Api) -> Non
     assert (got["5.3"]["numerator"], got["5.3"]["ratio"], got["5.3"]["points"]) == (3, 42.86, 2.57)
     assert (got["5.4"]["numerator"], got["5.4"]["points"]) == (0, 0.0), "X was complained about"
     assert got["2.1"]["numerator"] == 1, "X itself was on time"
+
+    # `metrics rebuild` folds the complaints again from the topics: the same index.
+    rebuilt = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "services.metrics.rebuild"], cwd=ROOT_DIR,
+        env=api.stack.env, capture_output=True, text=True, timeout=300)
+    assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
+    assert "complaints=" in rebuilt.stdout and "complaints=0" not in rebuilt.stdout
+    assert await c.index(UNIT) == index
 
     quiet = {i["id"]: i for i in (await c.index("H26.09"))["indicators"]}
     assert quiet["5.2"]["empty"] and quiet["5.2"]["points"] == 6.0
