@@ -47,3 +47,9 @@ SYNC_BREAKER_OPEN = Gauge("motcua_national_portal_breaker_open",
 SYNC_SENT = Counter("motcua_national_portal_documents_total",
                     "Documents sent to the national portal, by outcome",
                     ["service", "outcome"])
+
+# Applicant notifications (docs/rules/notifications.md).
+NOTIFICATIONS = Counter(
+    "motcua_notifications_total",
+    "Tries of applicant notifications, by channel and outcome (sent, retrying, failed, "
+    "skipped)", ["channel", "outcome"])

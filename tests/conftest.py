@@ -16,6 +16,7 @@ import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -101,8 +102,47 @@ async def schema_factory(infra: Infra) -> AsyncIterator[object]:
 JWT_SECRET = "test-suite-jwt-secret-0123456789"
 
 
+@dataclass(frozen=True)
+class Standins:
+    """The notification channels' far sides, on 127.0.0.1, for the whole session."""
+
+    mailbox: Any
+    sms: Any
+    zalo: Any
+
+    def env(self) -> dict[str, str]:
+        from tests.support.sms_gateway import KEY
+        from tests.support.zalo_oa import TEMPLATE, TOKEN
+
+        return {"INTAKE_SMTP_HOST": "127.0.0.1", "INTAKE_SMTP_PORT": str(self.mailbox.port),
+                "INTAKE_SMTP_FROM": "Bộ phận Một cửa <motcua@haiphong.example.vn>",
+                "INTAKE_SMS_URL": self.sms.url, "INTAKE_SMS_API_KEY": KEY,
+                "INTAKE_ZALO_URL": self.zalo.url, "INTAKE_ZALO_ACCESS_TOKEN": TOKEN,
+                "INTAKE_ZALO_TEMPLATE_ID": TEMPLATE,
+                # Retries in a test's time: tenths of a second to 3 s, for ten minutes.
+                "INTAKE_NOTIFY_INTERVAL_S": "0.2", "INTAKE_NOTIFY_RETRY_BASE_S": "0.5",
+                "INTAKE_NOTIFY_RETRY_CAP_S": "3", "INTAKE_NOTIFY_GIVE_UP_S": "600",
+                "INTAKE_NOTIFY_TIMEOUT_S": "3", "INTAKE_NOTIFY_BATCH_SIZE": "16"}
+
+
 @pytest.fixture(scope="session")
-def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def standins() -> Iterator[Standins]:
+    from tests.support.mailbox import Mailbox
+    from tests.support.sms_gateway import SmsGateway
+    from tests.support.zalo_oa import ZaloOA
+
+    found = Standins(Mailbox(), SmsGateway(), ZaloOA())
+    try:
+        yield found
+    finally:
+        found.mailbox.close()
+        found.sms.close()
+        found.zalo.close()
+
+
+@pytest.fixture(scope="session")
+def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory,
+          standins: Standins) -> Iterator[object]:
     """The five services as real processes (as `make run` starts them) on a fresh database,
     with a topic prefix of their own on the real broker; shared by the end-to-end tests."""
     import asyncio
@@ -121,7 +161,8 @@ def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ob
                                       "INTAKE_WEBHOOK_INTERVAL_S": "0.2",
                                       "INTAKE_WEBHOOK_RETRY_BASE_S": "0.2",
                                       "INTAKE_WEBHOOK_RETRY_CAP_S": "1",
-                                      "INTAKE_WEBHOOK_GIVE_UP_S": "20"}) as s:
+                                      "INTAKE_WEBHOOK_GIVE_UP_S": "20",
+                                      **standins.env()}) as s:
             yield s
     finally:
         asyncio.run(drop_database(infra.database_url, db))

@@ -1,6 +1,8 @@
-"""Applicant personal data (ID number, phone, address, full name) appears in no Kafka
+"""Applicant personal data (ID number, phone, e-mail, address, full name) appears in no Kafka
 message (values or headers, dead-letter topics included), no service log line, no /metrics
-output and no metrics API answer, after a dossier's whole life through the public APIs."""
+output and no metrics API answer, after a dossier's whole life through the public APIs,
+with the applicant notified of its steps by e-mail, SMS and Zalo (the contact details
+stay in intake's tables; docs/rules/notifications.md)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import httpx
 import pytest
 
 from shared.events import ALL_DOSSIER_TOPICS, dlq_topic
+from tests.conftest import Standins
 from tests.support.api import DESK_KEY, SERVICES_ORDER, Api, Courier, applicant
 from tests.support.kafka import read_all
 from tests.support.wait import until
@@ -21,6 +24,7 @@ from tests.support.wait import until
 pytestmark = pytest.mark.integration
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 SECRETS = {"id_number": "079099012345", "phone": "0987654321",
+           "phone as sent": "84987654321", "email": "tran.bich.ngoc77@example.vn",
            "address": "Số 77 phố Đặng Tiến Đông", "full_name": "Trần Thị Bích Ngọc"}
 
 
@@ -35,13 +39,18 @@ async def every_message(api: Api) -> AsyncIterator[tuple[str, Any, str]]:
                 yield name, rec, blob.decode("utf-8", errors="replace")
 
 
-async def test_no_personal_data_leaves_intake(api: Api) -> None:
+async def test_no_personal_data_leaves_intake(api: Api, standins: Standins) -> None:
     person = applicant(full_name=SECRETS["full_name"], id_number=SECRETS["id_number"],
-                       phone=SECRETS["phone"], address=SECRETS["address"])
+                       phone=SECRETS["phone"], address=SECRETS["address"],
+                       email=SECRETS["email"])
     r = await api.file(applicant=person, return_method="postal",
                        note=f"gọi {SECRETS['phone']} trước khi đến")
     assert r.status_code == 201, r.text
     code, pin = r.json()["code"], r.json()["pin"]
+    # The same applicant told by SMS and by Zalo of two more dossiers.
+    for channel in ("sms", "zalo"):
+        other = await api.file(applicant=person, notify={"channel": channel})
+        assert other.status_code == 201, other.text
     await api.processing_view(code)
     assert (await api.act(code, "accept")).status_code == 200
     assert (await api.act(code, "resolve")).status_code == 200
@@ -60,6 +69,16 @@ async def test_no_personal_data_leaves_intake(api: Api) -> None:
         await asyncio.sleep(0.1)
     assert rated.status_code == 201
 
+    # The applicant was told, at each address (so the scans below cover the senders).
+    async def told() -> bool | None:
+        return True if standins.mailbox.to(SECRETS["email"]) and standins.sms.to(
+            SECRETS["phone as sent"]) and standins.zalo.to(SECRETS["phone as sent"]) else None
+
+    await until(told, timeout_s=30)
+    history = await api.http.get(api.url("intake", f"/v1/dossiers/{code}/notifications"),
+                                 headers={"X-API-Key": DESK_KEY})
+    assert history.status_code == 200 and "t***@example.vn" in history.text
+    assert not any(s in history.text for s in SECRETS.values())
     # Every topic the services produce, and their dead-letter topics.
     scanned = 0
     async for name, rec, text in every_message(api):
@@ -77,10 +96,15 @@ async def test_no_personal_data_leaves_intake(api: Api) -> None:
         for service in SERVICES_ORDER:
             text = (await client.get(api.stack.url(service) + "/metrics")).text
             assert not any(s in text for s in SECRETS.values()), service
+            if service == "intake":
+                assert 'motcua_notifications_total{channel="email",outcome="sent"}' in text
         overview = (await client.get(api.stack.url("metrics") + "/v1/metrics/overview")).text
         assert not any(s in overview for s in SECRETS.values())
     # The intake service itself still has it, for the desk (and only there).
     db = await api.db()
+    assert await db.fetchval("SELECT count(*) FROM intake.applicant_notifications "
+                             "WHERE address = ANY($1::text[])",
+                             [SECRETS["email"], SECRETS["phone"]]) >= 3
     stored = await db.fetchval("SELECT applicant->>'id_number' FROM intake.dossiers "
                                "WHERE code = $1", code)
     assert stored == SECRETS["id_number"]

@@ -16,8 +16,6 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from services.intake.adapters.repository import Portal
 from services.intake.adapters.webhooks import Subscription
 from services.intake.domain.webhooks import (
-    Retry,
-    after_try,
     is_public_address,
     kinds_refusal,
     url_refusal,
@@ -28,6 +26,7 @@ from services.intake.service_layer.webhooks import (
     WebhookHandlers,
     WebhookRefused,
 )
+from shared.retry import Retry, after_try
 from shared.webhooks import new_secret, signed_headers
 
 T0 = datetime(2026, 11, 16, 9, tzinfo=UTC)

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from services.intake.adapters.notifications import notify_step
 from services.intake.domain.dossier import Dossier
 from shared.auth import hash_api_key
 from shared.events import Envelope, EventData
@@ -261,7 +262,9 @@ class TimelineRepository:
 
     async def record(self, env: Envelope[Any], at: datetime, detail: dict[str, Any]) -> None:
         """The entry, and in the same transaction one webhook delivery per subscription of
-        the filing portal that wants this event type (docs/rules/webhooks.md)."""
+        the filing portal that wants this event type (docs/rules/webhooks.md) and the
+        applicant's notification of the steps they are told of
+        (docs/rules/notifications.md)."""
         added = await self.db.fetchval(
             """INSERT INTO timeline (event_id, dossier_code, at, event_type, source, detail)
                VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING
@@ -270,6 +273,7 @@ class TimelineRepository:
         if added:
             await self.db.execute(ENQUEUE_WEBHOOKS, env.id, env.data.dossier_code, env.type,
                                   in_legal_zone(at), detail)
+            await notify_step(self.db, env, detail)
 
     async def latest(self, code: str, limit: int) -> tuple[list[asyncpg.Record], int]:
         """The latest ``limit`` entries in time order, and how many there are in all."""

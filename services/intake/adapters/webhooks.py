@@ -22,10 +22,11 @@ import asyncpg
 import httpx
 import orjson
 
-from services.intake.domain.webhooks import Retry, after_try, is_public_address
+from services.intake.domain.webhooks import is_public_address
 from shared.clock import Clock
 from shared.leader import LeaderLoop
 from shared.observability import WEBHOOK_DELIVERIES
+from shared.retry import Retry, after_try, lease_for
 from shared.webhooks import new_secret, signed_headers
 
 log = logging.getLogger(__name__)
@@ -164,9 +165,7 @@ class WebhookSender(LeaderLoop):
         self.timeout_s = timeout_s
         self._slots = asyncio.Semaphore(concurrency)
         self._rng = random.Random()
-        # Longer than a whole batch can take (every try timing out, a slot at a time), so
-        # that a try in flight is not claimed again by this sender.
-        self.lease = timedelta(seconds=timeout_s * -(-batch_size // concurrency) + 30)
+        self.lease = lease_for(timeout_s, batch_size, concurrency)
 
     async def step(self) -> bool:
         claimed = await self.store.claim(self.clock.now(), self.batch_size, self.lease)

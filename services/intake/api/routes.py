@@ -19,6 +19,9 @@ from services.intake.api.schemas import (
     DossierChange,
     DossierView,
     FilingRequest,
+    NotificationEntry,
+    NotificationsView,
+    NotifyChoice,
     ProcedureView,
     Receipt,
     SupplementRequest,
@@ -34,6 +37,7 @@ from services.intake.service_layer.commands import (
     FileDossier,
     HandInSupplement,
     Requested,
+    SetNotifications,
     Withdraw,
 )
 from services.intake.service_layer.handlers import (
@@ -41,6 +45,7 @@ from services.intake.service_layer.handlers import (
     DossierNotFound,
     FilingRefused,
     IntakeHandlers,
+    Notified,
     NotTheConnector,
     Seen,
     UnknownUnit,
@@ -53,6 +58,7 @@ from shared.events import DossierCode
 from shared.forms import render
 from shared.idempotency import IdempotencyKey, mark_replayed
 from shared.masking import mask_personal_data
+from shared.notifications import mask_address
 from shared.problems import Problem, invalid
 from shared.runtime import clock_of, component_of, get_runtime
 from shared.textbounds import search_key
@@ -144,7 +150,7 @@ def filing(body: FilingRequest, requested: Requested) -> FileDossier:
         body.applicant, [d.model_dump(mode="json") for d in body.documents], body.note,
         body.external_ref, received_at_given=body.received_at is not None,
         online_mode=body.online_mode, population_data=body.population_data,
-        receiving_unit=body.receiving_unit)
+        receiving_unit=body.receiving_unit, notify=body.notify.channel if body.notify else None)
 
 
 def receipt(request: Request, app: IntakeHandlers, d: Dossier, replayed: bool) -> Receipt:
@@ -225,6 +231,35 @@ async def withdraw(code: str, request: Request, response: Response, who: Caller,
         if await app.withdraw(cmd):
             mark_replayed(response)
         return view(await app.dossier(code, who))
+
+
+@router.get("/dossiers/{code}/notifications", response_model=NotificationsView,
+            tags=["notifications"], responses=ANSWERS,
+            summary="What the applicant was told of the dossier's steps, and how: the "
+                    "notification history (addresses masked)")
+async def notifications(code: str, who: Caller, app: Handlers) -> NotificationsView:
+    with refusals():
+        return notified(await app.notifications(code, who))
+
+
+@router.put("/dossiers/{code}/notifications", response_model=NotificationsView,
+            tags=["notifications"], responses=ANSWERS,
+            summary="Change how the applicant is told of the steps; channel none opts out "
+                    "(what is still pending is skipped)")
+async def set_notifications(code: str, body: NotifyChoice, request: Request, who: Caller,
+                            app: Handlers) -> NotificationsView:
+    cmd = SetNotifications(code, asked(request, who, None, body.model_dump(mode="json"), None),
+                           body.channel)
+    with refusals():
+        return notified(await app.set_notifications(cmd))
+
+
+def notified(found: Notified) -> NotificationsView:
+    return NotificationsView.model_validate({"preference": found.preference, "items": [
+        NotificationEntry.model_validate({
+            **row, "address": mask_address(row["address"]),
+            "next_attempt_at": row["next_attempt_at"] if row["status"] == "pending" else None})
+        for row in found.history]})
 
 
 class ApplicantsWanted(BaseModel):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.domain.applicant import Applicant
 from shared.events import Channel, MaskedApplicant, OnlineMode, PopulationData, ReturnMethod
+from shared.notifications import Preference
 from shared.rulebook import UNIT_CODE
 from shared.status import Status
 from shared.textbounds import PersonName, PlainText, WebUrl
@@ -25,6 +26,14 @@ class DocumentRef(BaseModel):
     digitised: bool = Field(default=False, description="the component was digitised at intake")
     reused: bool = Field(default=False, description="taken from data digitised before (the "
                          "citizen's store or an earlier dossier), not submitted again")
+
+
+class NotifyChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channel: Preference = Field(default="auto", description=(
+        "auto: e-mail if the applicant gave one, else SMS to the phone; email, sms or zalo "
+        "(Zalo ZNS, to the phone): that one, falling back to auto without its contact; "
+        "none: no notification (opted out)"))
 
 
 class FilingRequest(BaseModel):
@@ -58,6 +67,9 @@ class FilingRequest(BaseModel):
     population_data: PopulationData | None = Field(default=None, description=(
         "the applicant signed in with VNeID, or their data was looked up in the national "
         "population database"))
+    notify: NotifyChoice | None = Field(default=None, description=(
+        "how the applicant is told of the dossier's steps (docs/rules/notifications.md); "
+        "default auto (none for an importer's back-filled dossier)"))
 
 
 class Receipt(BaseModel):
@@ -95,6 +107,27 @@ class WithdrawRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: PlainText | None = Field(default=None, max_length=2000)
     at: AwareMoment | None = Field(default=None, description="importer role only")
+
+
+class NotificationEntry(BaseModel):
+    id: str = Field(description="ntf_…: the e-mail's Message-ID, the SMS client_ref, the "
+                                "Zalo tracking_id, the same on every try")
+    kind: str = Field(description="the step told of (dossier.received, ...)")
+    channel: Literal["email", "sms", "zalo"] | None = Field(
+        description="null when skipped with no channel (opted out, no contact)")
+    address: str | None = Field(description="masked: n***@example.vn, 09******78")
+    status: Literal["pending", "sent", "failed", "skipped"]
+    attempts: int
+    created_at: LocalTime
+    next_attempt_at: LocalTime | None = Field(description="while pending: the next try")
+    last_attempt_at: LocalTime | None
+    last_error: str | None = Field(description="why the last try failed, or why skipped")
+    sent_at: LocalTime | None
+
+
+class NotificationsView(BaseModel):
+    preference: Preference
+    items: list[NotificationEntry] = Field(description="oldest first")
 
 
 class TimelineEntry(BaseModel):

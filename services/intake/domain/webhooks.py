@@ -1,16 +1,12 @@
-"""Portals' webhooks, as pure rules: what may be subscribed to, which URLs are accepted, and
-what becomes of a delivery after each try (Standard Webhooks; docs/rules/webhooks.md)."""
+"""Portals' webhooks, as pure rules: what may be subscribed to and which URLs are accepted
+(Standard Webhooks; docs/rules/webhooks.md). What becomes of a delivery after each try is
+``shared.retry``'s ``after_try``, shared with the other senders."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Literal
 from urllib.parse import urlsplit
-
-from shared.retry import backoff
 
 # What a portal may subscribe to: the entries of a dossier's timeline at intake, each a step
 # the applicant or the portal cares about. "*" is every one.
@@ -22,14 +18,6 @@ EVENT_KINDS = frozenset({
     "dossier.overdue", "dossier.stuck", "dossier.unstuck", "postal.shipment_created",
     "postal.picked_up", "postal.delivered", "postal.delivery_failed",
 })
-DeliveryStatus = Literal["pending", "delivered", "failed"]
-
-
-@dataclass(frozen=True)
-class Retry:
-    base_s: float = 30.0
-    cap_s: float = 3600.0
-    give_up_after: timedelta = timedelta(days=1)
 
 
 def url_refusal(url: str, production: bool) -> str | None:
@@ -76,14 +64,3 @@ def kinds_refusal(events: list[str]) -> str | None:
         return f"unknown event types: {', '.join(unknown)}"
     return None
 
-
-def after_try(status: int | None, attempts: int, retry_from: datetime, now: datetime,
-              retry: Retry, draw: float) -> tuple[DeliveryStatus, datetime]:
-    """A delivery after try number ``attempts`` got ``status`` (None: no answer): delivered
-    on 2xx; else failed once a day (``give_up_after``) has passed since ``retry_from``;
-    else pending until the backoff's time."""
-    if status is not None and 200 <= status < 300:
-        return "delivered", now
-    if now - retry_from >= retry.give_up_after:
-        return "failed", now
-    return "pending", now + backoff(attempts - 1, retry.base_s, retry.cap_s, draw)

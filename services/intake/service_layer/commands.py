@@ -9,6 +9,7 @@ from typing import Any
 
 from services.intake.adapters.repository import Portal
 from services.intake.domain.applicant import Applicant
+from shared.notifications import Preference
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class FileDossier:
     online_mode: str | None = None
     population_data: str | None = None
     receiving_unit: str | None = None  # the desk, when not the competent unit's own
+    # How the applicant wants to be told of the steps (docs/rules/notifications.md); None:
+    # "auto", but "none" for an importer's back-filled dossier (told by the old system).
+    notify: Preference | None = None
 
 
 @dataclass(frozen=True)
@@ -53,3 +57,12 @@ class Withdraw:
     code: str
     asked: Requested
     reason: str | None
+
+
+@dataclass(frozen=True)
+class SetNotifications:
+    """The applicant's notification preference, changed later (opting out: "none")."""
+
+    code: str
+    asked: Requested
+    preference: Preference

@@ -16,6 +16,7 @@ from services.intake.service_layer.commands import (
     FileDossier,
     HandInSupplement,
     Requested,
+    SetNotifications,
     Withdraw,
 )
 from services.intake.service_layer.unit_of_work import IntakeUnitOfWork
@@ -73,6 +74,14 @@ class Applicant:
 class Filed:
     dossier: Dossier
     replayed: bool  # the same filing was made before (its Idempotency-Key or external_ref)
+
+
+@dataclass(frozen=True)
+class Notified:
+    """A dossier's notification preference and history (addresses as stored: mask them)."""
+
+    preference: str
+    history: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -150,6 +159,8 @@ class IntakeHandlers:
             else cmd.receiving_unit)
         event = d.filed(deadline)
         await uow.dossiers.add(d)
+        await uow.notifications.prefer(code, cmd.notify or (
+            "none" if asked.portal.role == "importer" else "auto"), asked.at)
         detail = {"channel": "postal"} if deadline is None else {
             "channel": cmd.channel, "due_at": in_legal_zone(deadline.due_at)}
         await _record(uow, event, asked, detail)
@@ -209,6 +220,23 @@ class IntakeHandlers:
             d = await _visible(uow, code, portal)
             entries, total = await uow.timeline.latest(code, timeline_limit)
         return Seen(d, entries, total)
+
+    async def notifications(self, code: str, portal: Portal) -> Notified:
+        """:raises DossierNotFound:"""
+        async with self.unit_of_work() as uow:
+            await _visible(uow, code, portal)
+            return Notified(await uow.notifications.preference(code),
+                            await uow.notifications.history(code))
+
+    async def set_notifications(self, cmd: SetNotifications) -> Notified:
+        """The applicant's new preference; opting out skips what is still pending.
+
+        :raises DossierNotFound:"""
+        async with self.unit_of_work() as uow:
+            await _visible(uow, cmd.code, cmd.asked.portal, lock=True)
+            await uow.notifications.prefer(cmd.code, cmd.preference, cmd.asked.at)
+            await uow.commit()
+        return await self.notifications(cmd.code, cmd.asked.portal)
 
     async def applicants(self, codes: list[str], caller: Portal) -> dict[str, Applicant]:
         """The applicants as filed, for the national portal connector alone: personal data

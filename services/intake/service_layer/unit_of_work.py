@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from services.intake.adapters.notifications import NotificationRepository
 from services.intake.adapters.repository import (
     DossierRepository,
     RequestKeyRepository,
@@ -16,6 +17,7 @@ from services.intake.adapters.repository import (
 )
 from services.intake.domain.dossier import Dossier
 from shared.events import Envelope
+from shared.notifications import Preference
 from shared.unit_of_work import PostgresUnitOfWork, UnitOfWork
 
 
@@ -47,6 +49,12 @@ class RequestKeys(Protocol):
                        fingerprint: str) -> None: ...
 
 
+class Notifications(Protocol):
+    async def prefer(self, code: str, preference: Preference, at: datetime) -> None: ...
+    async def preference(self, code: str) -> Preference: ...
+    async def history(self, code: str) -> list[dict[str, Any]]: ...
+
+
 class IntakeUnitOfWork(UnitOfWork, Protocol):
     @property
     def dossiers(self) -> Dossiers: ...
@@ -56,6 +64,8 @@ class IntakeUnitOfWork(UnitOfWork, Protocol):
     def supplements(self) -> Supplements: ...
     @property
     def request_keys(self) -> RequestKeys: ...
+    @property
+    def notifications(self) -> Notifications: ...
 
 
 class PostgresIntakeUnitOfWork(PostgresUnitOfWork):
@@ -63,9 +73,11 @@ class PostgresIntakeUnitOfWork(PostgresUnitOfWork):
     timeline: TimelineRepository
     supplements: SupplementRepository
     request_keys: RequestKeyRepository
+    notifications: NotificationRepository
 
     def open_repositories(self, conn: asyncpg.Connection) -> None:
         self.dossiers = DossierRepository(conn)
         self.timeline = TimelineRepository(conn)
         self.supplements = SupplementRepository(conn)
         self.request_keys = RequestKeyRepository(conn)
+        self.notifications = NotificationRepository(conn)
