@@ -23,8 +23,9 @@ PORTS = {name: 8001 + i for i, name in enumerate(SERVICES)}
 # The variables compose.yaml substitutes; the tests render it without them, as a fresh
 # workstation would, unless a test sets them.
 SUBSTITUTED = ("MOTCUA_JWT_SECRET", "MOTCUA_PIN_PEPPER", "MOTCUA_LOG_LEVEL", "POSTAL_COURIER_SECRETS",
-               "INTAKE_PORTAL_KEYS", "FEEDBACK_PORTAL_KEYS", "POSTGRES_PASSWORD", "NATIONAL_PORTAL_PORTAL_URL",
-               "NATIONAL_PORTAL_PORTAL_PASSWORD", "NATIONAL_PORTAL_INTAKE_KEY")
+               "INTAKE_PORTAL_KEYS", "FEEDBACK_PORTAL_KEYS", "POSTGRES_PASSWORD",
+               "NATIONAL_PORTAL_PORTAL_URL", "NATIONAL_PORTAL_PORTAL_PASSWORD",
+               "NATIONAL_PORTAL_INTAKE_KEY")
 
 
 @functools.cache

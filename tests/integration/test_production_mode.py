@@ -16,7 +16,8 @@ from tests.support.api import ROOT_DIR
 SERVICES = ("intake", "processing", "postal", "feedback", "metrics", "national_portal")
 # What each service needs set in production, besides MOTCUA_JWT_SECRET.
 OWN_SECRETS = {"intake": ("INTAKE_PIN_PEPPER", "INTAKE_PORTAL_KEYS"),
-               "feedback": ("FEEDBACK_PIN_PEPPER", "FEEDBACK_PORTAL_KEYS"), "postal": ("POSTAL_COURIER_SECRETS",),
+               "feedback": ("FEEDBACK_PIN_PEPPER", "FEEDBACK_PORTAL_KEYS"),
+               "postal": ("POSTAL_COURIER_SECRETS",),
                "national_portal": ("NATIONAL_PORTAL_PORTAL_PASSWORD",
                                    "NATIONAL_PORTAL_INTAKE_KEY")}
 

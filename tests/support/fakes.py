@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Any, Self
 
+from services.feedback.domain.complaint import Complaint
 from services.feedback.domain.rating import RatedDossier
 from services.intake.domain.dossier import Dossier as IntakeDossier
 from services.postal.domain.shipment import Shipment
@@ -246,14 +247,36 @@ class FakeRequestKeys:
         self.rows[(portal_id, key)] = (action, code, fingerprint)
 
 
+class FakeNotifications:
+    """Preferences, and the history rows a test puts in ``rows``."""
+
+    def __init__(self) -> None:
+        self.preferences: dict[str, tuple[str, datetime]] = {}
+        self.rows: list[dict[str, Any]] = []
+
+    async def prefer(self, code: str, preference: str, at: datetime) -> None:
+        self.preferences[code] = (preference, at)
+        if preference == "none":
+            for row in self.rows:
+                if row["subject_code"] == code and row["status"] == "pending":
+                    row.update(status="skipped", last_error="opted out")
+
+    async def preference(self, code: str) -> Any:
+        return self.preferences.get(code, ("auto", None))[0]
+
+    async def history(self, code: str) -> list[dict[str, Any]]:
+        return copy.deepcopy([r for r in self.rows if r["subject_code"] == code])
+
+
 class FakeIntakeUnitOfWork(FakeUnitOfWork):
     def __init__(self) -> None:
         self.dossiers = FakeIntakeDossiers()
         self.timeline = FakeTimeline()
         self.supplements = FakeSupplements()
         self.request_keys = FakeRequestKeys()
+        self.notifications = FakeNotifications()
         super().__init__("intake", self.dossiers, self.timeline, self.supplements,
-                         self.request_keys)
+                         self.request_keys, self.notifications)
 
 
 # ------------------------------------------------------------------ postal
@@ -375,12 +398,60 @@ class FakeRatings:
         return dict(found) if found else None
 
 
+class FakeComplaints:
+    def __init__(self) -> None:
+        self.rows: dict[str, Complaint] = {}
+        self.counters: dict[date, int] = {}
+
+    async def next_code(self, day: date) -> str:
+        self.counters[day] = self.counters.get(day, 0) + 1
+        return f"PAKN-{day:%y%m%d}-{self.counters[day]:04d}"
+
+    async def get(self, code: str, *, lock: bool = False) -> Complaint | None:
+        found = self.rows.get(code)
+        return copy.deepcopy(found) if found else None
+
+    async def add(self, c: Complaint) -> None:
+        if c.code in self.rows:
+            raise ValueError("duplicate complaint code")
+        self.rows[c.code] = copy.deepcopy(replace(c, events=[]))
+
+    async def save(self, c: Complaint) -> None:
+        self.rows[c.code] = copy.deepcopy(replace(c, events=[]))
+
+    async def first_about(self, dossier_code: str, category: str) -> str | None:
+        found = sorted((c.received_at, c.code) for c in self.rows.values()
+                       if c.dossier_code == dossier_code and c.category == category
+                       and c.repeat_of is None)
+        return found[0][1] if found else None
+
+    async def of_units(self, units: list[str] | None, state: str | None,
+                       limit: int) -> list[Complaint]:
+        found = [c for c in self.rows.values() if (units is None or c.unit_code in units)
+                 and (state is None or c.state == state)]
+        return sorted(found, key=lambda c: (c.received_at, c.code), reverse=True)[:limit]
+
+    async def published(self, unit_code: str | None, limit: int,
+                        code: str | None = None) -> list[Any]:
+        found = [c for c in self.rows.values() if c.published_at is not None
+                 and (unit_code is None or c.unit_code == unit_code)
+                 and (code is None or c.code == code)]
+        return [{"code": c.code, "unit_code": c.unit_code, "answer_text": c.answer_text}
+                for c in found][:limit]
+
+    async def awaiting_overdue(self, now: datetime, limit: int) -> list[Complaint]:
+        due = [c for c in self.rows.values() if (a := c.awaited()) is not None and a[1] < now
+               and a[0] not in c.overdue_flagged]
+        return [copy.deepcopy(c) for c in sorted(due, key=lambda c: c.code)[:limit]]
+
+
 class FakeFeedbackUnitOfWork(FakeUnitOfWork):
     def __init__(self) -> None:
         self.guesses = FakeGuesses()
         self.ratings = FakeRatings()
         self.dossiers = FakeRatedDossiers(self.ratings)
-        super().__init__("feedback", self.guesses, self.ratings, self.dossiers)
+        self.complaints = FakeComplaints()
+        super().__init__("feedback", self.guesses, self.ratings, self.dossiers, self.complaints)
 
 
 def published(uow: FakeUnitOfWork) -> Sequence[str]:
