@@ -114,15 +114,15 @@ class Standins:
         from tests.support.sms_gateway import KEY
         from tests.support.zalo_oa import TEMPLATE, TOKEN
 
-        return {"INTAKE_SMTP_HOST": "127.0.0.1", "INTAKE_SMTP_PORT": str(self.mailbox.port),
-                "INTAKE_SMTP_FROM": "Bộ phận Một cửa <motcua@haiphong.example.vn>",
-                "INTAKE_SMS_URL": self.sms.url, "INTAKE_SMS_API_KEY": KEY,
-                "INTAKE_ZALO_URL": self.zalo.url, "INTAKE_ZALO_ACCESS_TOKEN": TOKEN,
-                "INTAKE_ZALO_TEMPLATE_ID": TEMPLATE,
+        return {"MOTCUA_SMTP_HOST": "127.0.0.1", "MOTCUA_SMTP_PORT": str(self.mailbox.port),
+                "MOTCUA_SMTP_FROM": "Bộ phận Một cửa <motcua@haiphong.example.vn>",
+                "MOTCUA_SMS_URL": self.sms.url, "MOTCUA_SMS_API_KEY": KEY,
+                "MOTCUA_ZALO_URL": self.zalo.url, "MOTCUA_ZALO_ACCESS_TOKEN": TOKEN,
+                "MOTCUA_ZALO_TEMPLATE_ID": TEMPLATE,
                 # Retries in a test's time: tenths of a second to 3 s, for ten minutes.
-                "INTAKE_NOTIFY_INTERVAL_S": "0.2", "INTAKE_NOTIFY_RETRY_BASE_S": "0.5",
-                "INTAKE_NOTIFY_RETRY_CAP_S": "3", "INTAKE_NOTIFY_GIVE_UP_S": "600",
-                "INTAKE_NOTIFY_TIMEOUT_S": "3", "INTAKE_NOTIFY_BATCH_SIZE": "16"}
+                "MOTCUA_NOTIFY_INTERVAL_S": "0.2", "MOTCUA_NOTIFY_RETRY_BASE_S": "0.5",
+                "MOTCUA_NOTIFY_RETRY_CAP_S": "3", "MOTCUA_NOTIFY_GIVE_UP_S": "600",
+                "MOTCUA_NOTIFY_TIMEOUT_S": "3", "MOTCUA_NOTIFY_BATCH_SIZE": "16"}
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ from shared.events import (
     PROCESSING_TOPIC,
 )
 from shared.lifespan import ServicePlan
+from shared.notifications.wiring import OwnedNotificationSender, notification_sender
 from shared.outbox import OutboxWriter
 from shared.portal_keys import ConfiguredKeys
 from shared.rulebook import load_rulebook
@@ -54,9 +55,13 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
                                      interval_s=settings.complaint_watch_interval_s)
         runtime.provide(watchdog)
         runtime.spawn(watchdog.run(), "complaint-watchdog")
+        notifier = notification_sender(settings, runtime.pool, clock)
+        runtime.provide(notifier)
+        runtime.spawn(notifier.run(), "notification-sender")
 
     async def stop_watchdog(runtime: Runtime) -> None:
         runtime.component(ComplaintWatchdog).stop()
+        await runtime.component(OwnedNotificationSender).close()
 
     def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
         consumer = FeedbackConsumer(runtime.component(FeedbackHandlers), outbox)

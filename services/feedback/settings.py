@@ -10,12 +10,12 @@ from pydantic_settings import SettingsConfigDict
 
 from services.feedback.domain.complaint import ComplaintPolicy
 from services.feedback.domain.rating import GuessingPolicy
+from shared.notifications.settings import NotificationSettings
 from shared.portal_keys import DEMO_PORTAL_KEYS, parse_portal_keys
 from shared.rulebook import Rulebook
-from shared.settings import ServiceSettings
 
 
-class Settings(ServiceSettings):
+class Settings(NotificationSettings):
     model_config = SettingsConfigDict(env_prefix="FEEDBACK_", extra="ignore")
     service_name: ClassVar[str] = "feedback"
     secret_settings: ClassVar[tuple[str, ...]] = ("jwt_secret", "pin_pepper")

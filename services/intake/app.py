@@ -7,7 +7,6 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -26,60 +25,13 @@ from shared.app_factory import create_service_app
 from shared.clock import SYSTEM_CLOCK, Clock
 from shared.events import INTAKE_TOPIC, POSTAL_TOPIC, PROCESSING_TOPIC
 from shared.lifespan import ServicePlan
-from shared.notifications import (
-    Channel,
-    NotificationSender,
-    SmsGatewayChannel,
-    SmtpChannel,
-    ZaloZnsChannel,
-)
+from shared.notifications.wiring import OwnedNotificationSender, notification_sender
 from shared.outbox import OutboxWriter
 from shared.retry import Retry
 from shared.rulebook import load_rulebook
 from shared.runtime import ConsumerSpec, Runtime
 
 log = logging.getLogger(__name__)
-
-
-class IntakeNotificationSender(NotificationSender):
-    """The applicant notifications' sender of intake, with the HTTP client its SMS and Zalo
-    channels share (closed on stop)."""
-
-    def __init__(self, http: httpx.AsyncClient, *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self.http = http
-
-
-def notification_channels(settings: Settings, http: httpx.AsyncClient) -> dict[str, Channel]:
-    """The channels whose settings are given (docs/rules/notifications.md)."""
-    channels: dict[str, Channel] = {}
-    if settings.smtp_host and settings.smtp_from:
-        channels["email"] = SmtpChannel(
-            settings.smtp_host, settings.smtp_port, settings.smtp_from,
-            starttls=settings.smtp_starttls, tls=settings.smtp_tls,
-            username=settings.smtp_user, password=settings.smtp_password,
-            timeout_s=settings.notify_timeout_s)
-    if settings.sms_url and settings.sms_api_key:
-        channels["sms"] = SmsGatewayChannel(http, settings.sms_url, settings.sms_api_key,
-                                            settings.sms_sender)
-    if settings.zalo_url and settings.zalo_access_token and settings.zalo_template_id:
-        channels["zalo"] = ZaloZnsChannel(http, settings.zalo_url, settings.zalo_access_token,
-                                          settings.zalo_template_id)
-    return channels
-
-
-def notification_sender(settings: Settings, runtime: Runtime,
-                        clock: Clock) -> IntakeNotificationSender:
-    http = httpx.AsyncClient(timeout=settings.notify_timeout_s, follow_redirects=False)
-    channels = notification_channels(settings, http)
-    log.info("notification channels", extra={"configured": sorted(channels)})
-    return IntakeNotificationSender(
-        http, runtime.pool, channels, clock,
-        Retry(settings.notify_retry_base_s, settings.notify_retry_cap_s,
-              timedelta(seconds=settings.notify_give_up_s)),
-        lock_key="intake-notification-sender", interval_s=settings.notify_interval_s,
-        batch_size=settings.notify_batch_size, timeout_s=settings.notify_timeout_s,
-        concurrency=settings.notify_concurrency)
 
 
 def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
@@ -116,7 +68,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             production=production)
         runtime.provide(sender)
         runtime.spawn(sender.run(), "webhook-sender")
-        notifier = notification_sender(settings, runtime, clock)
+        notifier = notification_sender(settings, runtime.pool, clock)
         runtime.provide(notifier)
         runtime.spawn(notifier.run(), "notification-sender")
 
@@ -124,9 +76,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
         sender = runtime.component(WebhookSender)
         sender.stop()
         await sender.http.aclose()
-        notifier = runtime.component(IntakeNotificationSender)
-        notifier.stop()
-        await notifier.http.aclose()
+        await runtime.component(OwnedNotificationSender).close()
 
     def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
         consumer = IntakeConsumer(runtime.component(IntakeHandlers), outbox)

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services.intake.adapters.repository import add_portal_key, has_live_key, revoke_portal_keys
-from services.intake.settings import CLIENT_ROLES, Settings
+from services.intake.settings import Settings
 from shared.auth import generate_api_key
 from shared.db import create_pool
 from shared.migrations import migrate_service
+from shared.portal_keys import CLIENT_ROLES
 
 
 async def _run(args: argparse.Namespace) -> None:

@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
-from urllib.parse import urlsplit
+from typing import ClassVar
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
-
-# Who holds an intake key: a portal files online or by post, a desk files at the counter,
-# an importer back-fills anything; the national portal connector files nothing and reads
-# the applicants of the dossiers it syncs (docs/decisions/0011).
-CLIENT_ROLES = ("portal", "desk", "importer", "connector")
+from shared.notifications.settings import NotificationSettings
+from shared.portal_keys import DEMO_PORTAL_KEYS, parse_portal_keys
 
 
-class Settings(ServiceSettings):
+class Settings(NotificationSettings):
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
     service_name: ClassVar[str] = "intake"
     secret_settings: ClassVar[tuple[str, ...]] = ("jwt_secret", "pin_pepper")
-    DEMO_PORTAL_KEYS: ClassVar[str] = (
-        "dvc-demo:portal:dvc-demo.local-demo-portal-key,"
-        "desk-demo:desk:desk-demo.local-demo-desk-key,"
-        "legacy-import:importer:legacy-import.local-demo-importer-key,"
-        "dvcqg:portal:dvcqg.local-demo-national-portal-key,"
-        "national-portal-connector:connector:national-portal-connector.local-demo-key")
+    DEMO_PORTAL_KEYS: ClassVar[str] = DEMO_PORTAL_KEYS
 
     port: int = 8001
     portal_keys: str = Field(
@@ -52,87 +42,12 @@ class Settings(ServiceSettings):
     webhook_give_up_s: float = Field(default=86400.0, gt=0, description="a delivery that "
                                      "has failed for this long is marked failed")
 
-    # Applicant notifications (docs/rules/notifications.md). A channel left unset fails its
-    # notifications at once, "channel not configured".
-    notify_interval_s: float = Field(default=1.0, gt=0, le=60)
-    notify_batch_size: int = Field(default=50, ge=1, le=1000)
-    notify_concurrency: int = Field(default=8, ge=1, le=64)
-    notify_timeout_s: float = Field(default=10.0, gt=0, le=60, description="each try's "
-                                    "longest wait for the SMTP server or the gateway")
-    notify_retry_base_s: float = Field(default=30.0, gt=0, description="the first retry's "
-                                       "ceiling; doubled per try (full jitter)")
-    notify_retry_cap_s: float = Field(default=3600.0, gt=0)
-    notify_give_up_s: float = Field(default=86400.0, gt=0, description="a notification not "
-                                    "sent for this long is marked failed")
-    smtp_host: str = Field(default="", description="the SMTP relay; empty: no e-mail")
-    smtp_port: int = Field(default=587, ge=1, le=65535)
-    smtp_from: str = Field(default="", max_length=300, description="e.g. 'Bộ phận Một cửa "
-                           "<motcua@haiphong.gov.vn>'; its domain ends the Message-ID")
-    smtp_user: str = ""
-    smtp_password: str = ""
-    smtp_starttls: Literal["auto", "required", "off"] = Field(
-        default="auto", description="auto: STARTTLS when the server offers it")
-    smtp_tls: bool = Field(default=False, description="implicit TLS (port 465)")
-    sms_url: str = Field(default="", description="the SMS gateway's send endpoint; empty: "
-                         "no SMS")
-    sms_api_key: str = Field(default="", description="sent as Authorization: Bearer <key>")
-    sms_sender: str = Field(default="", max_length=20, description="the brand name, if the "
-                            "gateway takes one")
-    zalo_url: str = Field(default="https://business.openapi.zalo.me/message/template",
-                          description="Zalo OA's ZNS template message endpoint")
-    zalo_access_token: str = Field(default="", description="the OA's access token; empty: "
-                                   "no Zalo")
-    zalo_template_id: str = Field(default="", max_length=64, description="the approved ZNS "
-                                  "template, with parameters ma_ho_so, tieu_de, noi_dung")
-
-    # Values published in this repository for the notification channels' stand-ins.
-    NOTIFY_PUBLISHED: ClassVar[frozenset[str]] = frozenset({
-        "local-sms-gateway-key", "local-zalo-oa-access-token", "local-smtp-password"})
-
-    def notify_secrets(self) -> dict[str, str]:
-        return {self.variable(n): getattr(self, n)
-                for n in ("smtp_password", "sms_api_key", "zalo_access_token")
-                if getattr(self, n)}
-
-    def production_refusals(self) -> list[str]:
-        refusals = super().production_refusals()
-        if self.env != "production":
-            return refusals
-        published = self.published_values() | self.NOTIFY_PUBLISHED
-        for variable, value in self.notify_secrets().items():
-            if value in published:
-                refusals.append(f"{variable} is a default published with the code; set a "
-                                "secret of your own")
-        for name in ("sms_url", "zalo_url"):
-            url = getattr(self, name)
-            if url and urlsplit(url).scheme != "https" and self._channel_set(name):
-                refusals.append(f"{self.variable(name)} must be https in production")
-        if self.smtp_password and not self.smtp_tls and self.smtp_starttls != "required":
-            refusals.append(f"{self.variable('smtp_password')} is set: set "
-                            f"{self.variable('smtp_starttls')}=required (or "
-                            f"{self.variable('smtp_tls')}=true) so it never travels in clear")
-        return refusals
-
-    def _channel_set(self, url_setting: str) -> bool:
-        return bool(self.sms_api_key if url_setting == "sms_url" else self.zalo_access_token)
-
     def bootstrap_keys(self) -> list[tuple[str, str, str]]:
-        return _keys(self.portal_keys)
+        return parse_portal_keys(self.portal_keys)
 
     def secrets(self) -> dict[str, str]:
         return {**super().secrets(), **{f"{self.variable('portal_keys')}[{p}]": key
                                         for p, _role, key in self.bootstrap_keys()}}
 
-
     def published_values(self) -> set[str]:
-        return super().published_values() | {k for _p, _r, k in _keys(self.DEMO_PORTAL_KEYS)}
-
-
-def _keys(setting: str) -> list[tuple[str, str, str]]:
-    out = []
-    for entry in filter(None, (e.strip() for e in setting.split(","))):
-        portal_id, role, key = entry.split(":", 2)
-        if role not in CLIENT_ROLES:
-            raise ValueError(f"portal {portal_id}: role must be one of {', '.join(CLIENT_ROLES)}")
-        out.append((portal_id, role, key))
-    return out
+        return super().published_values() | {k for _p, _r, k in parse_portal_keys(self.DEMO_PORTAL_KEYS)}

@@ -110,7 +110,8 @@ def _compose(kind: str, dossier_code: str, procedure_name: str | None,
         complaint = _text(facts, "complaint_code") or ""
         answer = _text(facts, "answer")
         summary = f" Nội dung trả lời: {answer}." if answer else ""
+        about_dossier = f" về hồ sơ {code}" if code else ""  # a complaint may be about none
         return Message(f"Phản ánh, kiến nghị {complaint} đã được trả lời",
-                       f"Phản ánh, kiến nghị {complaint} về hồ sơ {code} đã được trả lời."
+                       f"Phản ánh, kiến nghị {complaint}{about_dossier} đã được trả lời."
                        f"{summary}", complaint or code)
     raise UnknownKind(kind)

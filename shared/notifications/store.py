@@ -70,6 +70,18 @@ async def history(db: Db, subject_code: str, limit: int = 200) -> list[dict[str,
     return [dict(r) for r in rows]
 
 
+class NotificationOutbox:
+    """``enqueue`` on a unit of work's connection: the port a service layer writes through."""
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    async def enqueue(self, *, dedup_key: str, subject_code: str, kind: str, contact: Contact,
+                      message: Message) -> str | None:
+        return await enqueue(self.db, dedup_key=dedup_key, subject_code=subject_code,
+                             kind=kind, contact=contact, message=message)
+
+
 class NotificationStore:
     """The sender's side: due notifications claimed under a lease, and each try's answer."""
 

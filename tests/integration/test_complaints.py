@@ -42,6 +42,7 @@ import pytest
 from shared.auth import mint_token
 from shared.clock import VN
 from shared.events import COMPLAINTS_TOPIC
+from tests.conftest import Standins
 from tests.support.api import IMPORTER_KEY, PORTAL_KEY, ROOT_DIR, Api, applicant
 from tests.support.wait import until
 
@@ -223,7 +224,12 @@ async def test_a_complaints_lifecycle_and_indicators_5_1_to_5_4(api: Api) -> Non
     assert unpublished.status_code == 404
 
 
-async def test_a_portal_submits_for_a_citizen_and_personal_data_is_masked(api: Api) -> None:
+async def _mail(standins: Standins, address: str) -> list[Any] | None:
+    return standins.mailbox.to(address) or None
+
+
+async def test_a_portal_submits_for_a_citizen_and_personal_data_is_masked(
+        api: Api, standins: Standins) -> None:
     r = await api.http.post(api.url("feedback", "/v1/complaints"), headers={"X-API-Key": PORTAL_KEY},
                             json={"subject": "Phí thu sai", "unit_code": UNIT,
                                   "body": "Gọi lại cho tôi qua 0912 345 678 hoặc an@example.vn.",
@@ -241,6 +247,22 @@ async def test_a_portal_submits_for_a_citizen_and_personal_data_is_masked(api: A
     mine = await api.http.get(api.url("feedback", f"/v1/complaints/{made['code']}"),
                               headers=api.token([UNIT]))
     assert mine.status_code == 200 and mine.json()["complainant"]["email"] == CALLER["email"]
+    # The answer is e-mailed to the complainant (the feedback service's own sender).
+    email = f"binh-{made['code'].lower()}@example.vn"
+    r = await api.http.post(api.url("feedback", "/v1/complaints"), headers={"X-API-Key": PORTAL_KEY},
+                            json={"subject": "Phí thu sai", "unit_code": UNIT,
+                                  "body": "Thu phí hai lần.",
+                                  "complainant": {**CALLER, "email": email}})
+    told = r.json()["code"]
+    answered = await api.http.post(api.url("feedback", f"/v1/complaints/{told}/steps"),
+                                   headers=api.token([UNIT]),
+                                   json={"action": "answer", "text": "Đã hoàn trả phí thu thừa."})
+    assert answered.status_code == 200, answered.text
+    [mail] = await until(lambda: _mail(standins, email), timeout_s=30)
+    text = standins.mailbox.text(mail)
+    assert told in str(mail["Subject"]) and "đã được trả lời" in text
+    assert "Đã hoàn trả phí thu thừa" in text
+
     hotline = await api.http.post(api.url("feedback", "/v1/complaints"), headers=api.token([UNIT]),
                                   json={"subject": "Gọi đường dây nóng", "unit_code": UNIT,
                                         "body": "Người gọi phản ánh xếp hàng lâu.",

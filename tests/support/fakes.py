@@ -21,6 +21,7 @@ from services.processing.domain.workflow import Dossier as ProcessingDossier
 from services.processing.domain.workflow import State
 from services.processing.service_layer.commands import Worklist
 from shared.events import Envelope, EventData
+from shared.notifications import Contact, Message
 from shared.unit_of_work import EventCollector, UnitOfWorkError
 
 
@@ -445,13 +446,27 @@ class FakeComplaints:
         return [copy.deepcopy(c) for c in sorted(due, key=lambda c: c.code)[:limit]]
 
 
+class FakeNotificationOutbox:
+    def __init__(self) -> None:
+        self.queued: dict[str, tuple[str, str, Contact, Message]] = {}
+
+    async def enqueue(self, *, dedup_key: str, subject_code: str, kind: str, contact: Contact,
+                      message: Message) -> str | None:
+        if dedup_key in self.queued:
+            return None
+        self.queued[dedup_key] = (subject_code, kind, contact, message)
+        return f"ntf_{len(self.queued)}"
+
+
 class FakeFeedbackUnitOfWork(FakeUnitOfWork):
     def __init__(self) -> None:
         self.guesses = FakeGuesses()
         self.ratings = FakeRatings()
         self.dossiers = FakeRatedDossiers(self.ratings)
         self.complaints = FakeComplaints()
-        super().__init__("feedback", self.guesses, self.ratings, self.dossiers, self.complaints)
+        self.notifications = FakeNotificationOutbox()
+        super().__init__("feedback", self.guesses, self.ratings, self.dossiers, self.complaints,
+                         self.notifications)
 
 
 def published(uow: FakeUnitOfWork) -> Sequence[str]:

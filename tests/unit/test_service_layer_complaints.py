@@ -142,6 +142,9 @@ async def test_the_officers_steps(h: ComplaintHandlers, uow: FakeFeedbackUnitOfW
     assert given.answer_by == t(26, 17)
     assert given.info is not None and "0912345678" not in given.info
     await h.act(c.code, Answer(action="answer", text="Đã xử lý"), t(6), OFFICER)
+    [(subject, kind, contact, message)] = uow.notifications.queued.values()
+    assert (subject, kind, contact.phone) == (c.code, "complaint.answered", "0987654321")
+    assert c.code in message.text and "Đã xử lý" in message.text and "hồ sơ" not in message.text
     with pytest.raises(ComplaintInputRefused):
         await h.act(c.code, Classify(action="classify", category="other", unit_code="H26.02"),
                     t(6), OFFICER)

@@ -26,6 +26,8 @@ from services.feedback.service_layer.unit_of_work import FeedbackUnitOfWork
 from shared.auth import Principal, receipt_pin
 from shared.events import ComplaintEvent, ComplaintSubmitted
 from shared.masking import mask_personal_data
+from shared.notifications import Contact, compose
+from shared.notifications.messages import COMPLAINT_ANSWERED
 from shared.refusals import FieldRefusal
 from shared.rulebook import Rulebook
 from shared.textbounds import PlainText
@@ -190,6 +192,7 @@ class ComplaintHandlers:
                 event = c.request_info(at, mask_personal_data(step.what))
             elif isinstance(step, Answer):
                 event = c.answer(at, mask_personal_data(step.text), cal, office, self.policy)
+                await self._tell_answered(uow, c)
             elif isinstance(step, Publish):
                 event = c.publish(at)
             else:
@@ -200,6 +203,19 @@ class ComplaintHandlers:
                 event = c.classify(at, step.category, unit)
             await self._save(uow, c, event)
         return c
+
+    @staticmethod
+    async def _tell_answered(uow: FeedbackUnitOfWork, c: Complaint) -> None:
+        """The complainant's notification, queued with the answer (docs/rules/notifications.md):
+        at the contact they gave, if any; the answer itself is read on the portal."""
+        who = c.complainant or {}
+        message = compose(COMPLAINT_ANSWERED, c.dossier_code or "", None,
+                          {"complaint_code": c.code, "answer": c.answer_text})
+        await uow.notifications.enqueue(
+            dedup_key=f"{c.code}:{COMPLAINT_ANSWERED}", subject_code=c.code,
+            kind=COMPLAINT_ANSWERED, contact=Contact(email=who.get("email"),
+                                                     phone=who.get("phone")),
+            message=message)
 
     async def _save(self, uow: FeedbackUnitOfWork, c: Complaint, event: ComplaintEvent) -> None:
         await uow.complaints.save(c)

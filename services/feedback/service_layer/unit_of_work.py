@@ -16,6 +16,8 @@ from services.feedback.adapters.repository import (
 )
 from services.feedback.domain.complaint import Complaint
 from services.feedback.domain.rating import RatedDossier
+from shared.notifications import Contact, Message
+from shared.notifications.store import NotificationOutbox
 from shared.unit_of_work import PostgresUnitOfWork, UnitOfWork
 
 
@@ -50,6 +52,11 @@ class ComplaintStore(Protocol):
     async def awaiting_overdue(self, now: datetime, limit: int) -> list[Complaint]: ...
 
 
+class Notifications(Protocol):
+    async def enqueue(self, *, dedup_key: str, subject_code: str, kind: str, contact: Contact,
+                      message: Message) -> str | None: ...
+
+
 class FeedbackUnitOfWork(UnitOfWork, Protocol):
     @property
     def guesses(self) -> Guesses: ...
@@ -59,6 +66,8 @@ class FeedbackUnitOfWork(UnitOfWork, Protocol):
     def ratings(self) -> RatingStore: ...
     @property
     def complaints(self) -> ComplaintStore: ...
+    @property
+    def notifications(self) -> Notifications: ...
 
 
 class PostgresFeedbackUnitOfWork(PostgresUnitOfWork):
@@ -66,9 +75,11 @@ class PostgresFeedbackUnitOfWork(PostgresUnitOfWork):
     dossiers: RatedDossiers
     ratings: Ratings
     complaints: ComplaintRepository
+    notifications: NotificationOutbox
 
     def open_repositories(self, conn: asyncpg.Connection) -> None:
         self.complaints = ComplaintRepository(conn)
+        self.notifications = NotificationOutbox(conn)
         self.guesses = GuessLog(conn)
         self.dossiers = RatedDossiers(conn)
         self.ratings = Ratings(conn)
