@@ -1,5 +1,6 @@
 """One FastAPI app per service, built the same way: its lifespan, offline docs, problem
-details, the edge limits and request metrics, the health routes and the service's own."""
+details, the edge limits and request metrics, the health routes, the operators' dead
+letters and the service's own."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Sequence
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from shared.deadletters import router as dead_letters_router
 from shared.docs import install_docs
 from shared.health import health_router
 from shared.idempotency import KeyReused, key_reused
@@ -36,6 +38,7 @@ def create_service_app(settings: ServiceSettings, plan: ServicePlan, *, title: s
                        body_timeout_s=settings.body_timeout_s)
     app.add_middleware(RequestMetrics)
     app.include_router(health_router())
+    app.include_router(dead_letters_router)
     for router in routers:
         app.include_router(router)
     return app

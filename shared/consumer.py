@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -225,9 +226,10 @@ class EventConsumer:
             # The partitions moved to another member; it will redeliver, the inbox absorbs it.
             log.warning("consumer %s: offset commit refused after rebalance: %r", self.name, exc)
 
-    async def _apply_in_one_transaction(self, items: Sequence[_Decoded]) -> None:
+    async def _apply_in_one_transaction(self, items: Sequence[_Decoded]) -> int:
+        """Apply the events not yet in the inbox, in one transaction; how many were new."""
         if not items:
-            return
+            return 0
         async with self.pool.acquire() as conn, conn.transaction():
             new_ids = {
                 r["event_id"]
@@ -256,6 +258,26 @@ class EventConsumer:
                 for env in fresh:
                     await self.handler(conn, env)
         self.processed += len(items)
+        return len(fresh)
+
+    async def redrive(self, rec: Any) -> tuple[str, str | None]:
+        """Apply a dead-lettered message again, as the loop would (inbox and effect in one
+        transaction): ``applied``, ``already_applied`` (its inbox row exists: a second
+        re-drive changes nothing), ``poison`` (it still cannot be decoded),
+        ``not_for_this_consumer``, or ``still_failing`` with the error."""
+        try:
+            env = from_kafka(rec.headers, rec.value)
+        except PoisonMessage as p:
+            return "poison", f"{p.reason}: {p.detail}"[:1000]
+        if self.event_types is not None and env.type not in self.event_types:
+            return "not_for_this_consumer", env.type
+        try:
+            fresh = await self._apply_in_one_transaction([_Decoded(rec, env)])
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            return "still_failing", repr(exc)[:1000]
+        return ("applied" if fresh else "already_applied"), None
 
     def _seek_back(self, batch: dict[TopicPartition, list[Any]]) -> None:
         assert self._consumer is not None
@@ -277,12 +299,16 @@ class EventConsumer:
         ]
         await self._dlq_producer.send_and_wait(dlq_topic(rec.topic), rec.value, key=rec.key,
                                                headers=headers)
+        attrs = {name: value for name, value in rec.headers or ()
+                 if name in ("ce_id", "ce_type")}
         with contextlib.suppress(Exception):
             await self.pool.execute(
                 f"""INSERT INTO {self.schema}.dead_letters
-                    (consumer, topic, kafka_partition, kafka_offset, reason, detail)
-                    VALUES ($1, $2, $3, $4, $5, $6)""",
+                    (consumer, topic, kafka_partition, kafka_offset, reason, detail, event_id,
+                     event_type)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
                 self.name, rec.topic, rec.partition, rec.offset, reason, detail[:4000],
+                _uuid_or_none(attrs.get("ce_id")), _text_or_none(attrs.get("ce_type")),
             )
         DEAD_LETTERS.labels(self.name, rec.topic, reason).inc()
         log.warning("dead-lettered a message",
@@ -298,3 +324,20 @@ class EventConsumer:
             if high is not None:
                 CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(
                     max(0, high - records[-1].offset - 1))
+
+
+def _text_or_none(raw: bytes | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        return raw.decode()[:200]
+    except UnicodeDecodeError:
+        return None
+
+
+def _uuid_or_none(raw: bytes | None) -> uuid.UUID | None:
+    text = _text_or_none(raw)
+    try:
+        return uuid.UUID(text) if text else None
+    except ValueError:
+        return None

@@ -1,0 +1,144 @@
+"""Dead letters re-driven after a fix, on the real broker and database: a handler that fails
+on some events (a bug) dead-letters them; once the handler is fixed, a re-drive applies each
+exactly once, and a second re-drive changes nothing. A message that still cannot be decoded
+stays a dead letter. Then the operators' API of a running service, which only an operator's
+token opens."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from shared.consumer import EventConsumer
+from shared.db import create_pool
+from shared.deadletters import DeadLetters
+from shared.events import PROCESSING_TOPIC, Envelope, EventData, Withdrawn, dlq_topic, to_kafka
+from shared.kafka import ensure_topics
+from shared.migrations import migrate_service
+from tests.conftest import Infra
+from tests.integration.test_outbox_inbox import NOW, received
+from tests.support.api import Api
+from tests.support.kafka import read_all
+from tests.support.wait import until
+
+pytestmark = pytest.mark.integration
+
+
+class Buggy:
+    """A handler with a bug on withdrawals, until ``fixed``; it counts what it applies."""
+
+    def __init__(self) -> None:
+        self.fixed = False
+
+    async def __call__(self, conn: asyncpg.Connection, env: Envelope[EventData]) -> None:
+        if env.type == "dossier.withdrawn" and not self.fixed:
+            raise KeyError("withdrawal handler: no such column 'reason_code'")
+        await conn.execute("INSERT INTO effects VALUES ($1, $2)", env.id, env.data.dossier_code)
+
+
+@pytest.fixture
+async def pool(infra: Infra, schema_factory: Callable[[str], str]) -> AsyncIterator[asyncpg.Pool]:
+    schema = schema_factory("redrive")
+    p = await create_pool(infra.database_url, schema)
+    await migrate_service(p, schema, None)
+    await p.execute("CREATE TABLE effects (event_id uuid, dossier_code text)")
+    yield p
+    await p.close()
+
+
+async def test_fixed_handler_redrive_applies_once(infra: Infra, pool: asyncpg.Pool,
+                                                  unique: str) -> None:
+    topic = f"t{unique}.{PROCESSING_TOPIC}"
+    await ensure_topics(infra.kafka_bootstrap, [topic, dlq_topic(topic)], partitions=2)
+    good: list[Envelope[Any]] = [received(f"H56.01-261123-{i:04d}") for i in range(3)]
+    bad: list[Envelope[Any]] = [Envelope(source="intake", data=Withdrawn(dossier_code=f"H56.01-261123-{i:04d}",
+                                                     at=NOW, reason="đổi ý")) for i in range(2)]
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    await producer.start()
+    try:
+        for env in [*good, *bad]:
+            key, value, headers = to_kafka(env)
+            await producer.send_and_wait(topic, value, key=key, headers=headers)
+        await producer.send_and_wait(topic, b"\xff not json", key=b"junk",
+                                     headers=[("ce_type", b"dossier.withdrawn")])
+    finally:
+        await producer.stop()
+
+    handler = Buggy()
+    schema = await pool.fetchval("SELECT current_schema()")
+    consumer = EventConsumer(pool=pool, schema=schema, name="redrive-test", topics=[topic],
+                             bootstrap=infra.kafka_bootstrap, handler=handler)
+    await consumer.start()
+    try:
+        async with asyncio.timeout(30):
+            seen = 0
+            while seen < 6:
+                seen += await consumer.poll_once(500)
+        letters = DeadLetters(pool, [consumer], infra.kafka_bootstrap)
+        dead = await letters.of(topic, None, False, 100)
+        assert sorted(d["reason"] for d in dead) == ["handler-error", "handler-error",
+                                                     "invalid-envelope"]
+        assert {d["event_id"] for d in dead if d["event_id"]} == {str(e.id) for e in bad}
+        assert await pool.fetchval("SELECT count(*) FROM effects") == 3
+        dlq = await read_all(infra.kafka_bootstrap, dlq_topic(topic), expect=3)
+        assert len(dlq) == 3
+
+        # Before the fix, a re-drive fails again and applies nothing.
+        first_bad = next(d for d in dead if d["event_id"] == str(bad[0].id))
+        assert (await letters.redrive(first_bad["id"]))[0] == "still_failing"  # type: ignore[index]
+        assert await pool.fetchval("SELECT count(*) FROM effects") == 3
+
+        handler.fixed = True  # the handler change is deployed
+        assert await letters.redrive(first_bad["id"]) == ("applied", None)
+        assert await letters.redrive(first_bad["id"]) == ("already_applied", None)
+        everything = await letters.redrive_all(topic, None)
+        assert sorted(r.outcome for r in everything) == ["applied", "poison"]
+        assert sorted(r.outcome for r in await letters.redrive_all(topic, None)) == ["poison"]
+
+        effects = await pool.fetch("SELECT event_id, count(*) AS n FROM effects "
+                                   "GROUP BY event_id")
+        assert {r["event_id"]: r["n"] for r in effects} == {e.id: 1 for e in [*good, *bad]}
+        shown = await letters.get(first_bad["id"])
+        assert shown is not None and shown["redrives"] == 3 \
+            and shown["redrive_outcome"] == "already_applied"
+        # The loop, meeting the same events again (a rebalance), changes nothing either.
+        assert await consumer.redrive(await letters.message(shown)) == ("already_applied", None)
+    finally:
+        await consumer.stop()
+
+
+async def test_the_operators_api_lists_shows_and_redrives(api: Api, unique: str) -> None:
+    topic = api.stack.topic_prefix + PROCESSING_TOPIC
+    producer = AIOKafkaProducer(bootstrap_servers=api.infra.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic, b'{"dossier_code": "x", "phone": "0912345678"', key=f"junk-{unique}".encode(),
+            headers=[("ce_id", b"not-a-uuid"), ("ce_type", b"dossier.accepted")])
+    finally:
+        await producer.stop()
+    operator = api.token(["*"], role="operator")
+    url = api.url("intake", "/v1/ops/dead-letters")
+
+    async def listed() -> list[dict[str, object]] | None:
+        r = await api.http.get(url, headers=operator, params={"topic": topic, "pending": "true"})
+        assert r.status_code == 200, r.text
+        return [d for d in r.json() if d["reason"] != "handler-error"] or None
+
+    [letter] = [d for d in await until(listed, timeout_s=30) if d["consumer"] == "intake-status"]
+    assert letter["reason"] in ("invalid-envelope", "undecodable")
+    shown = await api.http.get(f"{url}/{letter['id']}", headers=operator)
+    assert shown.status_code == 200 and "0912345678" not in shown.text
+    assert shown.json()["headers"]["ce_type"] == "dossier.accepted"
+    again = await api.http.post(f"{url}/{letter['id']}/redrive", headers=operator)
+    assert again.status_code == 200 and again.json()["outcome"] == "poison"
+    for who in (api.token(["H26.01"], role="officer"), api.token(["*"], role="importer"), {}):
+        r = await api.http.get(url, headers=who)
+        assert r.status_code in (401, 403)
+    absent = await api.http.post(f"{url}/999999999/redrive", headers=operator)
+    assert absent.status_code == 404
