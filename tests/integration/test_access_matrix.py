@@ -128,6 +128,14 @@ MATRIX: dict[Key, Rule] = {
     ("postal", "GET", "/v1/shipments"): Rule(Access.BEARER, ROLES),
     ("feedback", "POST", "/v1/feedback"): Rule(Access.PIN),
     ("feedback", "GET", "/v1/feedback/{dossier_code}"): Rule(Access.BEARER, ROLES),
+    ("intake", "GET", "/v1/dossiers/{code}/notifications"): Rule(Access.PORTAL),
+    ("intake", "PUT", "/v1/dossiers/{code}/notifications"): Rule(Access.PORTAL),
+    **{(s, m, p): Rule(Access.BEARER, ("operator",), why="dead letters are the service's, "
+                                                         "not a unit's; masked")
+       for s in SERVICES for m, p in (("GET", "/v1/ops/dead-letters"),
+                                      ("GET", "/v1/ops/dead-letters/{dead_letter_id}"),
+                                      ("POST", "/v1/ops/dead-letters/{dead_letter_id}/redrive"),
+                                      ("POST", "/v1/ops/dead-letters/redrive"))},
     ("feedback", "POST", "/v1/complaints"): Rule(Access.COMPLAINT),
     ("feedback", "GET", "/v1/complaints"): Rule(Access.BEARER, ROLES),
     ("feedback", "GET", "/v1/complaints/{code}"): Rule(Access.BEARER, ROLES),
@@ -387,7 +395,9 @@ class Call:
     body: dict[str, Any] | None = None
     ok: int | None = 200  # an allowed caller's status; None: not sent (it would change state)
     mark: str | None = None  # in an allowed caller's answer, never in a stranger's
-    foreign: str = "hidden"  # another unit's caller: hidden (404 as if absent), filtered, forbidden
+    # another unit's caller: hidden (404 as if absent), filtered, forbidden, or any (the
+    # answer does not depend on the caller's units)
+    foreign: str = "hidden"
     subject: str | None = None  # the sample's id in the path
     absent: str | None = None  # an id of the same kind that does not exist
     backdate: str | None = None  # the importer-only time field of the body
@@ -437,6 +447,12 @@ def calls_for(key: Key, w: World | None) -> list[Call]:
     }
     if key in inputs:
         return [inputs[key]]
+    if p.startswith("/v1/ops/dead-letters"):
+        nowhere = p.replace("{dead_letter_id}", "999999999")
+        return [Call(s, m, nowhere, mark=None if "9999" in nowhere else "[",
+                     ok=404 if "9999" in nowhere else 200, foreign="any",
+                     body={"topic": "no-such-topic"} if p.endswith("/redrive") and
+                     "9999" not in nowhere else None)]
     if key[0] == "metrics":
         metrics_paths = {
             "/v1/metrics/units/{unit_code}/index766": (f"/v1/metrics/units/{UNIT}/index766", UNIT),
@@ -503,6 +519,11 @@ def calls_for(key: Key, w: World | None) -> list[Call]:
         ("feedback", "POST", "/v1/feedback"): [
             Call(s, m, p, body={"dossier_code": w.rated, "pin": w.rated_pin,
                                 "rating": "unsatisfied"}, ok=409)],
+        ("intake", "GET", "/v1/dossiers/{code}/notifications"): [
+            Call(s, m, f"/v1/dossiers/{w.code}/notifications", mark='"preference"')],
+        ("intake", "PUT", "/v1/dossiers/{code}/notifications"): [
+            Call(s, m, f"/v1/dossiers/{w.code}/notifications", body={"channel": "auto"},
+                 mark='"preference"')],
         ("intake", "GET", "/v1/dossiers/{code}/forms/{form}"): [
             Call(s, m, f"/v1/dossiers/{w.code}/forms/01", mark="%PDF-")],
         ("intake", "GET", "/v1/units/{unit_code}/register"): [
@@ -720,6 +741,8 @@ async def check_bearer(api: Api, rule: Rule, calls: list[Call]) -> None:
                     body = r.json()
                     items = body["units"] if isinstance(body, dict) else body
                     assert all(item["unit_code"] != UNIT for item in items), why
+                elif call.foreign == "any":
+                    allowed(r, call, why)
                 elif call.foreign == "empty":
                     assert (r.status, r.json()) == (200, []), f"{why}: {r.status} {r.text[:300]}"
                 else:

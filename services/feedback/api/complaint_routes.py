@@ -310,7 +310,7 @@ def _citizen_time(request: Request, given: datetime | None, token: TokenSent) ->
 
 @router.get("/public/complaints", response_model=list[PublishedAnswer],
             summary="Published answers, newest first (no personal data)",
-            responses=answers(422), openapi_extra=security({}))
+            responses=answers(422))
 async def published(app: Handlers, unit_code: str | None = None,
                     limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[PublishedAnswer]:
     rows = await app.published(unit_code, limit)
@@ -319,8 +319,7 @@ async def published(app: Handlers, unit_code: str | None = None,
 
 @router.get("/public/complaints/{code}", response_model=PublishedAnswer,
             summary="One published answer (no personal data)",
-            responses=answers(404, said={404: "no published answer with this code"}),
-            openapi_extra=security({}))
+            responses=answers(404, said={404: "no published answer with this code"}))
 async def published_one(code: str, app: Handlers) -> PublishedAnswer:
     rows = await app.published(None, 1, code)
     if not rows:
