@@ -4,7 +4,7 @@ PY := .venv/bin/python
 STACK := deploy/local/stack.sh
 SERVICES := deploy/local/services.sh
 
-.PHONY: run demo test unit stop install infra lint typecheck clean status rebuild contracts bench chaos
+.PHONY: run demo test unit stop install infra lint typecheck clean status rebuild contracts bench chaos lock audit
 
 ## make run: install, start Kafka, PostgreSQL and the five services, load the demo catalog,
 ## print the URLs, and keep running until Ctrl-C (or `make stop` from another terminal).
@@ -34,12 +34,30 @@ status:
 
 install: .venv/.installed
 
-.venv/.installed: pyproject.toml
+# The versions are those of requirements.lock (constraints), so a fresh clone installs
+# what was tested; `make lock` writes it again from pyproject.toml.
+.venv/.installed: pyproject.toml requirements.lock
 	@command -v python3.11 >/dev/null || command -v python3 >/dev/null
 	@test -d .venv || (command -v python3.11 >/dev/null && python3.11 -m venv .venv || python3 -m venv .venv)
 	@.venv/bin/pip install -q --upgrade pip >/dev/null
-	@.venv/bin/pip install -q -e '.[dev]'
+	@.venv/bin/pip install -q -c requirements.lock -e '.[dev]'
 	@touch $@
+
+## make lock: resolve pyproject.toml's dependencies afresh in a throw-away environment and pin
+## every version in requirements.lock (then `make install` and `make test`, and commit both).
+lock:
+	@rm -rf .local/lockenv && python3.11 -m venv .local/lockenv
+	@.local/lockenv/bin/pip install -q --upgrade pip >/dev/null
+	@.local/lockenv/bin/pip install -q -e '.[dev]'
+	@{ echo "# The exact versions a fresh clone installs (make install: pip install -c requirements.lock)."; \
+	   echo "# Regenerate with \`make lock\` after changing pyproject.toml's dependencies; see README."; \
+	   .local/lockenv/bin/pip freeze --exclude-editable; } > requirements.lock
+	@rm -rf .local/lockenv
+	@echo "requirements.lock written"
+
+## make audit: the locked dependencies against the known vulnerabilities (pip-audit).
+audit: install
+	@bash deploy/local/audit.sh
 
 infra:
 	@$(STACK) start

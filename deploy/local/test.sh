@@ -5,6 +5,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 started=""
+# The locked dependencies against the known vulnerabilities, first (deploy/local/audit.sh).
+bash deploy/local/audit.sh
 if [[ -z "${MOTCUA_TEST_KAFKA_BOOTSTRAP:-}" || -z "${MOTCUA_TEST_DATABASE_URL:-}" ]]; then
   status="$(deploy/local/stack.sh status)"
   if [[ "$status" != *"kafka: running"* || "$status" != *"postgresql: running"* ]]; then
