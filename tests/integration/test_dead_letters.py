@@ -56,8 +56,9 @@ async def test_fixed_handler_redrive_applies_once(infra: Infra, pool: asyncpg.Po
     topic = f"t{unique}.{PROCESSING_TOPIC}"
     await ensure_topics(infra.kafka_bootstrap, [topic, dlq_topic(topic)], partitions=2)
     good: list[Envelope[Any]] = [received(f"H56.01-261123-{i:04d}") for i in range(3)]
-    bad: list[Envelope[Any]] = [Envelope(source="intake", data=Withdrawn(dossier_code=f"H56.01-261123-{i:04d}",
-                                                     at=NOW, reason="đổi ý")) for i in range(2)]
+    bad: list[Envelope[Any]] = [
+        Envelope(source="intake", data=Withdrawn(dossier_code=f"H56.01-261123-{i:04d}", at=NOW,
+                                                 reason="đổi ý")) for i in range(2)]
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
     await producer.start()
     try:
