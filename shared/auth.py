@@ -140,6 +140,7 @@ def authenticate(request: Request, secret: str, audience: str, issuer: str,
     if scheme.lower() != "bearer" or not token:
         raise _unauthorized("a bearer token is required")
     principal = decode_token(token.strip(), secret, audience, issuer)
+    request.state.principal = principal  # who is asking, for the audit trail
     if principal.role not in roles:
         raise Problem(403, "Forbidden", f"role {principal.role!r} may not do this")
     return principal

@@ -78,7 +78,9 @@ async def portal(request: Request,
         if not api_key:
             raise Problem(401, "Unauthorized", "an X-API-Key header is required",
                           headers=challenge)
-        return await component_of(request, PortalAccess).admit(api_key)
+        admitted = await component_of(request, PortalAccess).admit(api_key)
+        request.state.portal = admitted  # who is asking, for the audit trail
+        return admitted
     except UnknownKey as exc:
         raise Problem(401, "Unauthorized", "unknown or revoked API key",
                       headers=challenge) from exc
