@@ -1,6 +1,6 @@
 """One FastAPI app per service, built the same way: its lifespan, offline docs, problem
 details, the edge limits and request metrics, the health routes, the operators' dead
-letters and the service's own."""
+letters and audit trail, and the service's own."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from shared.audit import router as audit_router
+from shared.auth import verifier_from
 from shared.deadletters import router as dead_letters_router
 from shared.docs import install_docs
 from shared.health import health_router
@@ -27,6 +29,7 @@ def create_service_app(settings: ServiceSettings, plan: ServicePlan, *, title: s
     install_docs(app, title=title,
                  server_url=settings.public_url or f"http://127.0.0.1:{settings.port}")
     problem_handler = install_problem_handlers(app, type_base=settings.problem_type_base)
+    app.state.verifier = verifier_from(settings)  # who a bearer token is (shared/auth.py)
 
     @app.exception_handler(KeyReused)
     async def _key_reused(request: Request, exc: KeyReused) -> JSONResponse:
@@ -39,6 +42,7 @@ def create_service_app(settings: ServiceSettings, plan: ServicePlan, *, title: s
     app.add_middleware(RequestMetrics)
     app.include_router(health_router())
     app.include_router(dead_letters_router)
+    app.include_router(audit_router)
     for router in routers:
         app.include_router(router)
     return app

@@ -2,8 +2,10 @@
 
 * Portals: API keys ``<portal_id>.<secret>``; only a SHA-256 of the key is stored (keys are
   long random strings, so a fast hash is enough), several keys per portal for rotation.
-* Officers, importers and operators: JWT bearer tokens (HS256) whose claims carry their
-  role and unit codes; audience, issuer and expiry are checked.
+* Officers, importers and operators: JWT bearer tokens whose claims carry their role and
+  unit codes; audience, issuer and expiry are checked. In production they are the
+  province's identity provider's (RS256/ES256, its keys found through OIDC discovery,
+  ``shared/oidc.py``); HS256 tokens signed with a shared secret are for local runs only.
 * Receipt PINs: kept only as an HMAC with a server-side pepper and the dossier code, so a
   leaked table or event cannot be brute-forced without the pepper.
 """
@@ -14,16 +16,29 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Literal
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.clock import CLOCK_SKEW, SYSTEM_CLOCK
+from shared.oidc import (
+    ALGORITHMS,
+    ClaimNames,
+    ProviderKeys,
+    ProviderUnreachable,
+    UnknownKey,
+    parse_role_map,
+    role_of,
+    units_of,
+)
 from shared.problems import Problem, invalid
+
+if TYPE_CHECKING:
+    from shared.settings import ServiceSettings
 
 Role = Literal["officer", "leader", "importer", "operator"]
 ROLES: tuple[str, ...] = ("officer", "leader", "importer", "operator")
@@ -103,44 +118,104 @@ def _unauthorized(detail: str) -> Problem:
     return Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+@dataclass(frozen=True)
+class TokenVerifier:
+    """Who a bearer token is: an HS256 token signed with ``secret`` (local runs only: in
+    production there is none), or an RS256/ES256 token of the province's identity provider
+    (``provider``), its role and units read from the claims ``names`` say. Every refusal is
+    a 401 with a short detail of our own: the libraries' messages are not echoed."""
+
+    secret: str | None
+    audience: str
+    issuer: str  # of the HS256 tokens; the provider's own issuer for its tokens
+    provider: ProviderKeys | None = None
+    names: ClaimNames = field(default_factory=ClaimNames)
+    leeway: timedelta = CLOCK_SKEW
+
+    def principal(self, token: str, *, now: float | None = None) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
+            raise _unauthorized("invalid token") from exc
+        algorithm = header.get("alg")
+        if algorithm == "HS256" and self.secret is not None:
+            claims = self._decode(token, self.secret, "HS256", self.issuer)
+            role, units = claims.get("role"), claims.get("units", [])
+        elif algorithm in ALGORITHMS and self.provider is not None:
+            try:
+                key = self.provider.key(header.get("kid"))
+            except UnknownKey as exc:
+                raise _unauthorized("token signed by a key the identity provider does not "
+                                    "publish") from exc
+            except ProviderUnreachable as exc:
+                raise Problem(503, "Service Unavailable", "the identity provider's keys "
+                              "cannot be fetched; try again shortly",
+                              headers={"Retry-After": "10"}) from exc
+            claims = self._decode(token, key.key, str(algorithm), self.provider.issuer)
+            role, units = role_of(claims, self.names, ROLES), units_of(claims, self.names)
+        else:
+            raise _unauthorized("invalid token")
+        current = SYSTEM_CLOCK.now().timestamp() if now is None else now
+        exp, iat = claims["exp"], claims["iat"]
+        if not isinstance(exp, int | float) or not isinstance(iat, int | float) \
+                or exp - iat > MAX_TOKEN_LIFETIME_S or exp > current + MAX_TOKEN_LIFETIME_S:
+            raise _unauthorized(f"token lives longer than {MAX_TOKEN_LIFETIME_S // 3600} hours")
+        if role not in ROLES or not isinstance(units, list) \
+                or not all(isinstance(u, str) for u in units):
+            raise _unauthorized("token lacks a valid role or units claim")
+        if "*" in units and role not in ALL_UNITS_ROLES:
+            raise _unauthorized(f"{role} tokens must name their units; '*' is for "
+                                f"{' and '.join(sorted(ALL_UNITS_ROLES))} tokens only")
+        return Principal(str(claims["sub"]), str(role), frozenset(units))
+
+    def _decode(self, token: str, key: Any, algorithm: str, issuer: str) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, key, algorithms=[algorithm], audience=self.audience, issuer=issuer,
+                options={"require": ["exp", "iat", "sub", "aud", "iss"]}, leeway=self.leeway)
+        except jwt.ExpiredSignatureError as exc:
+            raise _unauthorized("token expired") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise _unauthorized("token is for another audience") from exc
+        except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
+            raise _unauthorized("invalid token") from exc
+        return claims
+
+
+def verifier_from(settings: ServiceSettings) -> TokenVerifier:
+    """The service's verifier: HS256 with the shared secret in local runs only, and the
+    identity provider's tokens whenever an issuer is set (docs/security.md)."""
+    provider = ProviderKeys(settings.oidc_issuer, cache_s=settings.oidc_jwks_cache_s,
+                            min_refresh_s=settings.oidc_min_refresh_s,
+                            timeout_s=settings.oidc_timeout_s) if settings.oidc_issuer else None
+    names = ClaimNames(settings.oidc_role_claim, settings.oidc_units_claim,
+                       parse_role_map(settings.oidc_role_map))
+    secret = settings.jwt_secret if settings.env == "local" else None
+    return TokenVerifier(secret, settings.jwt_audience, settings.jwt_issuer, provider, names)
+
+
 def decode_token(token: str, secret: str, audience: str, issuer: str, *,
                  now: float | None = None) -> Principal:
-    """The principal of a valid token. Every refusal is a 401 with a short detail of our
-    own: the library's messages are not echoed."""
-    try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], audience=audience, issuer=issuer,
-                            options={"require": ["exp", "iat", "sub", "aud", "iss"]},
-                            leeway=CLOCK_SKEW)
-    except jwt.ExpiredSignatureError as exc:
-        raise _unauthorized("token expired") from exc
-    except jwt.InvalidAudienceError as exc:
-        raise _unauthorized("token is for another audience") from exc
-    except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
-        raise _unauthorized("invalid token") from exc
-    current = SYSTEM_CLOCK.now().timestamp() if now is None else now
-    exp, iat = claims["exp"], claims["iat"]
-    if not isinstance(exp, int | float) or not isinstance(iat, int | float) \
-            or exp - iat > MAX_TOKEN_LIFETIME_S or exp > current + MAX_TOKEN_LIFETIME_S:
-        raise _unauthorized(f"token lives longer than {MAX_TOKEN_LIFETIME_S // 3600} hours")
-    role = claims.get("role")
-    units = claims.get("units", [])
-    if role not in ROLES or not isinstance(units, list) or not all(isinstance(u, str) for u in units):
-        raise _unauthorized("token lacks a valid role or units claim")
-    if "*" in units and role not in ALL_UNITS_ROLES:
-        raise _unauthorized(f"{role} tokens must name their units; '*' is for "
-                            f"{' and '.join(sorted(ALL_UNITS_ROLES))} tokens only")
-    return Principal(str(claims["sub"]), role, frozenset(units))
+    """The principal of a valid HS256 token (local runs, tests, tools)."""
+    return TokenVerifier(secret, audience, issuer).principal(token, now=now)
 
 
-def authenticate(request: Request, secret: str, audience: str, issuer: str,
-                 roles: Sequence[str] = ROLES) -> Principal:
+def verify_token(request: Request, token: str) -> Principal:
+    """The caller of this request by its token, as the running service verifies tokens (its
+    ``TokenVerifier``, made once at start from its settings); kept on the request for the
+    audit trail."""
+    principal: Principal = request.app.state.verifier.principal(token.strip())
+    request.state.principal = principal
+    return principal
+
+
+def authenticate(request: Request, roles: Sequence[str] = ROLES) -> Principal:
     """The caller's principal from its bearer token, or 401/403 as problem details."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise _unauthorized("a bearer token is required")
-    principal = decode_token(token.strip(), secret, audience, issuer)
-    request.state.principal = principal  # who is asking, for the audit trail
+    principal = verify_token(request, token)
     if principal.role not in roles:
         raise Problem(403, "Forbidden", f"role {principal.role!r} may not do this")
     return principal
@@ -148,8 +223,9 @@ def authenticate(request: Request, secret: str, audience: str, issuer: str,
 
 # The OpenAPI documents declare the scheme on every route that takes a token.
 OFFICER_TOKEN = HTTPBearer(auto_error=False, scheme_name="bearerToken", bearerFormat="JWT",
-                           description="a JWT (HS256 for local runs) whose claims carry `role` "
-                                       "and `units`; see docs/security.md")
+                           description="a JWT of the province's identity provider (RS256 or "
+                                       "ES256; HS256 for local runs) whose claims carry the "
+                                       "role and the units; see docs/security.md")
 TokenSent = Annotated[HTTPAuthorizationCredentials | None, Depends(OFFICER_TOKEN)]
 
 
@@ -158,8 +234,7 @@ def bearer(*roles: str) -> Callable[..., Principal]:
     allowed = roles or ROLES
 
     def dependency(request: Request, _declared: TokenSent = None) -> Principal:
-        s = request.app.state.runtime.settings
-        return authenticate(request, s.jwt_secret, s.jwt_audience, s.jwt_issuer, allowed)
+        return authenticate(request, allowed)
 
     return dependency
 

@@ -111,10 +111,27 @@ class ServiceSettings(BaseSettings):
         description="if set, /metrics answers only `Authorization: Bearer <token>` (Prometheus' "
                     "`authorization` scrape setting); unset, /metrics is open (keep it on an "
                     "internal network)")
-    # Officer tokens (JWT). The default secret is for local runs only; deployments set it.
-    jwt_secret: str = Field(default="local-development-only-jwt-secret-change-me", min_length=32)
-    jwt_audience: str = "motcua"
-    jwt_issuer: str = "motcua-idp"
+    # Officer tokens (JWT). In production: the province's identity provider's (OIDC); the
+    # HS256 shared secret is for local runs only, and a production start refuses it.
+    jwt_secret: str = Field(default="local-development-only-jwt-secret-change-me", min_length=32,
+                            description="HS256 tokens' shared secret: local runs only")
+    jwt_audience: str = Field(default="motcua", description="the audience every token names")
+    jwt_issuer: str = Field(default="motcua-idp", description="the issuer of HS256 tokens")
+    oidc_issuer: str = Field(default="", description="the identity provider's issuer URL; "
+                             "its /.well-known/openid-configuration names the keys. Required "
+                             "in production")
+    oidc_role_claim: str = Field(default="role", description="the claim with the role (a "
+                                 "dotted path, e.g. realm_access.roles; a string or a list)")
+    oidc_units_claim: str = Field(default="units", description="the claim with the unit codes "
+                                  "(a list, or a string separated by spaces or commas)")
+    oidc_role_map: str = Field(default="", description="provider-role:our-role,... (e.g. "
+                               "motcua-can-bo:officer); unmapped names are taken as they are")
+    oidc_jwks_cache_s: float = Field(default=300.0, gt=0, le=86400, description="how long the "
+                                     "provider's keys are kept before they are fetched again")
+    oidc_min_refresh_s: float = Field(default=30.0, ge=0, le=3600, description="a token "
+                                      "naming an unknown key fetches the keys again, at most "
+                                      "this often")
+    oidc_timeout_s: float = Field(default=5.0, gt=0, le=60)
     # Keyed hash of receipt PINs; intake and feedback share it.
     pin_pepper: str = Field(default="local-development-only-pin-pepper", min_length=16)
     rulebook_path: str = Field(default=str(DEFAULT_RULEBOOK),
@@ -135,8 +152,10 @@ class ServiceSettings(BaseSettings):
         return f"{self.model_config.get('env_prefix') or 'MOTCUA_'}{name.upper()}"
 
     def secrets(self) -> dict[str, str]:
-        """Each secret in use, by the variable that sets it; services add their own."""
-        return {self.variable(n): str(getattr(self, n)) for n in self.secret_settings}
+        """Each secret in use, by the variable that sets it; services add their own. In
+        production no HS256 secret is in use (the identity provider signs the tokens)."""
+        return {self.variable(n): str(getattr(self, n)) for n in self.secret_settings
+                if not (n == "jwt_secret" and self.env == "production")}
 
     def published_values(self) -> set[str]:
         """Secret values anyone can read in this repository."""
@@ -157,6 +176,17 @@ class ServiceSettings(BaseSettings):
                                 "of your own")
             elif len(value) < SECRET_MIN_LENGTH:
                 refusals.append(f"{variable} is shorter than {SECRET_MIN_LENGTH} characters")
+        issuer = self.variable("oidc_issuer")
+        if "jwt_secret" in self.model_fields_set:
+            refusals.append(f"{self.variable('jwt_secret')} is set: HS256 shared secrets are "
+                            f"for local runs only; in production officers' tokens come from "
+                            f"the province's identity provider ({issuer})")
+        if not self.oidc_issuer:
+            refusals.append(f"{issuer} is not set: in production officers' tokens are checked "
+                            "against the province's identity provider (OIDC discovery and "
+                            "its JWKS)")
+        elif not self.oidc_issuer.startswith("https://"):
+            refusals.append(f"{issuer} must be an https URL in production")
         return refusals
 
     @classmethod

@@ -22,7 +22,8 @@ INFRA = ("kafka", "postgres")
 PORTS = {name: 8001 + i for i, name in enumerate(SERVICES)}
 # The variables compose.yaml substitutes; the tests render it without them, as a fresh
 # workstation would, unless a test sets them.
-SUBSTITUTED = ("MOTCUA_JWT_SECRET", "MOTCUA_PIN_PEPPER", "MOTCUA_LOG_LEVEL", "POSTAL_COURIER_SECRETS",
+SUBSTITUTED = ("MOTCUA_OIDC_ISSUER", "MOTCUA_OIDC_ROLE_CLAIM", "MOTCUA_OIDC_UNITS_CLAIM",
+               "MOTCUA_OIDC_ROLE_MAP", "MOTCUA_PIN_PEPPER", "MOTCUA_LOG_LEVEL", "POSTAL_COURIER_SECRETS",
                "INTAKE_PORTAL_KEYS", "FEEDBACK_PORTAL_KEYS", "POSTGRES_PASSWORD",
                "NATIONAL_PORTAL_PORTAL_URL", "NATIONAL_PORTAL_PORTAL_PASSWORD",
                "NATIONAL_PORTAL_INTAKE_KEY")
@@ -45,7 +46,7 @@ pytestmark = pytest.mark.skipif(
 
 
 # What an operator must set: compose has no fall-back for any secret.
-SECRETS = {"MOTCUA_JWT_SECRET": "j" * 40, "MOTCUA_PIN_PEPPER": "p" * 40,
+SECRETS = {"MOTCUA_OIDC_ISSUER": "https://sso.example.gov.vn/realms/hp", "MOTCUA_PIN_PEPPER": "p" * 40,
            "POSTAL_COURIER_SECRETS": "vnpost:" + "c" * 40, "POSTGRES_PASSWORD": "pw",
            "NATIONAL_PORTAL_PORTAL_URL": "https://dichvucong.example.vn/integration",
            "NATIONAL_PORTAL_PORTAL_PASSWORD": "n" * 40,
@@ -130,7 +131,8 @@ def test_service_is_built_from_the_dockerfile_and_wired(name: str) -> None:
     env = environment(service)
     assert env["MOTCUA_DATABASE_URL"] == "postgresql://motcua:pw@postgres:5432/motcua"
     assert env["MOTCUA_KAFKA_BOOTSTRAP"] == "kafka:9092"
-    assert len(env["MOTCUA_JWT_SECRET"]) >= 32, "the services refuse a JWT secret under 32 chars"
+    assert env["MOTCUA_OIDC_ISSUER"].startswith("https://"), "officers sign in with the IdP"
+    assert "MOTCUA_JWT_SECRET" not in env, "production takes no HS256 secret"
     assert len(env["MOTCUA_PIN_PEPPER"]) >= 32
     assert published_ports(service) == {8000: PORTS[name]}
     for dependency in INFRA:
@@ -142,13 +144,13 @@ def test_secrets_and_portal_keys_come_from_the_environment() -> None:
     assert environment(services()["intake"])["INTAKE_PORTAL_KEYS"] == "", "no demo keys by default"
     assert environment(services()["feedback"])["FEEDBACK_PORTAL_KEYS"] == "", "nor for complaints"
     assert ":" in environment(services()["postal"])["POSTAL_COURIER_SECRETS"]
-    result = render(**{**SECRETS, "MOTCUA_JWT_SECRET": "k" * 40,
+    result = render(**{**SECRETS, "MOTCUA_OIDC_ISSUER": "https://sso.other.gov.vn/realms/x",
                        "POSTAL_COURIER_SECRETS": "vnpost:s3cr3t", "POSTGRES_PASSWORD": "pw2"})
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)["services"]
     for name in SERVICES:
         env = environment(config[name])
-        assert env["MOTCUA_JWT_SECRET"] == "k" * 40
+        assert env["MOTCUA_OIDC_ISSUER"] == "https://sso.other.gov.vn/realms/x"
         assert env["MOTCUA_DATABASE_URL"] == "postgresql://motcua:pw2@postgres:5432/motcua"
     assert environment(config["postal"])["POSTAL_COURIER_SECRETS"] == "vnpost:s3cr3t"
     assert environment(config["postgres"])["POSTGRES_PASSWORD"] == "pw2"

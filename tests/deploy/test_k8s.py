@@ -30,12 +30,12 @@ SECRET_LIKE = re.compile(r"SECRET|PASSWORD|PEPPER|KEY|DATABASE_URL|TOKEN", re.IG
 # and does not get it from the Secret would run with the default, so each must be wired.
 REQUIRED_SECRET_ENV = {
     "intake": {"MOTCUA_DATABASE_URL", "MOTCUA_PIN_PEPPER"},
-    "processing": {"MOTCUA_DATABASE_URL", "MOTCUA_JWT_SECRET"},
-    "postal": {"MOTCUA_DATABASE_URL", "MOTCUA_JWT_SECRET", "POSTAL_COURIER_SECRETS"},
-    "feedback": {"MOTCUA_DATABASE_URL", "MOTCUA_JWT_SECRET", "MOTCUA_PIN_PEPPER"},
-    "metrics": {"MOTCUA_DATABASE_URL", "MOTCUA_JWT_SECRET"},
-    "national_portal": {"MOTCUA_DATABASE_URL", "MOTCUA_JWT_SECRET",
-                        "NATIONAL_PORTAL_PORTAL_PASSWORD", "NATIONAL_PORTAL_INTAKE_KEY"},
+    "processing": {"MOTCUA_DATABASE_URL"},
+    "postal": {"MOTCUA_DATABASE_URL", "POSTAL_COURIER_SECRETS"},
+    "feedback": {"MOTCUA_DATABASE_URL", "MOTCUA_PIN_PEPPER"},
+    "metrics": {"MOTCUA_DATABASE_URL"},
+    "national_portal": {"MOTCUA_DATABASE_URL", "NATIONAL_PORTAL_PORTAL_PASSWORD",
+                        "NATIONAL_PORTAL_INTAKE_KEY"},
 }
 SETTINGS: dict[str, type[ServiceSettings]] = {
     "intake": IntakeSettings, "processing": ProcessingSettings, "postal": PostalSettings,
@@ -201,6 +201,8 @@ def test_the_configmap_names_only_settings_the_code_reads() -> None:
     assert config["data"]["MOTCUA_HOST"] == "0.0.0.0"
     assert config["data"].get("INTAKE_PORTAL_KEYS", "") == "", "no demo portal keys in production"
     assert config["data"].get("FEEDBACK_PORTAL_KEYS", "") == "", "nor for complaints"
+    assert config["data"]["MOTCUA_OIDC_ISSUER"].startswith("https://"), "the identity provider"
+    assert "MOTCUA_JWT_SECRET" not in config["data"], "no HS256 secret in production"
     for name in SERVICES:
         refs = [s["configMapRef"]["name"] for s in only_container(objects("Deployment")[name])
                 .get("envFrom", []) if "configMapRef" in s]

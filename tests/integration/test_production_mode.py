@@ -13,8 +13,9 @@ import pytest
 
 from tests.support.api import ROOT_DIR
 
+IDP = "https://sso.haiphong.example.vn/realms/haiphong"
 SERVICES = ("intake", "processing", "postal", "feedback", "metrics", "national_portal")
-# What each service needs set in production, besides MOTCUA_JWT_SECRET.
+# What each service needs set in production, besides the identity provider (OIDC_ISSUER).
 OWN_SECRETS = {"intake": ("INTAKE_PIN_PEPPER", "INTAKE_PORTAL_KEYS"),
                "feedback": ("FEEDBACK_PIN_PEPPER", "FEEDBACK_PORTAL_KEYS"),
                "postal": ("POSTAL_COURIER_SECRETS",),
@@ -38,7 +39,7 @@ def test_a_default_secret_stops_a_production_start(service: str) -> None:
     assert line["level"] == "critical"
     message = line["message"]
     assert "refusing to start in production mode" in message
-    assert f"{service.upper()}_JWT_SECRET is a default" in message
+    assert f"{service.upper()}_OIDC_ISSUER is not set" in message
     for variable in OWN_SECRETS.get(service, ()):
         assert variable in message, message
 
@@ -46,15 +47,25 @@ def test_a_default_secret_stops_a_production_start(service: str) -> None:
 def test_secrets_of_its_own_pass_the_check() -> None:
     # Nothing listens on this database: the service gets past the secret check and then
     # fails to connect, which is another error than the refusal.
-    result = start("postal", MOTCUA_JWT_SECRET="j" * 40, POSTAL_COURIER_SECRETS="vnpost:" + "c" * 40,
+    result = start("postal", MOTCUA_OIDC_ISSUER=IDP, POSTAL_COURIER_SECRETS="vnpost:" + "c" * 40,
                    MOTCUA_DATABASE_URL="postgresql://nobody:x@127.0.0.1:9/none")
     assert result.returncode not in (0, 2)
     assert "refusing to start" not in result.stdout
 
 
 def test_a_short_secret_is_refused_too() -> None:
-    result = start("feedback", MOTCUA_JWT_SECRET="j" * 40, FEEDBACK_PIN_PEPPER="twenty-characters-xx",
+    result = start("feedback", MOTCUA_OIDC_ISSUER=IDP, FEEDBACK_PIN_PEPPER="twenty-characters-xx",
                    FEEDBACK_PORTAL_KEYS="")
     assert result.returncode == 2
     assert "FEEDBACK_PIN_PEPPER is shorter than 32 characters" in result.stdout
     assert "JWT_SECRET" not in result.stdout
+
+
+def test_a_shared_token_secret_is_refused_in_production() -> None:
+    """HS256 shared secrets are for local runs: a production start given one is refused,
+    saying why and what to set instead."""
+    result = start("processing", MOTCUA_OIDC_ISSUER=IDP, MOTCUA_JWT_SECRET="j" * 40)
+    assert result.returncode == 2
+    assert ("PROCESSING_JWT_SECRET is set: HS256 shared secrets are for local runs only; in "
+            "production officers' tokens come from the province's identity provider "
+            "(PROCESSING_OIDC_ISSUER)") in result.stdout

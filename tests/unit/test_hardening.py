@@ -68,13 +68,16 @@ def test_an_unknown_dossier_with_the_right_pin_is_not_finished_yet() -> None:
 
 
 # ---------------------------------------------------------------- 2, 7: secrets
+IDP = "https://sso.haiphong.example.vn/realms/haiphong"
+
+
 def production(kind: type, **env: str) -> list[str]:
     return list(kind(env="production", **env).production_refusals())
 
 
 def test_production_refuses_published_defaults_naming_each_setting() -> None:
     refusals = production(IntakeSettings)
-    assert any(r.startswith("INTAKE_JWT_SECRET is a default") for r in refusals)
+    assert any(r.startswith("INTAKE_OIDC_ISSUER is not set") for r in refusals), "no HS256"
     assert any(r.startswith("INTAKE_PIN_PEPPER is a default") for r in refusals)
     assert any("INTAKE_PORTAL_KEYS[dvc-demo]" in r for r in refusals), "a demo key"
     assert any("POSTAL_COURIER_SECRETS[vnpost] is a default" in r
@@ -86,15 +89,19 @@ def test_production_refuses_published_defaults_naming_each_setting() -> None:
 
 def test_production_refuses_short_and_old_compose_secrets() -> None:
     assert production(ProcessingSettings, jwt_secret="change-me-in-production-32-characters")
-    short = production(FeedbackSettings, jwt_secret=STRONG, pin_pepper="only-sixteen-chr",
+    short = production(FeedbackSettings, oidc_issuer=IDP, pin_pepper="only-sixteen-chr",
                        portal_keys="")
     assert short == ["FEEDBACK_PIN_PEPPER is shorter than 32 characters"]
+    hs256 = production(ProcessingSettings, oidc_issuer=IDP, jwt_secret=STRONG)
+    assert hs256 == ["PROCESSING_JWT_SECRET is set: HS256 shared secrets are for local runs "
+                     "only; in production officers' tokens come from the province's identity "
+                     "provider (PROCESSING_OIDC_ISSUER)"]
 
 
 def test_production_accepts_secrets_of_its_own_and_local_accepts_anything() -> None:
-    assert production(IntakeSettings, jwt_secret=STRONG, pin_pepper="p" * 40,
+    assert production(IntakeSettings, oidc_issuer=IDP, pin_pepper="p" * 40,
                       portal_keys=f"dvc:portal:dvc.{'k' * 40}") == []
-    assert production(PostalSettings, jwt_secret=STRONG, courier_secrets=f"vnpost:{'c' * 40}") == []
+    assert production(PostalSettings, oidc_issuer=IDP, courier_secrets=f"vnpost:{'c' * 40}") == []
     assert IntakeSettings(env="local").production_refusals() == []
 
 

@@ -32,13 +32,13 @@ from services.feedback.service_layer.complaints import (
     OfficerStep,
     SubmitComplaint,
 )
-from services.feedback.settings import Settings
-from shared.auth import Principal, TokenSent, bearer, business_time, decode_token
+from shared.audit import audit_note, audited
+from shared.auth import Principal, TokenSent, bearer, business_time, verify_token
 from shared.docs import answers, security
 from shared.events import ComplaintCode, DossierCode
 from shared.portal_keys import ConfiguredKeys
 from shared.problems import Problem, invalid
-from shared.runtime import clock_of, component_of, settings_of
+from shared.runtime import clock_of, component_of
 from shared.textbounds import PersonName, Phone, PlainText
 from shared.timebounds import AwareMoment, LocalTime
 
@@ -186,9 +186,7 @@ def _view(c: Complaint, *, with_complainant: bool) -> dict[str, Any]:
 
 
 def _importer(request: Request, token: TokenSent) -> bool:
-    s = settings_of(request, Settings)
-    return token is not None and decode_token(
-        token.credentials, s.jwt_secret, s.jwt_audience, s.jwt_issuer).role == "importer"
+    return token is not None and verify_token(request, token.credentials).role == "importer"
 
 
 def _source(request: Request) -> str:
@@ -198,12 +196,12 @@ def _source(request: Request) -> str:
 def _submitter(request: Request, body: ComplaintRequest, api_key: str | None,
                token: TokenSent) -> tuple[Via, str, bool]:
     """How the complaint came, who sent it, and whether it may be back-dated."""
-    s = settings_of(request, Settings)
     if api_key:
         holder = component_of(request, ConfiguredKeys).holder(api_key)
         if holder is None or holder.role == "connector":
             raise Problem(401, "Unauthorized", "unknown or revoked API key",
                           headers={"WWW-Authenticate": "ApiKey"})
+        request.state.portal = holder  # who is asking, for the audit trail
         if body.via is not None:
             raise invalid(("body:/via", "a portal's complaint comes from the portal"))
         return ("desk" if holder.role == "desk" else "portal"), holder.portal_id, \
@@ -211,7 +209,7 @@ def _submitter(request: Request, body: ComplaintRequest, api_key: str | None,
     if token is None:
         raise Problem(401, "Unauthorized", "an X-API-Key header or a bearer token is required",
                       headers={"WWW-Authenticate": "Bearer"})
-    who = decode_token(token.credentials, s.jwt_secret, s.jwt_audience, s.jwt_issuer)
+    who = verify_token(request, token.credentials)
     return body.via or "desk", who.subject, who.is_importer
 
 
@@ -222,7 +220,8 @@ def _submitter(request: Request, body: ComplaintRequest, api_key: str | None,
                       "or not the dossier exists)",
                  409: "the dossier is not known here yet (Retry-After)",
                  429: "too many wrong PINs; see Retry-After"}),
-             openapi_extra=security({"portalApiKey": []}, {"bearerToken": []}))
+             openapi_extra=security({"portalApiKey": []}, {"bearerToken": []}),
+             dependencies=[audited("change:complaint.submit")])
 async def submit(body: ComplaintRequest, request: Request, response: Response, app: Handlers,
                  api_key: APIKey = None, token: TokenSent = None) -> SubmittedView:
     via, by, may_backdate = _submitter(request, body, api_key, token)
@@ -236,23 +235,27 @@ async def submit(body: ComplaintRequest, request: Request, response: Response, a
             dossier_code=body.dossier_code, pin=body.pin,
             complainant=body.complainant.model_dump(exclude_none=True)
             if body.complainant else None, repeat_of=body.repeat_of))
+    audit_note(request, done.complaint.code)
     response.headers["Location"] = f"/v1/complaints/{done.complaint.code}"
     return SubmittedView(**_view(done.complaint, with_complainant=True), pin=done.pin)
 
 
 @router.get("/complaints", response_model=list[ComplaintView],
             summary="Complaints of your units, newest first",
-            responses=answers(401, 403))
-async def list_complaints(app: Handlers, who: Annotated[Principal, Depends(bearer())],
+            responses=answers(401, 403), dependencies=[audited("read:complaints")])
+async def list_complaints(request: Request, app: Handlers,
+                          who: Annotated[Principal, Depends(bearer())],
                           unit_code: str | None = None, state: State | None = None,
                           limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[ComplaintView]:
     found = await app.complaints(who, unit_code, state, limit)
+    audit_note(request, *(c.code for c in found))
     return [ComplaintView(**_view(c, with_complainant=True)) for c in found]
 
 
 @router.get("/complaints/{code}", response_model=ComplaintView,
             summary="One complaint, with the complainant's contact (officers of its unit)",
-            responses=answers(401, 403, 404, said={404: "no such complaint among your units"}))
+            responses=answers(401, 403, 404, said={404: "no such complaint among your units"}),
+            dependencies=[audited("read:complaint", subject="code")])
 async def read(code: str, app: Handlers,
                who: Annotated[Principal, Depends(bearer())]) -> ComplaintView:
     with refusals():
@@ -264,11 +267,13 @@ async def read(code: str, app: Handlers,
              summary="An officer's step: refuse, request_info, answer, publish or classify",
              responses=answers(401, 403, 404, 409, 422, said={
                  404: "no such complaint among your units",
-                 409: "the complaint's state does not allow this step"}))
+                 409: "the complaint's state does not allow this step"}),
+             dependencies=[audited("change:complaint.step", subject="code")])
 async def step(code: str, request: Request, app: Handlers,
                body: Annotated[OfficerStep, Body(discriminator="action")],
                who: Annotated[Principal, Depends(bearer("officer", "leader", "importer"))],
                ) -> ComplaintView:
+    audit_note(request, action=f"change:complaint.{body.action}")
     at = business_time(body.at, who.is_importer, now=clock_of(request).now())
     with refusals():
         c = await app.act(code, body, at, who)
@@ -280,7 +285,8 @@ async def step(code: str, request: Request, app: Handlers,
              responses=answers(404, 409, 422, 429, said={
                  404: "no such complaint, or the PIN does not match",
                  409: "no information is awaited"}),
-             openapi_extra=security({}, {"bearerToken": []}))
+             openapi_extra=security({}, {"bearerToken": []}),
+             dependencies=[audited("change:complaint.info", subject="code")])  # with a token
 async def give_info(code: str, body: InfoRequest, request: Request, app: Handlers,
                     token: TokenSent = None) -> ComplaintView:
     at = _citizen_time(request, body.at, token)
@@ -294,7 +300,8 @@ async def give_info(code: str, body: InfoRequest, request: Request, app: Handler
              responses=answers(404, 409, 422, 429, said={
                  404: "no such complaint, or the PIN does not match",
                  409: "no reply yet, or already reacted"}),
-             openapi_extra=security({}, {"bearerToken": []}))
+             openapi_extra=security({}, {"bearerToken": []}),
+             dependencies=[audited("change:complaint.reaction", subject="code")])  # with a token
 async def react(code: str, body: ReactionRequest, request: Request, app: Handlers,
                 token: TokenSent = None) -> ComplaintView:
     at = _citizen_time(request, body.at, token)

@@ -22,12 +22,12 @@ from services.feedback.service_layer.handlers import (
     RatingNotFound,
     SubmitRating,
 )
-from services.feedback.settings import Settings
-from shared.auth import Principal, TokenSent, bearer, business_time, decode_token
+from shared.audit import audit_note, audited
+from shared.auth import Principal, TokenSent, bearer, business_time, verify_token
 from shared.docs import answers, security
 from shared.events import CriteriaScores, DossierCode, Rating
 from shared.problems import Problem
-from shared.runtime import clock_of, component_of, settings_of
+from shared.runtime import clock_of, component_of
 from shared.textbounds import PlainText
 from shared.timebounds import AwareMoment, LocalTime
 
@@ -87,17 +87,18 @@ def refusals() -> Iterator[None]:
 
 def importer_sent(request: Request, body: FeedbackRequest, token: TokenSent) -> bool:
     """Whether a back-dated ``at`` comes with an importer's token (read only then)."""
-    s = settings_of(request, Settings)
-    return body.at is not None and token is not None and decode_token(
-        token.credentials, s.jwt_secret, s.jwt_audience, s.jwt_issuer).role == "importer"
+    return body.at is not None and token is not None \
+        and verify_token(request, token.credentials).role == "importer"
 
 
 @router.post("/feedback", status_code=201, response_model=FeedbackView, tags=["feedback"],
              summary="Rate a finished dossier (one rating per dossier)", responses=ANSWERS,
              # The receipt's PIN authenticates; a token only lets an importer back-date.
-             openapi_extra=security({}, {"bearerToken": []}))
+             openapi_extra=security({}, {"bearerToken": []}),
+             dependencies=[audited("change:rating")])  # recorded when a token came
 async def submit(body: FeedbackRequest, request: Request, response: Response, app: Handlers,
                  token: TokenSent = None) -> FeedbackView:
+    audit_note(request, body.dossier_code)
     at = business_time(body.at, importer_sent(request, body, token), now=clock_of(request).now())
     source = source_key(request.client.host if request.client else "unknown")
     with refusals():

@@ -18,7 +18,7 @@ from services.metrics.adapters.reader import MetricsReader
 from services.metrics.api.mergers import Mergers, mergers
 from services.metrics.domain.figures import RANKABLE, Period, PeriodError
 from services.metrics.settings import Settings
-from shared.auth import TokenSent, decode_token
+from shared.auth import TokenSent, verify_token
 from shared.clock import local_today
 from shared.docs import security
 from shared.problems import Problem, invalid
@@ -56,7 +56,7 @@ def may_read(request: Request, bearer_token: TokenSent = None,
     if not token:
         raise Problem(401, "Unauthorized", "a bearer token is required",
                       headers={"WWW-Authenticate": "Bearer"})
-    decode_token(token, s.jwt_secret, s.jwt_audience, s.jwt_issuer)
+    verify_token(request, token)
 
 
 Readable = Depends(may_read)
