@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.audit import audited
 from shared.auth import Principal, bearer
 from shared.consumer import EventConsumer
 from shared.docs import answers
@@ -195,7 +196,8 @@ async def show_dead_letter(dead_letter_id: int, letters: Letters,
 
 @router.post("/dead-letters/{dead_letter_id}/redrive", response_model=Redriven,
              summary="Apply one dead letter again (once: a second re-drive changes nothing)",
-             responses=answers(401, 403, 404))
+             responses=answers(401, 403, 404),
+             dependencies=[audited("change:dead-letter.redrive", subject="dead_letter_id")])
 async def redrive_one(dead_letter_id: int, letters: Letters, _who: Operator) -> Redriven:
     outcome = await letters.redrive(dead_letter_id)
     if outcome is None:
@@ -205,7 +207,8 @@ async def redrive_one(dead_letter_id: int, letters: Letters, _who: Operator) -> 
 
 @router.post("/dead-letters/redrive", response_model=list[Redriven],
              summary="Apply again every dead letter not yet settled (of a topic, a consumer)",
-             responses=answers(401, 403, 422))
+             responses=answers(401, 403, 422),
+             dependencies=[audited("change:dead-letter.redrive-all")])
 async def redrive_every(body: RedriveAll, letters: Letters, _who: Operator) -> list[Redriven]:
     return await letters.redrive_all(body.topic, body.consumer)
 

@@ -136,6 +136,9 @@ MATRIX: dict[Key, Rule] = {
                                       ("GET", "/v1/ops/dead-letters/{dead_letter_id}"),
                                       ("POST", "/v1/ops/dead-letters/{dead_letter_id}/redrive"),
                                       ("POST", "/v1/ops/dead-letters/redrive"))},
+    **{(s, "GET", p): Rule(Access.BEARER, ("operator",), why="the service's audit trail: "
+                                                          "codes and subjects, no personal data")
+       for s in SERVICES for p in ("/v1/ops/audit", "/v1/ops/audit/verify")},
     ("feedback", "POST", "/v1/complaints"): Rule(Access.COMPLAINT),
     ("feedback", "GET", "/v1/complaints"): Rule(Access.BEARER, ROLES),
     ("feedback", "GET", "/v1/complaints/{code}"): Rule(Access.BEARER, ROLES),
@@ -453,6 +456,9 @@ def calls_for(key: Key, w: World | None) -> list[Call]:
                      ok=404 if "9999" in nowhere else 200, foreign="any",
                      body={"topic": "no-such-topic"} if p.endswith("/redrive") and
                      "9999" not in nowhere else None)]
+    if p.startswith("/v1/ops/audit"):
+        return [Call(s, m, p, mark='"intact"' if p.endswith("/verify") else "[",
+                     params=None if p.endswith("/verify") else {"limit": 5}, foreign="any")]
     if key[0] == "metrics":
         metrics_paths = {
             "/v1/metrics/units/{unit_code}/index766": (f"/v1/metrics/units/{UNIT}/index766", UNIT),

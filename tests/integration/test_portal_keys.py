@@ -9,6 +9,7 @@ Rotation without downtime: ``add-key`` (the old and the new key both work), then
 from __future__ import annotations
 
 import asyncio
+import getpass
 import hashlib
 import subprocess
 import sys
@@ -182,6 +183,16 @@ async def _scenario(api: Api, stack: Stack, conn: asyncpg.Connection) -> None:
         "SELECT key_hash, revoked_at FROM intake.portal_keys WHERE portal_id = 'dvc-rot'")
     assert {r["key_hash"] for r in rows} == {digest(k) for k in (first, second, third)}
     assert all(r["revoked_at"] is not None for r in rows)
+
+    # Each key change, the refused one too, is in intake's audit trail, by the OS user.
+    audited = await conn.fetch("""SELECT actor, actor_role, action, outcome, detail, source
+                                  FROM intake.audit_log WHERE subject = 'dvc-rot' ORDER BY seq""")
+    assert [(r["actor_role"], r["action"], r["outcome"]) for r in audited] == [
+        ("cli", "key:add", "ok"), ("cli", "key:add", "ok"),
+        ("cli", "key:revoke", "refused:not-a-live-key"), ("cli", "key:revoke", "ok"),
+        ("cli", "key:rotate", "ok"), ("cli", "key:revoke", "ok")]
+    assert audited[0]["actor"] == getpass.getuser() and audited[0]["source"].startswith("cli@")
+    assert audited[4]["detail"] == "role=portal revoked=1"
 
     # An importer key from the CLI may back-date a filing; a portal key may not.
     importer = await new_key(stack, "add-key", "legacy-2", "--role", "importer")

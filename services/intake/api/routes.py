@@ -51,6 +51,7 @@ from services.intake.service_layer.handlers import (
     UnknownUnit,
 )
 from services.intake.service_layer.portal_access import OverRate, PortalAccess, UnknownKey
+from shared.audit import audit_note, audited
 from shared.auth import business_time
 from shared.clock import VN
 from shared.docs import answers
@@ -129,6 +130,7 @@ def asked(request: Request, who: Portal, given: datetime | None, sent: dict[str,
 
 @router.post("/dossiers", status_code=201, response_model=Receipt, tags=["dossiers"],
              summary="File a dossier and get its receipt (Form 01)",
+             dependencies=[audited("change:dossier.file")],
              responses=answers(401, 403, 422, 429, also={200: {
                  "description": "an idempotent retry: the dossier filed before",
                  "model": Receipt}}))
@@ -138,6 +140,7 @@ async def file_dossier(body: FilingRequest, request: Request, response: Response
         filed = await app.file(filing(body, asked(request, who, body.received_at,
                                                   body.model_dump(mode="json"), idempotency_key,
                                                   "received_at")))
+    audit_note(request, filed.dossier.code)
     if filed.replayed:
         mark_replayed(response)
         response.status_code = 200
@@ -166,7 +169,8 @@ def receipt(request: Request, app: IntakeHandlers, d: Dossier, replayed: bool) -
 
 
 @router.get("/dossiers/{code}", response_model=DossierView, tags=["dossiers"],
-            summary="Status, due date and timeline of a dossier", responses=ANSWERS)
+            summary="Status, due date and timeline of a dossier", responses=ANSWERS,
+            dependencies=[audited("read:dossier", subject="code")])
 async def get_dossier(code: str, who: Caller, app: Handlers,
                       timeline_limit: Annotated[int, Query(ge=1, le=1000, description=(
                           "the latest entries shown"))] = 200) -> DossierView:
@@ -208,7 +212,7 @@ async def changed_dossiers(
 
 @router.post("/dossiers/{code}/supplements", response_model=DossierView, tags=["dossiers"],
              summary="Hand in the documents a supplement request (Form 02) asked for",
-             responses=ANSWERS)
+             responses=ANSWERS, dependencies=[audited("change:dossier.supplement", subject="code")])
 async def supplement(code: str, body: SupplementRequest, request: Request, response: Response,
                      who: Caller, app: Handlers,
                      idempotency_key: IdempotencyKey = None) -> DossierView:
@@ -222,7 +226,8 @@ async def supplement(code: str, body: SupplementRequest, request: Request, respo
 
 
 @router.post("/dossiers/{code}/withdraw", response_model=DossierView, tags=["dossiers"],
-             summary="Withdraw a dossier at the applicant's request", responses=ANSWERS)
+             summary="Withdraw a dossier at the applicant's request", responses=ANSWERS,
+             dependencies=[audited("change:dossier.withdraw", subject="code")])
 async def withdraw(code: str, request: Request, response: Response, who: Caller, app: Handlers,
                    body: Annotated[WithdrawRequest | None, Body()] = None,
                    idempotency_key: IdempotencyKey = None) -> DossierView:
@@ -237,6 +242,7 @@ async def withdraw(code: str, request: Request, response: Response, who: Caller,
 
 @router.get("/dossiers/{code}/notifications", response_model=NotificationsView,
             tags=["notifications"], responses=ANSWERS,
+            dependencies=[audited("read:notifications", subject="code")],
             summary="What the applicant was told of the dossier's steps, and how: the "
                     "notification history (addresses masked)")
 async def notifications(code: str, who: Caller, app: Handlers) -> NotificationsView:
@@ -246,6 +252,7 @@ async def notifications(code: str, who: Caller, app: Handlers) -> NotificationsV
 
 @router.put("/dossiers/{code}/notifications", response_model=NotificationsView,
             tags=["notifications"], responses=ANSWERS,
+            dependencies=[audited("change:notifications", subject="code")],
             summary="Change how the applicant is told of the steps; channel none opts out "
                     "(what is still pending is skipped)")
 async def set_notifications(code: str, body: NotifyChoice, request: Request, who: Caller,
@@ -286,8 +293,11 @@ class Applicants(BaseModel):
 
 @router.post("/applicants/lookup", response_model=Applicants, tags=["national portal"],
              summary="The applicants of dossiers, as filed: for the national portal "
-                     "connector's key only", responses=answers(401, 403, 422, 429))
-async def applicants(body: ApplicantsWanted, who: Caller, app: Handlers) -> Applicants:
+                     "connector's key only", responses=answers(401, 403, 422, 429),
+             dependencies=[audited("read:applicants")])
+async def applicants(body: ApplicantsWanted, request: Request, who: Caller,
+                     app: Handlers) -> Applicants:
+    audit_note(request, *dict.fromkeys(body.codes))
     try:
         found = await app.applicants(sorted(set(body.codes)), who)
     except NotTheConnector as exc:
@@ -311,6 +321,7 @@ def pdf(body: bytes, name: str) -> Response:
 
 @router.get("/dossiers/{code}/forms/{form}", tags=["forms"], response_class=Response,
             summary="A printed form of the dossier (Circular 03/2025), PDF with its QR code",
+            dependencies=[audited("read:form.{form}", subject="code")],
             responses=answers(401, 404, 409, 422, 429, also=PDF_ANSWER, said={
                 409: "the dossier is not in a state this form speaks of"}))
 async def form(code: str, form: FormNumber, request: Request, who: Caller,
@@ -323,6 +334,7 @@ async def form(code: str, form: FormNumber, request: Request, who: Caller,
 @router.get("/units/{unit_code}/register", tags=["forms"], response_class=Response,
             summary="Form 07: the register of the unit's dossiers filed between two days "
                     "(those the caller may see), PDF",
+            dependencies=[audited("read:register", subject="unit_code", detail=("from", "to"))],
             responses=answers(401, 404, 422, 429, also=PDF_ANSWER))
 async def register(unit_code: str, request: Request, who: Caller, app: Handlers,
                    first: Annotated[Day, Query(alias="from")],

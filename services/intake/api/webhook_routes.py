@@ -18,6 +18,7 @@ from services.intake.service_layer.webhooks import (
     WebhookHandlers,
     WebhookRefused,
 )
+from shared.audit import audit_note, audited
 from shared.docs import answers
 from shared.problems import Problem, invalid
 from shared.runtime import clock_of, component_of
@@ -79,11 +80,12 @@ class DeliveryView(BaseModel):
 @router.post("", status_code=201, response_model=SubscriptionView,
              summary="Subscribe a URL to the steps of the portal's dossiers; the answer "
                      "carries the signing secret, once",
-             responses=answers(401, 403, 422, 429))
+             responses=answers(401, 403, 422, 429), dependencies=[audited("change:webhook.subscribe")])
 async def subscribe(body: SubscriptionRequest, request: Request, who: Caller,
                     app: Handlers) -> SubscriptionView:
     with refusals():
         made = await app.subscribe(who, body.url, body.events, clock_of(request).now())
+    audit_note(request, str(made.id))
     return SubscriptionView.model_validate(vars(made))
 
 
@@ -96,7 +98,8 @@ async def subscriptions(who: Caller, app: Handlers) -> list[SubscriptionView]:
 
 @router.delete("/{subscription_id}", status_code=204, response_class=Response,
                summary="Stop a subscription (its pending deliveries fail)",
-               responses=answers(401, 403, 404, 429))
+               responses=answers(401, 403, 404, 429),
+               dependencies=[audited("change:webhook.unsubscribe", subject="subscription_id")])
 async def unsubscribe(subscription_id: uuid.UUID, request: Request, who: Caller,
                       app: Handlers) -> Response:
     with refusals():
@@ -116,7 +119,8 @@ async def deliveries(who: Caller, app: Handlers, status: DeliveryStatus | None =
 
 @router.post("/deliveries/{delivery_id}/replay", status_code=202, response_class=Response,
              summary="Send one delivery again now (the same webhook-id), with a new day of "
-                     "retries", responses=answers(401, 403, 404, 429))
+                     "retries", responses=answers(401, 403, 404, 429),
+             dependencies=[audited("change:webhook.replay", subject="delivery_id")])
 async def replay(delivery_id: Annotated[str, Path(max_length=64)], request: Request,
                  who: Caller, app: Handlers) -> Response:
     with refusals():

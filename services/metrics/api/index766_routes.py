@@ -31,6 +31,7 @@ from services.metrics.service_layer.index766 import (
     UnknownUnit,
 )
 from services.metrics.settings import Settings
+from shared.audit import audited
 from shared.auth import Principal, bearer
 from shared.docs import answers
 from shared.problems import Problem, invalid
@@ -297,7 +298,9 @@ def _yours(who: Principal, unit_code: str) -> None:
 @router.put("/units/{unit_code}/index766/inputs/{month}/{indicator}", response_model=EntryView,
             tags=["index766"], summary="Enter a catalogue indicator for a unit and month "
                                        "(operators; every entry is kept)",
-            responses=answers(401, 403, 404, 422, said={404: "unknown unit"}))
+            responses=answers(401, 403, 404, 422, said={404: "unknown unit"}),
+            dependencies=[audited("change:index766.input", subject="unit_code",
+                                  detail=("month", "indicator"))])
 async def enter(unit_code: str, month: Month, indicator: Indicator, request: Request,
                 who: Operator, index: Index, body: Annotated[InputBody, Body()]) -> EntryView:
     at: datetime = clock_of(request).now()

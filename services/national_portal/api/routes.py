@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from services.national_portal.adapters.repository import SyncState, UnitCounts
 from services.national_portal.service_layer.handlers import NotSynced, SyncHandlers
+from shared.audit import audited
 from shared.auth import Principal, bearer
 from shared.clock import VN, local_today, month_span
 from shared.docs import answers
@@ -68,7 +69,8 @@ def _yours(who: Principal, unit_code: str, code: str) -> None:
 
 
 @router.get("/dossiers/{code}", response_model=SyncView, tags=["national portal"],
-            summary="How far a dossier's sync has got", responses=ANSWERS)
+            summary="How far a dossier's sync has got", responses=ANSWERS,
+            dependencies=[audited("read:national-portal.dossier", subject="code")])
 async def sync_state(code: str, who: Operator, app: Handlers) -> SyncView:
     with refusals():
         found = await app.state(code)
@@ -91,7 +93,8 @@ class Resent(BaseModel):
 
 
 @router.post("/dossiers/{code}/resend", response_model=Resent, tags=["national portal"],
-             summary="Send a refused dossier again (after the fix)", responses=ANSWERS)
+             summary="Send a refused dossier again (after the fix)", responses=ANSWERS,
+             dependencies=[audited("change:national-portal.resend", subject="code")])
 async def resend(code: str, request: Request, who: Operator, app: Handlers) -> Resent:
     with refusals():
         _yours(who, (await app.state(code)).unit_code, code)
@@ -100,7 +103,8 @@ async def resend(code: str, request: Request, who: Operator, app: Handlers) -> R
 
 @router.post("/units/{unit_code}/resend-refused", response_model=Resent,
              tags=["national portal"], summary="Send every refused dossier of a unit again",
-             responses=ANSWERS)
+             responses=ANSWERS,
+             dependencies=[audited("change:national-portal.resend-refused", subject="unit_code")])
 async def resend_unit(unit_code: str, request: Request, who: Operator,
                       app: Handlers) -> Resent:
     if not who.may_act_on(unit_code):

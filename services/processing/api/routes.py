@@ -21,6 +21,7 @@ from services.processing.service_layer.commands import (
     Worklist,
 )
 from services.processing.service_layer.handlers import DossierNotFound, ProcessingHandlers
+from shared.audit import audited
 from shared.auth import Principal, bearer, business_time
 from shared.docs import answers
 from shared.forms import render
@@ -125,7 +126,8 @@ async def get_control_slip(code: str, who: Reader, app: Handlers) -> ControlSlip
 @router.get("/dossiers/{code}/forms/05", tags=["forms"], response_class=Response,
             summary="Form 05, the control slip, printable (PDF with the dossier's QR code)",
             responses=answers(401, 403, 404, also={200: {"content": {"application/pdf": {}},
-                                                          "description": "the form"}}))
+                                                          "description": "the form"}}),
+            dependencies=[audited("read:form.05", subject="code")])
 async def control_slip_pdf(code: str, request: Request, who: Reader, app: Handlers) -> Response:
     with refusals():
         form = await app.control_slip_form(code, who, clock_of(request).now())
@@ -154,7 +156,8 @@ is not applied twice; it answers 200 with the dossier as it is now and
 
 
 @router.post("/dossiers/{code}/actions/{action}", response_model=DossierState, tags=["dossiers"],
-             summary="Act on a dossier", description=ACTION_DOC, responses=ANSWERS)
+             summary="Act on a dossier", description=ACTION_DOC, responses=ANSWERS,
+             dependencies=[audited("change:processing.{action}", subject="code")])
 async def act(
     code: str, action: Annotated[str, Path(pattern="^(" + "|".join(ACTIONS) + ")$")],
     request: Request, response: Response, who: Actor, app: Handlers,
