@@ -4,7 +4,7 @@ PY := .venv/bin/python
 STACK := deploy/local/stack.sh
 SERVICES := deploy/local/services.sh
 
-.PHONY: run demo test unit stop install infra lint typecheck clean status rebuild contracts bench chaos lock audit
+.PHONY: run demo test unit stop install infra lint typecheck clean status rebuild contracts bench chaos lock audit backup restore
 
 ## make run: install, start Kafka, PostgreSQL and the five services, load the demo catalog,
 ## print the URLs, and keep running until Ctrl-C (or `make stop` from another terminal).
@@ -54,6 +54,15 @@ lock:
 	   .local/lockenv/bin/pip freeze --exclude-editable; } > requirements.lock
 	@rm -rf .local/lockenv
 	@echo "requirements.lock written"
+
+## make backup: the consumers' offsets and a base backup of PostgreSQL (BACKUP_DIR=... to
+## choose where; the WAL archive keeps what comes after). make restore BACKUP_DIR=...: stop the
+## services, restore the cluster and replay the archive, put the offsets back.
+backup: install
+	@bash deploy/local/backup.sh backup $(BACKUP_DIR)
+
+restore: install
+	@bash deploy/local/backup.sh restore $(BACKUP_DIR)
 
 ## make audit: the locked dependencies against the known vulnerabilities (pip-audit).
 audit: install

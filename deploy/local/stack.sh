@@ -7,6 +7,7 @@
 #   deploy/local/stack.sh start|stop|status|env
 #   deploy/local/stack.sh kafka-start|kafka-stop|pg-start|pg-stop
 #   deploy/local/stack.sh kafka-kill|pg-kill    (SIGKILL, for `make chaos`; start brings them back)
+#   deploy/local/stack.sh pg-backup DIR|pg-restore DIR   (`make backup`, `make restore`)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -21,6 +22,9 @@ PG_DB=motcua
 
 KAFKA_HOME="$LOCAL/kafka"
 PG_HOME="$LOCAL/pg"
+# The WAL archive: every finished WAL segment is copied here (a new cluster, at creation), so
+# that a restore replays past its base backup up to the last segment archived.
+WAL_ARCHIVE="${MOTCUA_PG_WAL_ARCHIVE:-$PG_HOME/wal-archive}"
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 
@@ -185,8 +189,15 @@ wal_level = logical
 max_wal_senders = 4
 logging_collector = off
 timezone = 'UTC'
+# Continuous archiving for point-in-time restore (docs/operations.md): a segment at least
+# every archive_timeout seconds while there are writes, so at most that much is at risk.
+archive_mode = on
+archive_command = 'test ! -f $WAL_ARCHIVE/%f && cp %p $WAL_ARCHIVE/%f'
+archive_timeout = ${MOTCUA_PG_ARCHIVE_TIMEOUT_S:-60}
 EOF
   fi
+  mkdir -p "$WAL_ARCHIVE"
+  [[ "$(id -u)" == 0 ]] && chown postgres "$WAL_ARCHIVE" 2>/dev/null || true
   if as_pg "$bin/pg_ctl" -D "$PG_HOME/data" status >/dev/null 2>&1; then
     log "postgresql already running on 127.0.0.1:$PG_PORT"
   else
@@ -223,6 +234,48 @@ pg_kill() {
   while kill -0 "$pm" 2>/dev/null || pgrep -P "$pm" >/dev/null; do sleep 0.1; done
 }
 
+# A base backup of the whole cluster (compressed tar), streamed with the WAL it needs.
+pg_backup() {
+  local dir="$1" bin; bin="$(pg_bindir)"
+  mkdir -p "$dir"
+  [[ "$(id -u)" == 0 ]] && chown postgres "$dir" 2>/dev/null || true
+  log "base backup of postgresql into $dir"
+  PGPASSWORD="$PG_PASSWORD" as_pg "$bin/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" \
+    -D "$dir/base" -Ft -z -X stream -c fast --label "motcua $(date -u +%FT%TZ)"
+  # The archive must hold every segment up to the end of the backup.
+  as_pg "$bin/psql" -h "$PG_HOME" -p "$PG_PORT" -U "$PG_USER" -d postgres -qAtc "select pg_switch_wal()" >/dev/null
+}
+
+# Point-in-time restore: the base backup, then every WAL segment of the archive replayed, up
+# to the last one archived; the cluster then comes up as it was at that point.
+pg_restore_cluster() {
+  local dir="$1" bin; bin="$(pg_bindir)"
+  [[ -f "$dir/base/base.tar.gz" ]] || { log "no base backup in $dir"; exit 1; }
+  pg_stop || true
+  if [[ -d "$PG_HOME/data" ]]; then
+    log "moving the old data directory aside ($PG_HOME/data.before-restore)"
+    rm -rf "$PG_HOME/data.before-restore"
+    mv "$PG_HOME/data" "$PG_HOME/data.before-restore"
+  fi
+  mkdir -p "$PG_HOME/data"
+  tar -xzf "$dir/base/base.tar.gz" -C "$PG_HOME/data"
+  mkdir -p "$PG_HOME/data/pg_wal"
+  tar -xzf "$dir/base/pg_wal.tar.gz" -C "$PG_HOME/data/pg_wal"
+  cat >> "$PG_HOME/data/postgresql.auto.conf" <<EOF
+restore_command = 'cp $WAL_ARCHIVE/%f %p'
+recovery_target_timeline = 'latest'
+EOF
+  touch "$PG_HOME/data/recovery.signal"
+  chmod 700 "$PG_HOME/data"
+  [[ "$(id -u)" == 0 ]] && chown -R postgres "$PG_HOME/data" 2>/dev/null || true
+  log "restoring: replaying the archived WAL from $WAL_ARCHIVE"
+  as_pg "$bin/pg_ctl" -D "$PG_HOME/data" -o "-p $PG_PORT" -l "$PG_HOME/postgres.log" \
+    -w -t 600 start >/dev/null
+  until as_pg "$bin/psql" -h "$PG_HOME" -p "$PG_PORT" -U "$PG_USER" -d postgres -qAtc \
+      "select not pg_is_in_recovery()" 2>/dev/null | grep -q t; do sleep 0.5; done
+  log "postgresql restored and promoted"
+}
+
 print_env() {
   # A developer's machine: the services accept their published default secrets here only.
   echo "MOTCUA_ENV=local"
@@ -252,7 +305,9 @@ case "${1:-}" in
   pg-stop) pg_stop ;;
   kafka-kill) kafka_kill ;;
   pg-kill) pg_kill ;;
+  pg-backup) pg_backup "${2:?usage: $0 pg-backup DIR}" ;;
+  pg-restore) pg_restore_cluster "${2:?usage: $0 pg-restore DIR}" ;;
   status) status ;;
   env) print_env ;;
-  *) echo "usage: $0 start|stop|status|env|kafka-start|kafka-stop|kafka-kill|pg-start|pg-stop|pg-kill" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|env|kafka-start|kafka-stop|kafka-kill|pg-start|pg-stop|pg-kill|pg-backup DIR|pg-restore DIR" >&2; exit 2 ;;
 esac
