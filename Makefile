@@ -4,7 +4,7 @@ PY := .venv/bin/python
 STACK := deploy/local/stack.sh
 SERVICES := deploy/local/services.sh
 
-.PHONY: run demo test unit stop install infra lint typecheck clean status rebuild contracts bench chaos lock audit backup restore
+.PHONY: run demo test unit stop install infra lint typecheck clean status rebuild contracts bench chaos lock audit backup restore soak
 
 ## make run: install, start Kafka, PostgreSQL and the five services, load the demo catalog,
 ## print the URLs, and keep running until Ctrl-C (or `make stop` from another terminal).
@@ -94,6 +94,13 @@ bench: install infra
 
 ## make chaos: SIGKILL Kafka, PostgreSQL and each service (then a rolling SIGTERM restart) under
 ## the simulator's load, on a stack of its own; audit losses and double counts into
-## tests/chaos/results.json and RESULTS.md. Options: CHAOS_ARGS='--days 2 --faults kafka,metrics'.
+## tests/chaos/results.json and RESULTS.md. Options: CHAOS_ARGS='--days 2 --faults kafka,metrics';
+## CHAOS_ARGS=--long for outages of minutes (Kafka 5 min, PostgreSQL 2 min) with their figures.
 chaos: install infra
-	@.venv/bin/python -m tests.chaos.chaos --results tests/chaos/results.json $(CHAOS_ARGS)
+	@.venv/bin/python -m tests.chaos.chaos $(CHAOS_ARGS)
+
+## make soak: 30 minutes at a steady load on a stack of its own: memory (RSS) per service at
+## the start and the end, p99 latency per 5 minutes, open connections; into
+## tests/chaos/soak.json and RESULTS.md. Not part of make test. SOAK_ARGS='--minutes 5'.
+soak: install
+	@.venv/bin/python -m tests.chaos.soak $(SOAK_ARGS)

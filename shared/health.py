@@ -1,4 +1,4 @@
-"""``/healthz`` (alive), ``/readyz`` (PostgreSQL and Kafka reachable) and ``/metrics``
+"""``/healthz`` (alive), ``/readyz`` (PostgreSQL reachable; Kafka's state reported) and ``/metrics``
 (Prometheus text, optionally behind a scrape token), the same on every service."""
 
 from __future__ import annotations
@@ -32,19 +32,24 @@ def health_router() -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Readiness: PostgreSQL and Kafka reachable",
-                responses={503: {"description": "a dependency is unreachable"}})
+    @router.get("/readyz", summary="Readiness: PostgreSQL reachable (Kafka reported)",
+                responses={503: {"description": "PostgreSQL is unreachable, or starting"}})
     async def readyz(request: Request) -> JSONResponse:
+        """Ready while PostgreSQL answers: every request is served from it, and what is to
+        be published waits in the outbox. Kafka unreachable is ``degraded`` (200): the
+        service keeps taking requests (intake keeps filing), the outbox grows and drains
+        when the broker is back, and the DependencyDown alert says so. Taking the replicas
+        out of rotation then would stop the filings for nothing."""
         runtime: Runtime | None = getattr(request.app.state, "runtime", None)
         if runtime is None:
             return problem_response(503, "Service Unavailable", "starting")
         db_ok, kafka_ok = await asyncio.gather(ping(runtime.pool), runtime.kafka_ok())
         checks = {"postgres": "ok" if db_ok else "unreachable",
                   "kafka": "ok" if kafka_ok else "unreachable"}
-        if db_ok and kafka_ok:
-            return JSONResponse({"status": "ready", "checks": checks})
-        return problem_response(503, "Service Unavailable", "a dependency is unreachable",
-                                checks=checks)
+        if not db_ok:
+            return problem_response(503, "Service Unavailable", "PostgreSQL is unreachable",
+                                    checks=checks, headers={"Retry-After": "5"})
+        return JSONResponse({"status": "ready" if kafka_ok else "degraded", "checks": checks})
 
     @router.get("/metrics", summary="Prometheus text exposition", include_in_schema=True,
                 responses={401: {"description": "a scrape token is configured and was not sent"}})

@@ -18,6 +18,14 @@ nothing was lost, nothing counted twice, and every figure matched.
 
     python -m tests.chaos.chaos                      # the full run (make chaos)
     python -m tests.chaos.chaos --days 2 --per-day 12 --faults kafka,postgresql,processing
+    python -m tests.chaos.chaos --long              # Kafka down 5 min, PostgreSQL 2 min
+
+With ``--long`` the faults are outages of minutes under load: Kafka unreachable for
+``--kafka-outage-s`` (300) while portals keep filing (intake accepts, its outbox grows, then
+drains; /readyz answers "degraded", still ready; the DependencyDown alert fires in a real
+Prometheus), then
+PostgreSQL unreachable for ``--pg-outage-s`` (120): clear 503s with Retry-After, nothing
+half-written (the audit at the end). Each outage's figures go to the results.
 """
 
 from __future__ import annotations
@@ -54,6 +62,10 @@ ROOT = Path(__file__).resolve().parents[2]
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 SERVICES = ("intake", "processing", "postal", "feedback", "metrics", "national_portal")
 FAULTS = ("kafka", "postgresql", *SERVICES, "national-portal-outage", "rolling-restart")
+# `--long`: outages of minutes, under load, watched as they go (and a real Prometheus
+# evaluating deploy/prometheus/alerts.yml against the services' /metrics).
+LONG_FAULTS = ("kafka-outage", "postgresql-outage")
+ALL_FAULTS = (*FAULTS, *LONG_FAULTS)
 HISTORY_DAYS = 120  # how far back the duplicate-replay check reads figures
 STORES = {  # where each service keeps what it knows of a dossier, and the code's column
     "intake": ("intake.dossiers", "code"),
@@ -124,6 +136,13 @@ class Run:
         self.portal = StandIn(self.ports.service_base + 90)
         self.env = env
 
+    long: dict[str, Any] = field(default_factory=dict)  # each long outage's figures
+    prometheus: subprocess.Popen[bytes] | None = None
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.service_base + 95}"
+
     @property
     def database_url(self) -> str:
         return f"postgresql://motcua:motcua@127.0.0.1:{self.ports.postgres}/motcua"
@@ -162,7 +181,28 @@ def start(run: Run) -> None:
     run.note("stack and services up")
 
 
+def start_prometheus(run: Run) -> None:
+    """A real Prometheus (Debian's), scraping every service and evaluating the alert rules
+    every 5 s, so that an outage's alerts are seen as an operator would see them."""
+    targets = [f"127.0.0.1:{run.ports.service_base + i + 1}" for i in range(len(SERVICES))]
+    config = run.local / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 5s, evaluation_interval: 5s}\n"
+        f"rule_files: [{ROOT / 'deploy' / 'prometheus' / 'alerts.yml'}]\n"
+        "scrape_configs:\n  - job_name: motcua\n    static_configs:\n"
+        f"      - targets: {orjson.dumps(targets).decode()}\n")
+    log = (run.local / "prometheus.log").open("ab")
+    run.prometheus = subprocess.Popen(
+        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={run.local / 'prom'}",
+         f"--web.listen-address=127.0.0.1:{run.ports.service_base + 95}"],
+        stdout=log, stderr=log)
+    run.note("prometheus up")
+
+
 def stop(run: Run) -> None:
+    if run.prometheus is not None:
+        run.prometheus.terminate()
+        run.prometheus.wait(timeout=30)
     run.portal.stop()
     for name, args in (("services.sh", ("stop",)), ("stack.sh", ("stop",))):
         try:
@@ -192,6 +232,9 @@ def inject(run: Run, fault: str, down_s: float) -> None:
         run.portal.portal.faults.mode = "ok"
         run.note("national portal back")
         return
+    if fault in LONG_FAULTS:
+        run.long[fault] = asyncio.run(outage(run, fault, down_s))
+        return
     run.note(f"SIGKILL {fault}")
     if fault == "kafka":
         run.script("stack.sh", "kafka-kill")
@@ -208,6 +251,104 @@ def inject(run: Run, fault: str, down_s: float) -> None:
     run.note(f"{fault} back")
 
 
+async def outage(run: Run, fault: str, seconds: float, every_s: float = 5.0) -> dict[str, Any]:
+    """Stop Kafka or PostgreSQL for ``seconds`` under load, sampling what an operator sees
+    (intake's /readyz, its outbox, the filings it accepts or refuses, the alerts), then bring
+    it back and wait until the backlog drains."""
+    import httpx
+
+    intake = f"http://127.0.0.1:{run.ports.service_base + 1}"
+    kafka = fault == "kafka-outage"
+    conn = await asyncpg.connect(run.database_url)
+    accepted_before = await conn.fetchval("SELECT count(*) FROM intake.dossiers")
+    if not kafka:
+        await conn.close()
+    samples: list[dict[str, Any]] = []
+    filing = {"unit_code": "H26.01", "procedure_code": "2.000488", "channel": "counter",
+              "return_method": "counter",
+              "applicant": {"full_name": "Nguyễn Văn Thử", "id_number": "031203000001"}}
+    async with httpx.AsyncClient(timeout=10) as http:
+        run.note(f"{fault}: down for {seconds:.0f} s")
+        await asyncio.to_thread(run.script, "stack.sh", "kafka-stop" if kafka else "pg-stop")
+        started = time.monotonic()
+        while time.monotonic() - started < seconds:
+            sample: dict[str, Any] = {"t_s": round(time.monotonic() - started)}
+            try:
+                ready = await http.get(f"{intake}/readyz")
+                sample["readyz"] = ready.status_code
+                body = ready.json()
+                sample["readyz_status"] = body.get("status") if ready.status_code == 200 \
+                    else body.get("detail")
+                sample["readyz_checks"] = body.get("checks")
+            except (httpx.HTTPError, ValueError) as exc:
+                sample["readyz"] = type(exc).__name__
+            if kafka:
+                sample["outbox_pending"] = await conn.fetchval(
+                    "SELECT count(*) FROM intake.outbox WHERE sent_at IS NULL")
+                sample["accepted_so_far"] = await conn.fetchval(
+                    "SELECT count(*) FROM intake.dossiers") - accepted_before
+            else:
+                try:
+                    r = await http.post(f"{intake}/v1/dossiers", json=filing,
+                                        headers={"X-API-Key": "desk-demo.local-demo-desk-key"})
+                    sample["filing"] = r.status_code
+                    sample["retry_after"] = r.headers.get("retry-after")
+                    sample["problem"] = r.headers.get("content-type", "").startswith(
+                        "application/problem+json")
+                except httpx.HTTPError as exc:
+                    sample["filing"] = type(exc).__name__
+            try:
+                alerts = (await http.get(f"{run.prometheus_url}/api/v1/alerts")).json()
+                sample["alerts"] = sorted({f"{a['labels']['alertname']}:{a['state']}"
+                                           for a in alerts["data"]["alerts"]})
+            except (httpx.HTTPError, ValueError, KeyError):
+                sample["alerts"] = None
+            samples.append(sample)
+            await asyncio.sleep(every_s)
+        await asyncio.to_thread(run.script, "stack.sh", "kafka-start" if kafka else "pg-start")
+        back = time.monotonic()
+        run.note(f"{fault}: back")
+        await asyncio.to_thread(run.script, "services.sh", "start")
+        if not kafka:
+            conn = await asyncpg.connect(run.database_url)
+        drained_after = None
+        async with asyncio.timeout(600):
+            while True:
+                pending = await conn.fetchval(
+                    "SELECT count(*) FROM intake.outbox WHERE sent_at IS NULL")
+                if pending == 0:
+                    drained_after = round(time.monotonic() - back, 1)
+                    break
+                await asyncio.sleep(1)
+        accepted = await conn.fetchval("SELECT count(*) FROM intake.dossiers") - accepted_before
+        await conn.close()
+    alerts_seen = sorted({a for x in samples for a in (x.get("alerts") or [])})
+    summary: dict[str, Any] = {
+        "seconds": seconds, "samples": len(samples),
+        "readyz_seen": sorted({f"{x['readyz']} {x.get('readyz_status')}" for x in samples}),
+        "alerts_seen": alerts_seen, "outbox_drained_after_s": drained_after,
+        "dossiers_accepted_from_start_to_drained": accepted,
+    }
+    if kafka:
+        summary["dossiers_accepted_while_down"] = max(
+            (x.get("accepted_so_far", 0) for x in samples), default=0)
+        summary["outbox_pending_max"] = max((x.get("outbox_pending", 0) for x in samples),
+                                            default=0)
+        summary["readyz_checks_while_down"] = samples[-1].get("readyz_checks") if samples else None
+    else:
+        filings = [x.get("filing") for x in samples]
+        summary["filing_answers_while_down"] = {str(k): filings.count(k) for k in set(filings)}
+        summary["every_503_had_retry_after"] = all(
+            x.get("retry_after") for x in samples if x.get("filing") == 503)
+        summary["every_refusal_was_problem_details"] = all(
+            x.get("problem") for x in samples if isinstance(x.get("filing"), int)
+            and x["filing"] >= 400)
+    (run.local / f"{fault}-samples.json").write_bytes(orjson.dumps(samples,
+                                                                  option=orjson.OPT_INDENT_2))
+    run.note(f"{fault}: drained", **{k: v for k, v in summary.items() if k != "samples"})
+    return summary
+
+
 # ------------------------------------------------------------------ the load
 def simulator(run: Run, *args: str) -> subprocess.Popen[bytes]:
     log = (run.local / "simulator.log").open("ab")
@@ -219,7 +360,9 @@ def simulator(run: Run, *args: str) -> subprocess.Popen[bytes]:
 
 
 async def drive(run: Run, faults: list[str], *, days: int, per_day: int, concurrency: int,
-                warmup_s: float, between_s: float, down_s: float) -> dict[str, Any]:
+                warmup_s: float, between_s: float, down_s: float,
+                durations: dict[str, float] | None = None,
+                patience_s: float = 180) -> dict[str, Any]:
     """Back-fill batches run one after another until every fault was injected."""
     batches: list[subprocess.Popen[bytes]] = []
 
@@ -227,7 +370,8 @@ async def drive(run: Run, faults: list[str], *, days: int, per_day: int, concurr
         stats = run.local / f"sim-stats-{len(batches)}.json"
         batches.append(simulator(run, "backfill", "--days", str(days), "--per-day", str(per_day),
                                  "--seed", str(100 + len(batches)), "--concurrency",
-                                 str(concurrency), "--patience", "180", "--stats", str(stats)))
+                                 str(concurrency), "--patience", str(int(patience_s)),
+                                 "--stats", str(stats)))
         run.note(f"load batch {len(batches)} started")
 
     next_batch()
@@ -235,7 +379,7 @@ async def drive(run: Run, faults: list[str], *, days: int, per_day: int, concurr
     async def faulting() -> None:
         await asyncio.sleep(warmup_s)
         for fault in faults:
-            await asyncio.to_thread(inject, run, fault, down_s)
+            await asyncio.to_thread(inject, run, fault, (durations or {}).get(fault, down_s))
             await asyncio.sleep(between_s)
 
     task = asyncio.create_task(faulting())
@@ -491,7 +635,23 @@ def verdict(report: dict[str, Any]) -> bool:
                 and not a["replay"]["units_changed_by_republishing"]
                 and not a["replay"]["units_differing_in_fresh_store"]
                 and a["national_portal_not_at_final_version"] == 0
-                and a["national_portal_regressions"] == 0)
+                and a["national_portal_regressions"] == 0
+                and all(long_outage_ok(f, o) for f, o in (report.get("long") or {}).items()))
+
+
+def long_outage_ok(fault: str, o: dict[str, Any]) -> bool:
+    """Kafka down: intake kept accepting, /readyz said it was degraded (still ready), the
+    alert fired, the outbox drained. PostgreSQL down: /readyz 503, and every filing refused
+    with a 503 problem and Retry-After."""
+    if o["outbox_drained_after_s"] is None:
+        return False
+    if fault == "kafka-outage":  # ready but degraded: intake keeps filing
+        return bool(o["dossiers_accepted_while_down"] > 0 and "200 degraded" in o["readyz_seen"]
+                    and "DependencyDown:firing" in o["alerts_seen"])
+    answers = o["filing_answers_while_down"]
+    return bool(any(r.startswith("503") for r in o["readyz_seen"])
+                and set(answers) == {"503"} and o["every_503_had_retry_after"]
+                and o["every_refusal_was_problem_details"])
 
 
 def write_results(path: Path, report: dict[str, Any]) -> None:
@@ -499,7 +659,8 @@ def write_results(path: Path, report: dict[str, Any]) -> None:
     path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     a, load = report["audit"], report["load"]
     lines = [
-        "# Chaos run", "",
+        "# Chaos run" + (" — long outages (`make chaos CHAOS_ARGS=--long`)"
+                         if report.get("long") else ""), "",
         f"{report['finished_at']}, {report['host']}; faults: {', '.join(report['faults'])}.", "",
         "| figure | value |", "|---|---|",
         f"| API requests sent (logical / attempts incl. retries) | {load['calls']} / {load['attempts']} |",
@@ -529,14 +690,53 @@ def write_results(path: Path, report: dict[str, Any]) -> None:
         "Requests resent by the simulator, by cause: "
         + (", ".join(f"{k} ×{v}" for k, v in sorted(load["retried"].items())) or "none") + ".", "",
     ]
-    (path.parent / "RESULTS.md").write_text("\n".join(lines))
+    for fault, o in (report.get("long") or {}).items():
+        lines += [f"### {fault}: {o['seconds']:.0f} s down, under load", "",
+                  "| figure | value |", "|---|---|",
+                  f"| intake's /readyz answers seen | {', '.join(o['readyz_seen'])} |",
+                  f"| alerts seen (name:state) | {', '.join(o['alerts_seen']) or 'none'} |",
+                  f"| outbox drained after it came back | {o['outbox_drained_after_s']} s |",
+                  f"| dossiers accepted from its start until drained "
+                  f"| {o['dossiers_accepted_from_start_to_drained']} |"]
+        if fault == "kafka-outage":
+            lines += [f"| dossiers accepted while Kafka was down | "
+                      f"{o['dossiers_accepted_while_down']} |",
+                      f"| outbox rows pending, at most | {o['outbox_pending_max']} |"]
+        else:
+            lines += [f"| filings' answers while it was down | "
+                      f"{', '.join(f'{k} ×{v}' for k, v in o['filing_answers_while_down'].items())} |",
+                      f"| every 503 had Retry-After | {o['every_503_had_retry_after']} |",
+                      f"| every refusal was problem details | "
+                      f"{o['every_refusal_was_problem_details']} |"]
+        lines += ["", "Lost: the audit above (every accepted dossier in every store).", ""]
+    section = "long" if report.get("long") else "standard"
+    write_section(path.parent / "RESULTS.md", section, "\n".join(lines))
+
+
+def write_section(md: Path, name: str, text: str) -> None:
+    """``text`` as the section ``name`` of ``md``, keeping the other sections (the standard
+    run, the long outages, the soak each write their own)."""
+    begin, end = f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
+    old = md.read_text() if md.exists() else ""
+    block = f"{begin}\n{text.rstrip()}\n{end}\n"
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        new = head + block + rest.split(end, 1)[1].lstrip("\n")
+    elif "<!-- " in old:
+        new = old.rstrip() + "\n\n" + block
+    else:  # a file written before sections: it was the standard run's
+        new = (f"<!-- standard: begin -->\n{old.rstrip()}\n<!-- standard: end -->\n\n"
+               if old.strip() and name != "standard" else "") + block
+    md.write_text(new)
 
 
 async def main_async(args: argparse.Namespace) -> int:
     faults = [f for f in args.faults.split(",") if f]
-    unknown = set(faults) - set(FAULTS)
+    if args.long:
+        faults = [f for f in faults if f in LONG_FAULTS] or list(LONG_FAULTS)
+    unknown = set(faults) - set(ALL_FAULTS)
     if unknown:
-        raise SystemExit(f"unknown faults {sorted(unknown)}; choose from {', '.join(FAULTS)}")
+        raise SystemExit(f"unknown faults {sorted(unknown)}; choose from {', '.join(ALL_FAULTS)}")
     run = Run(args.local, Ports(args.kafka_port, args.kafka_port + 1, args.pg_port,
                                       args.port_base))
     if not args.audit_only:
@@ -546,9 +746,14 @@ async def main_async(args: argparse.Namespace) -> int:
             load = load_figures(run)
         else:
             await asyncio.to_thread(start, run)
+            if set(faults) & set(LONG_FAULTS):
+                await asyncio.to_thread(start_prometheus, run)
+            durations = {"kafka-outage": args.kafka_outage_s,
+                         "postgresql-outage": args.pg_outage_s}
             load = await drive(run, faults, days=args.days, per_day=args.per_day,
                                concurrency=args.concurrency, warmup_s=args.warmup,
-                               between_s=args.between, down_s=args.down)
+                               between_s=args.between, down_s=args.down, durations=durations,
+                               patience_s=max(180, 2 * max(durations.values())))
         result = await audit(run)
     finally:
         if not args.keep:
@@ -557,9 +762,10 @@ async def main_async(args: argparse.Namespace) -> int:
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": f"{os.cpu_count()} cores",
         "faults": faults,
-        "kills": sum(1 for f in faults if f not in ("rolling-restart", "national-portal-outage")),
+        "kills": sum(1 for f in faults if f not in ("rolling-restart", "national-portal-outage",
+                                                    *LONG_FAULTS)),
         "sigterms": len(SERVICES) * faults.count("rolling-restart"),
-        "load": load, "audit": result, "timeline": run.timeline,
+        "load": load, "audit": result, "timeline": run.timeline, "long": run.long,
     }
     report["passed"] = verdict(report)
     write_results(Path(args.results), report)
@@ -571,7 +777,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--faults", default=",".join(FAULTS),
-                        help=f"in order, comma-separated, from: {', '.join(FAULTS)}")
+                        help=f"in order, comma-separated, from: {', '.join(ALL_FAULTS)}")
+    parser.add_argument("--long", action="store_true",
+                        help="outages of minutes: " + ", ".join(LONG_FAULTS))
+    parser.add_argument("--kafka-outage-s", type=float, default=300.0)
+    parser.add_argument("--pg-outage-s", type=float, default=120.0)
     parser.add_argument("--days", type=int, default=5, choices=range(1, HISTORY_DAYS),
                         metavar="DAYS", help="days of history per load batch")
     parser.add_argument("--per-day", type=int, default=40)
@@ -589,6 +799,8 @@ def main() -> None:
                         help="only audit the stack a run left with --keep")
     args = parser.parse_args()
     args.local = Path(args.local).resolve()
+    if args.long and args.results == parser.get_default("results"):
+        args.results = str(Path(args.results).with_name("results-long.json"))
     sys.exit(asyncio.run(main_async(args)))
 
 
