@@ -2,7 +2,9 @@
 message (values or headers, dead-letter topics included), no service log line, no /metrics
 output and no metrics API answer, after a dossier's whole life through the public APIs,
 with the applicant notified of its steps by e-mail, SMS and Zalo (the contact details
-stay in intake's tables; docs/rules/notifications.md)."""
+stay in intake's tables; docs/rules/notifications.md), and after a complaint about it with
+the same contact, answered (and e-mailed) and published (the complainant's contact stays in
+the feedback service's tables)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import pytest
 
 from shared.events import ALL_DOSSIER_TOPICS, dlq_topic
 from tests.conftest import Standins
-from tests.support.api import DESK_KEY, SERVICES_ORDER, Api, Courier, applicant
+from tests.support.api import DESK_KEY, SERVICES_ORDER, UNIT, Api, Courier, applicant
 from tests.support.kafka import read_all
 from tests.support.wait import until
 
@@ -69,10 +71,29 @@ async def test_no_personal_data_leaves_intake(api: Api, standins: Standins) -> N
         await asyncio.sleep(0.1)
     assert rated.status_code == 201
 
+    # The applicant complains about the dossier with their contact, and the answer is
+    # e-mailed to them by the feedback service (so the scans cover complaints too).
+    complained = await api.http.post(api.url("feedback", "/v1/complaints"),
+                                     headers={"X-API-Key": DESK_KEY}, json={
+        "subject": "Phản ánh", "body": f"Gọi tôi {SECRETS['phone']}, CCCD {SECRETS['id_number']}",
+        "dossier_code": code, "pin": pin, "category": "conduct",
+        "complainant": {"full_name": SECRETS["full_name"], "phone": SECRETS["phone"],
+                        "email": SECRETS["email"]}})
+    assert complained.status_code == 201, complained.text
+    complaint = complained.json()["code"]
+    steps = api.url("feedback", f"/v1/complaints/{complaint}/steps")
+    for step in ({"action": "answer", "text": "Đã nhắc nhở cán bộ."}, {"action": "publish"}):
+        answered = await api.http.post(steps, json=step, headers=api.token([UNIT]))
+        assert answered.status_code == 200, answered.text
+    public = await api.http.get(api.url("feedback", f"/v1/public/complaints/{complaint}"))
+    assert public.status_code == 200 and not any(s in public.text for s in SECRETS.values())
+
     # The applicant was told, at each address (so the scans below cover the senders).
     async def told() -> bool | None:
-        return True if standins.mailbox.to(SECRETS["email"]) and standins.sms.to(
-            SECRETS["phone as sent"]) and standins.zalo.to(SECRETS["phone as sent"]) else None
+        mails = standins.mailbox.to(SECRETS["email"])
+        answered = any(complaint in str(m["Subject"]) for m in mails)
+        return True if answered and standins.sms.to(SECRETS["phone as sent"]) \
+            and standins.zalo.to(SECRETS["phone as sent"]) else None
 
     await until(told, timeout_s=30)
     history = await api.http.get(api.url("intake", f"/v1/dossiers/{code}/notifications"),
