@@ -64,7 +64,7 @@ SERVICES = ("intake", "processing", "postal", "feedback", "metrics", "national_p
 FAULTS = ("kafka", "postgresql", *SERVICES, "national-portal-outage", "rolling-restart")
 # `--long`: outages of minutes, under load, watched as they go (and a real Prometheus
 # evaluating deploy/prometheus/alerts.yml against the services' /metrics).
-LONG_FAULTS = ("kafka-outage", "postgresql-outage")
+LONG_FAULTS = ("kafka-outage", "postgresql-outage", "broker-disk-full")
 ALL_FAULTS = (*FAULTS, *LONG_FAULTS)
 HISTORY_DAYS = 120  # how far back the duplicate-replay check reads figures
 STORES = {  # where each service keeps what it knows of a dossier, and the code's column
@@ -166,6 +166,7 @@ class Run:
 # ------------------------------------------------------------------ the stack
 def prepare(run: Run) -> None:
     """A fresh stack folder; the broker's jars are shared with the main local stack."""
+    unmount_broker_disk(run)  # a disk an interrupted run left mounted
     if run.local.exists():
         shutil.rmtree(run.local)
     (run.local / "kafka").mkdir(parents=True)
@@ -179,6 +180,30 @@ def start(run: Run) -> None:
     run.script("stack.sh", "start")
     run.script("services.sh", "start")
     run.note("stack and services up")
+
+
+DISK_MB = 512  # the broker's log directory, on a filesystem of its own (broker-disk-full)
+
+
+def mount_broker_disk(run: Run) -> None:
+    """The broker's log directory on a small loop-mounted ext4 of this run's own, so that
+    it can be filled without touching the machine's disks (root, a loop device)."""
+    image, disk = run.local / "broker-disk.img", run.local / "kafka" / "disk"
+    disk.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["dd", "if=/dev/zero", f"of={image}", "bs=1M", f"count={DISK_MB}",
+                    "status=none"], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+    subprocess.run(["mount", "-o", "loop", str(image), str(disk)], check=True)
+    # Kafka takes every directory in its log directory for a partition: not lost+found.
+    (disk / "data").mkdir()
+    (run.local / "kafka" / "data").symlink_to(disk / "data")
+    run.note(f"broker log directory on a {DISK_MB} MB filesystem of its own")
+
+
+def unmount_broker_disk(run: Run) -> None:
+    disk = run.local / "kafka" / "disk"
+    if disk.exists() and subprocess.run(["mountpoint", "-q", str(disk)]).returncode == 0:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def start_prometheus(run: Run) -> None:
@@ -209,6 +234,7 @@ def stop(run: Run) -> None:
             run.script(name, *args)
         except Exception as exc:  # leave nothing running, whatever failed
             print(f"[chaos] {name} {args}: {exc}", file=sys.stderr)
+    unmount_broker_disk(run)
 
 
 def inject(run: Run, fault: str, down_s: float) -> None:
@@ -258,7 +284,7 @@ async def outage(run: Run, fault: str, seconds: float, every_s: float = 5.0) -> 
     import httpx
 
     intake = f"http://127.0.0.1:{run.ports.service_base + 1}"
-    kafka = fault == "kafka-outage"
+    kafka = fault in ("kafka-outage", "broker-disk-full")
     conn = await asyncpg.connect(run.database_url)
     accepted_before = await conn.fetchval("SELECT count(*) FROM intake.dossiers")
     if not kafka:
@@ -267,9 +293,14 @@ async def outage(run: Run, fault: str, seconds: float, every_s: float = 5.0) -> 
     filing = {"unit_code": "H26.01", "procedure_code": "2.000488", "channel": "counter",
               "return_method": "counter",
               "applicant": {"full_name": "Nguyễn Văn Thử", "id_number": "031203000001"}}
+    disk = fault == "broker-disk-full"
+    ballast = run.local / "kafka" / "disk" / "ballast"
     async with httpx.AsyncClient(timeout=10) as http:
         run.note(f"{fault}: down for {seconds:.0f} s")
-        await asyncio.to_thread(run.script, "stack.sh", "kafka-stop" if kafka else "pg-stop")
+        if disk:  # fill the broker's filesystem to the last block
+            await asyncio.to_thread(fill, ballast)
+        else:
+            await asyncio.to_thread(run.script, "stack.sh", "kafka-stop" if kafka else "pg-stop")
         started = time.monotonic()
         while time.monotonic() - started < seconds:
             sample: dict[str, Any] = {"t_s": round(time.monotonic() - started)}
@@ -305,6 +336,10 @@ async def outage(run: Run, fault: str, seconds: float, every_s: float = 5.0) -> 
                 sample["alerts"] = None
             samples.append(sample)
             await asyncio.sleep(every_s)
+        if disk:
+            broker_alive = await asyncio.to_thread(kafka_running, run)
+            ballast.unlink(missing_ok=True)
+            sample_note = {"broker_alive_when_full": broker_alive}
         await asyncio.to_thread(run.script, "stack.sh", "kafka-start" if kafka else "pg-start")
         back = time.monotonic()
         run.note(f"{fault}: back")
@@ -329,6 +364,9 @@ async def outage(run: Run, fault: str, seconds: float, every_s: float = 5.0) -> 
         "alerts_seen": alerts_seen, "outbox_drained_after_s": drained_after,
         "dossiers_accepted_from_start_to_drained": accepted,
     }
+    if disk:
+        summary.update(sample_note)
+        summary["broker_log_says"] = broker_log_tail(run)
     if kafka:
         summary["dossiers_accepted_while_down"] = max(
             (x.get("accepted_so_far", 0) for x in samples), default=0)
@@ -347,6 +385,38 @@ async def outage(run: Run, fault: str, seconds: float, every_s: float = 5.0) -> 
                                                                   option=orjson.OPT_INDENT_2))
     run.note(f"{fault}: drained", **{k: v for k, v in summary.items() if k != "samples"})
     return summary
+
+
+def fill(path: Path) -> None:
+    """Take every free block of the filesystem ``path`` is on."""
+    with path.open("wb") as f:
+        chunk = b"\0" * (1 << 20)
+        try:
+            while True:
+                f.write(chunk)
+                f.flush()
+        except OSError:
+            pass
+    subprocess.run(["sync"], check=False)
+
+
+def kafka_running(run: Run) -> bool:
+    pid_file = run.local / "kafka" / "kafka.pid"
+    try:
+        os.kill(int(pid_file.read_text().split()[0]), 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def broker_log_tail(run: Run) -> list[str]:
+    """What the broker said about its disk (the lines naming the failure)."""
+    found = []
+    for log in sorted((run.local / "kafka" / "logs").glob("*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if "No space left" in line or "offline" in line.lower() or "Shutdown" in line:
+                found.append(line[:300])
+    return found[-6:]
 
 
 # ------------------------------------------------------------------ the load
@@ -645,6 +715,8 @@ def long_outage_ok(fault: str, o: dict[str, Any]) -> bool:
     with a 503 problem and Retry-After."""
     if o["outbox_drained_after_s"] is None:
         return False
+    if fault == "broker-disk-full":  # as a Kafka outage: nothing accepted is lost
+        return bool(o["dossiers_accepted_from_start_to_drained"] > 0)
     if fault == "kafka-outage":  # ready but degraded: intake keeps filing
         return bool(o["dossiers_accepted_while_down"] > 0 and "200 degraded" in o["readyz_seen"]
                     and "DependencyDown:firing" in o["alerts_seen"])
@@ -698,7 +770,13 @@ def write_results(path: Path, report: dict[str, Any]) -> None:
                   f"| outbox drained after it came back | {o['outbox_drained_after_s']} s |",
                   f"| dossiers accepted from its start until drained "
                   f"| {o['dossiers_accepted_from_start_to_drained']} |"]
-        if fault == "kafka-outage":
+        if fault == "broker-disk-full":
+            lines += [f"| the broker process alive with its disk full | "
+                      f"{o.get('broker_alive_when_full')} |",
+                      "| what the broker logged | "
+                      + "<br>".join(x.replace("|", "/") for x in o.get("broker_log_says", []))
+                      + " |"]
+        if fault in ("kafka-outage", "broker-disk-full"):
             lines += [f"| dossiers accepted while Kafka was down | "
                       f"{o['dossiers_accepted_while_down']} |",
                       f"| outbox rows pending, at most | {o['outbox_pending_max']} |"]
@@ -709,7 +787,9 @@ def write_results(path: Path, report: dict[str, Any]) -> None:
                       f"| every refusal was problem details | "
                       f"{o['every_refusal_was_problem_details']} |"]
         lines += ["", "Lost: the audit above (every accepted dossier in every store).", ""]
-    section = "long" if report.get("long") else "standard"
+    outages = sorted(report.get("long") or {})
+    section = ("standard" if not outages else "long" if {"kafka-outage", "postgresql-outage"}
+               <= set(outages) else "long-" + "-".join(outages))
     write_section(path.parent / "RESULTS.md", section, "\n".join(lines))
 
 
@@ -741,6 +821,8 @@ async def main_async(args: argparse.Namespace) -> int:
                                       args.port_base))
     if not args.audit_only:
         prepare(run)
+        if "broker-disk-full" in faults:
+            mount_broker_disk(run)
     try:
         if args.audit_only:  # of a run left with --keep
             load = load_figures(run)
@@ -749,7 +831,8 @@ async def main_async(args: argparse.Namespace) -> int:
             if set(faults) & set(LONG_FAULTS):
                 await asyncio.to_thread(start_prometheus, run)
             durations = {"kafka-outage": args.kafka_outage_s,
-                         "postgresql-outage": args.pg_outage_s}
+                         "postgresql-outage": args.pg_outage_s,
+                         "broker-disk-full": args.disk_full_s}
             load = await drive(run, faults, days=args.days, per_day=args.per_day,
                                concurrency=args.concurrency, warmup_s=args.warmup,
                                between_s=args.between, down_s=args.down, durations=durations,
@@ -782,6 +865,8 @@ def main() -> None:
                         help="outages of minutes: " + ", ".join(LONG_FAULTS))
     parser.add_argument("--kafka-outage-s", type=float, default=300.0)
     parser.add_argument("--pg-outage-s", type=float, default=120.0)
+    parser.add_argument("--disk-full-s", type=float, default=60.0,
+                        help="how long the broker's disk stays full (root and a loop device)")
     parser.add_argument("--days", type=int, default=5, choices=range(1, HISTORY_DAYS),
                         metavar="DAYS", help="days of history per load batch")
     parser.add_argument("--per-day", type=int, default=40)

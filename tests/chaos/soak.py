@@ -79,6 +79,13 @@ async def resources(run: Run, conn: asyncpg.Connection) -> dict[str, Any]:
             "pg_connections": sum(pg.values())}
 
 
+def filed_dossiers(log: Path) -> int:
+    """Dossiers the simulator got a receipt for (its log has a line per change of each)."""
+    if not log.exists():
+        return 0
+    return len({orjson.loads(line)["code"] for line in log.read_bytes().splitlines() if line})
+
+
 def p99(values: list[float]) -> float | None:
     if not values:
         return None
@@ -171,8 +178,7 @@ async def main_async(args: argparse.Namespace) -> int:
         result = await probe(run, args.minutes)
         load.terminate()
         load.wait(timeout=60)
-        filed = sum(1 for _ in (run.local / "simulator.jsonl").open()) \
-            if (run.local / "simulator.jsonl").exists() else 0
+        filed = filed_dossiers(run.local / "simulator.jsonl")
     finally:
         await asyncio.to_thread(stop, run)
     report = {"finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
