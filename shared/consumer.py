@@ -90,6 +90,9 @@ class EventConsumer:
         batch_size: int = 500,
         dlq_producer: AIOKafkaProducer | None = None,
         event_types: frozenset[str] | None = None,
+        rejoin_after_s: float = 120.0,
+        commit_timeout_s: float = 30.0,
+        stall_after_s: float = 300.0,
     ) -> None:
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler and batch_handler")
@@ -103,6 +106,11 @@ class EventConsumer:
         self.group_id = group_id or name
         self.batch_size = batch_size
         self.event_types = event_types
+        self.rejoin_after_s = rejoin_after_s
+        self.commit_timeout_s = commit_timeout_s
+        self.stall_after_s = stall_after_s
+        self._stalled: str | None = None  # why the client must be recreated
+        self._retired: set[asyncio.Future[None]] = set()  # old clients being stopped
         self._dlq_producer = dlq_producer
         self._own_dlq_producer = dlq_producer is None
         self._consumer: AIOKafkaConsumer | None = None
@@ -148,15 +156,26 @@ class EventConsumer:
             self._dlq_producer = None
 
     async def run(self) -> None:
-        """Consume until :meth:`stop`; survives broker and database outages."""
+        """Consume until :meth:`stop`; survives broker and database outages. The loop never
+        ends on an error: a client that cannot start, or stalls, is made again."""
         if self._consumer is None:
             await self.start()
-        assert self._consumer is not None
         backoff = 0.2
+        unassigned_since: float | None = None
         while not self._stopping:
             try:
-                await self.poll_once(timeout_ms=200)
+                if self._consumer is None:  # a client made again that failed to start
+                    await asyncio.wait_for(self.start(), timeout=120)
+                try:
+                    await asyncio.wait_for(self.poll_once(timeout_ms=200),
+                                           timeout=self.stall_after_s)
+                except TimeoutError:
+                    self._stalled = f"a poll did not return in {self.stall_after_s:.0f} s"
+                if self._stalled is not None:
+                    await self._recreate(self._stalled)
+                    continue
                 backoff = 0.2
+                unassigned_since = await self._rejoin_if_stranded(unassigned_since)
             except asyncio.CancelledError:
                 raise
             except (KafkaError, *TRANSIENT) as exc:
@@ -165,6 +184,52 @@ class EventConsumer:
                 log.warning("consumer %s: %r; retrying in %.1fs", self.name, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+            except Exception as exc:  # e.g. a start that timed out: make the client again
+                if self._stopping:
+                    return
+                log.warning("consumer %s: %r; making the client again in %.1fs", self.name,
+                            exc, backoff)
+                await self._drop_client()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _rejoin_if_stranded(self, since: float | None) -> float | None:
+        """A member left with no partition for ``rejoin_after_s`` is recreated: after a
+        broker's unclean death the client can stay out of its group for good (seen when the
+        broker's disk filled), consuming nothing while the lag grows. A fresh client joins
+        again; the inbox makes anything read twice harmless. (A group with more members
+        than partitions has idle members: keep replicas at or below the partitions.)"""
+        assert self._consumer is not None
+        if self._consumer.assignment():
+            return None
+        now = asyncio.get_running_loop().time()
+        if since is None:
+            return now
+        if now - since < self.rejoin_after_s:
+            return since
+        await self._recreate(f"no partition assigned for {now - since:.0f} s")
+        return None
+
+    async def _recreate(self, why: str) -> None:
+        """A fresh Kafka client for this member (the old one is stopped, bounded): after a
+        broker's unclean death a client can stay stuck for good, in a commit that never
+        answers or out of its group. What it had read and not committed is read again; the
+        inbox makes that harmless."""
+        log.warning("consumer %s: %s; recreating the Kafka client", self.name, why)
+        self._stalled = None
+        await self._drop_client()
+        await asyncio.wait_for(self.start(), timeout=120)
+
+    async def _drop_client(self) -> None:
+        """Let go of the client now; it is stopped in the background, never awaited: a stuck
+        client's stop can itself wait for ever (wait_for would wait for its cancellation)."""
+        async with self._lock:
+            old, self._consumer = self._consumer, None
+        if old is not None:
+            stopping = asyncio.ensure_future(old.stop())
+            self._retired.add(stopping)
+            stopping.add_done_callback(self._retired.discard)
+            stopping.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     # ------------------------------------------------------------- one batch
     async def poll_once(self, timeout_ms: int = 1000, *, commit_offsets: bool = True) -> int:
@@ -221,7 +286,11 @@ class EventConsumer:
         assert self._consumer is not None
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
         try:
-            await self._consumer.commit(offsets)
+            await asyncio.wait_for(self._consumer.commit(offsets), timeout=self.commit_timeout_s)
+        except TimeoutError:
+            # Seen after a broker died with its disk full: the commit never answers. The
+            # effects are committed in PostgreSQL; the batch is read again by a fresh client.
+            self._stalled = f"an offset commit did not answer in {self.commit_timeout_s:.0f} s"
         except (CommitFailedError, IllegalStateError) as exc:
             # The partitions moved to another member; it will redeliver, the inbox absorbs it.
             log.warning("consumer %s: offset commit refused after rebalance: %r", self.name, exc)
