@@ -4,12 +4,14 @@ explicitly."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
+from services.metrics.adapters import store
 from services.metrics.adapters.events_in import MetricsConsumer
 from services.metrics.adapters.live import LiveHub, UnitFiguresCollector
 from services.metrics.adapters.reader import MetricsReader
@@ -25,12 +27,20 @@ from shared.lifespan import ServicePlan
 from shared.rulebook import load_rulebook
 from shared.runtime import ConsumerSpec, Runtime
 
+log = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
     settings = settings or Settings()
     rulebook = load_rulebook(settings.rulebook_path)
 
     async def wire(runtime: Runtime) -> None:
+        # Facts folded before the per-day counts existed are counted once, before the
+        # consumer starts (a no-op on every later start).
+        async with runtime.pool.acquire() as conn:
+            tallied = await store.tally_untallied(conn)
+        if tallied:
+            log.info("facts counted into the per-day counts", extra={"facts": tallied})
         reader = MetricsReader(runtime.pool, rulebook)
         index = Index766(runtime.pool, rulebook)
         hub = LiveHub(reader, interval_s=settings.live_interval_s,

@@ -36,7 +36,7 @@ from shared.migrations import migrate_service
 from shared.rulebook import Rulebook, load_rulebook
 
 log = logging.getLogger(__name__)
-EVENTS_NEW, FACTS_NEW = "dossier_events_rebuild", "facts_rebuild"
+EVENTS_NEW, FACTS_NEW, COUNTS_NEW = "dossier_events_rebuild", "facts_rebuild", "daily_counts_rebuild"
 STAGING = "dossier_events_staging"
 
 
@@ -135,18 +135,19 @@ async def fold_all(conn: asyncpg.Connection, rulebook: Rulebook, report: Rebuild
                 current, events = r["dossier_code"], []
             events.append(EventRecord(r["event_id"], r["type"], r["occurred_at"], r["data"]))
             if len(facts) >= batch:
-                await store.upsert_facts(conn, facts, facts_table=FACTS_NEW)
+                await store.upsert_facts(conn, facts, facts_table=FACTS_NEW, counts_table=COUNTS_NEW)
                 report.dossiers += len(facts)
                 facts = []
         if current is not None:
             facts.append(fold(current, events, rulebook))
-        await store.upsert_facts(conn, facts, facts_table=FACTS_NEW)
+        await store.upsert_facts(conn, facts, facts_table=FACTS_NEW, counts_table=COUNTS_NEW)
         report.dossiers += len(facts)
 
 
 async def swap(conn: asyncpg.Connection, rulebook: Rulebook, report: RebuildReport) -> None:
     async with conn.transaction():
-        await conn.execute("LOCK TABLE dossier_events, facts IN ACCESS EXCLUSIVE MODE")
+        await conn.execute(
+            "LOCK TABLE dossier_events, facts, daily_counts IN ACCESS EXCLUSIVE MODE")
         late = await conn.fetch(
             f"""INSERT INTO {EVENTS_NEW} SELECT * FROM dossier_events e
                 WHERE NOT EXISTS (SELECT 1 FROM {EVENTS_NEW} n WHERE n.event_id = e.event_id)
@@ -155,12 +156,14 @@ async def swap(conn: asyncpg.Connection, rulebook: Rulebook, report: RebuildRepo
         codes = sorted({r["dossier_code"] for r in late})
         if codes:
             await store.refold(conn, codes, rulebook, events_table=EVENTS_NEW,
-                               facts_table=FACTS_NEW)
+                               facts_table=FACTS_NEW, counts_table=COUNTS_NEW)
         await conn.execute("ALTER TABLE dossier_events RENAME TO dossier_events_old")
         await conn.execute("ALTER TABLE facts RENAME TO facts_old")
         await conn.execute(f"ALTER TABLE {EVENTS_NEW} RENAME TO dossier_events")
         await conn.execute(f"ALTER TABLE {FACTS_NEW} RENAME TO facts")
-        await conn.execute("DROP TABLE dossier_events_old, facts_old")
+        await conn.execute("ALTER TABLE daily_counts RENAME TO daily_counts_old")
+        await conn.execute(f"ALTER TABLE {COUNTS_NEW} RENAME TO daily_counts")
+        await conn.execute("DROP TABLE dossier_events_old, facts_old, daily_counts_old")
         await conn.execute("LOCK TABLE complaint_facts IN ACCESS EXCLUSIVE MODE")
         report.complaints = await store.refold_complaints(conn, rulebook)
         await conn.execute("SELECT pg_notify($1, '[]')", store.CHANGED_CHANNEL)
@@ -177,11 +180,13 @@ async def rebuild(settings: Settings) -> RebuildReport:
     try:
         await migrate_service(pool, settings.db_schema, Path(__file__).parent / "sql")
         async with pool.acquire() as conn:
-            await conn.execute(f"DROP TABLE IF EXISTS {EVENTS_NEW}, {FACTS_NEW}, {STAGING}")
+            await conn.execute(
+                f"DROP TABLE IF EXISTS {EVENTS_NEW}, {FACTS_NEW}, {COUNTS_NEW}, {STAGING}")
             await conn.execute(f"""CREATE UNLOGGED TABLE {STAGING} (event_id uuid,
                 dossier_code text, type text, occurred_at timestamptz, data text)""")
             await conn.execute(f"CREATE TABLE {EVENTS_NEW} (LIKE dossier_events INCLUDING ALL)")
             await conn.execute(f"CREATE TABLE {FACTS_NEW} (LIKE facts INCLUDING ALL)")
+            await conn.execute(f"CREATE TABLE {COUNTS_NEW} (LIKE daily_counts INCLUDING ALL)")
             await replay(settings, conn, report)
             await _dedupe_staging(conn)
             await fold_all(conn, rulebook, report)

@@ -28,6 +28,9 @@ def periods() -> list[Period]:
         Period.of(date(2026, 11, 1), date(2026, 11, 30), datetime(2026, 11, 4, 9, tzinfo=VN), now),
         Period.of(date(2026, 10, 1), date(2026, 10, 31), None, now),
         Period.of(date(2026, 10, 15), date(2026, 12, 31), None, now),
+        # judged after its end, mid-day; and before its start
+        Period.of(date(2026, 10, 1), date(2026, 10, 31), datetime(2026, 11, 3, 10, tzinfo=VN), now),
+        Period.of(date(2026, 11, 5), date(2026, 11, 30), datetime(2026, 11, 3, 10, tzinfo=VN), now),
     ]
 
 
@@ -103,5 +106,17 @@ async def test_sql_figures_equal_the_pure_function(infra: Infra,
         p = periods()[0]
         assert (await sql_figures.figures(pool, None, p, procedure="P3")).population > 0
         assert (await sql_figures.figures(pool, None, p, procedure="nothing")).population == 0
+        # Facts folded before the per-day counts existed (tallied false, no live span) are
+        # counted at the service's next start, and the figures are the same again.
+        async with pool.acquire() as conn:
+            before = {p: await sql_figures.figures_by_unit(conn, p) for p in periods()}
+            await conn.execute("""UPDATE facts SET tallied = false, live_from = NULL,
+                                  live_until = NULL""")
+            await conn.execute("TRUNCATE daily_counts")
+            assert await sql_figures.figures_by_unit(conn, periods()[0]) != before[periods()[0]]
+            assert await store.tally_untallied(conn, batch=7) == len(facts)
+            assert await store.tally_untallied(conn) == 0
+            for p in periods():
+                assert await sql_figures.figures_by_unit(conn, p) == before[p], p
     finally:
         await pool.close()

@@ -1,27 +1,31 @@
-"""The figures of ``domain.figures`` counted inside PostgreSQL: one aggregate query per
-request instead of every fact row travelling to Python. It must agree with the pure
-function exactly; ``tests/integration/test_metrics_sql_contract.py`` runs both on the same
-facts. The counts come from here; the rates are finished by the same Python code.
+"""The figures of ``domain.figures`` read from PostgreSQL as ``domain.tallies`` splits them:
+the per-day counts of a period's complete days (one grouped query on ``daily_counts``), and
+the few dossiers still live after them (a GiST range query on the facts), judged by the
+same Python code as the pure function. What a request costs depends on the units and days
+it covers, not on how many dossiers are stored. It must agree with the pure function
+exactly; ``tests/integration/test_metrics_sql_contract.py`` runs both on the same facts.
+
+``_IN`` and ``_VERDICT`` are the exact population SQL the national index's counts still use
+(``sql_index766``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, time
+from typing import TypeAlias
 
 import asyncpg
 
-from services.metrics.domain.figures import (
-    CHANNELS,
-    LEVELS,
-    SIPAS_FACTORS,
-    DeskCounts,
-    Figures,
-    Period,
-    finish,
-    finish_satisfaction,
-)
+from services.metrics.adapters.store import FACT_FIELDS
+from services.metrics.domain import tallies
+from services.metrics.domain.facts import Facts
+from services.metrics.domain.figures import DeskCounts, Figures, Period, figures_from
+from shared.clock import VN
+
+Db: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
 
 # $1 start, $2 end (exclusive), $3 as_of; each "in the period" test is start <= t < end and
 # t <= as_of, as Period.contains.
@@ -60,147 +64,139 @@ def with_rolled_in(units: Sequence[str], rollup: Mapping[str, str] | None) -> li
     return [*units, *sorted(old for old, new in (rollup or {}).items() if new in wanted)]
 
 
-def _dossier_select(group: str | None) -> str:
-    counts = [f"count(*) FILTER (WHERE v = '{k}') AS {k}"
-              for k in ("early", "on_time", "late", "overdue_open", "open_not_due")]
-    counts += [f"count(*) FILTER (WHERE {_IN.format(col=c + '_at')}) AS {c}"
-               for c in ("received", "resolved", "rejected", "stopped", "withdrawn", "returned")]
-    counts += [f"count(*) FILTER (WHERE {_IN.format(col='received_at')} AND channel = '{c}') "
-               f"AS received_{c}" for c in CHANNELS]
-    counts += [f"count(*) FILTER (WHERE {_IN.format(col='returned_at')} "
-               f"AND returned_method = '{c}') AS returned_{c}" for c in CHANNELS]
-    counts += [
-        f"count(*) FILTER (WHERE {_IN.format(col='apology_issued_at')}) AS apologies_issued",
-        "count(*) FILTER (WHERE v IS NOT NULL AND second_supplement_at <= $3)"
-        " AS multiple_supplement_requests",
-        "count(*) FILTER (WHERE v IN ('early', 'on_time', 'open_not_due') "
-        "AND (second_supplement_at IS NULL OR second_supplement_at > $3)) AS on_time_766",
-        "count(*) FILTER (WHERE v = 'late' AND apology_issued_at IS NULL) AS late_without_apology",
-        "count(*) FILTER (WHERE v = 'late' AND apology_issued_at IS NOT NULL AND apology_timely)"
-        " AS late_with_timely_apology",
-        "count(*) FILTER (WHERE v = 'late' AND apology_issued_at IS NOT NULL "
-        "AND NOT coalesce(apology_timely, false)) AS late_with_late_apology",
-        "count(*) FILTER (WHERE v IN ('early', 'on_time', 'late') AND new_due_at IS NOT NULL "
-        "AND end_at > new_due_at) AS missed_reappointment",
-        f"coalesce(sum(processing_working_days) FILTER (WHERE {_IN.format(col='resolved_at')} "
-        "AND processing_working_days IS NOT NULL), 0) AS worked_sum",
-        f"count(*) FILTER (WHERE {_IN.format(col='resolved_at')} "
-        "AND processing_working_days IS NOT NULL) AS worked_count",
-        "count(v) AS population",
-    ]
-    key = f"{group} AS key, " if group else ""
-    return f"""SELECT {key}{", ".join(counts)}
-        FROM (SELECT *, {_VERDICT} AS v FROM facts
-              WHERE (({_POPULATION}) OR {_IN.format(col="returned_at")})
-                AND {{where}}) AS population
-        {"GROUP BY " + group if group else ""}"""
+def _aligned(p: Period) -> None:
+    for t in (p.start, p.end):
+        if t != datetime.combine(t.astimezone(VN).date(), time(0), VN):
+            raise ValueError(f"a period's bounds are local midnights, not {t.isoformat()}")
 
 
-def _rating_select(group: str | None) -> str:
-    counts = [f"count(*) FILTER (WHERE rating = '{level}') AS {level}" for level in LEVELS]
-    counts += ["coalesce(sum(decree61_total), 0) AS decree61_sum",
-               "count(decree61_total) AS decree61_count",
-               "count(*) FILTER (WHERE sipas IS NOT NULL AND sipas <> '{}'::jsonb) AS with_sipas"]
-    counts += [f"count(*) FILTER (WHERE sipas IS NOT NULL AND sipas <> '{{}}'::jsonb "
-               f"AND coalesce((sipas ->> '{k}')::int, 0) >= 4) AS high_{k}" for k in SIPAS_FACTORS]
-    key = f"{group} AS key, " if group else ""
-    return f"""SELECT {key}{", ".join(counts)} FROM facts
-        WHERE rating = ANY(ARRAY{list(LEVELS)!r}) AND {_IN.format(col="rated_at")} AND {{where}}
-        {"GROUP BY " + group if group else ""}"""
+_FACT_COLUMNS = ", ".join(f"f.{c}" for c in FACT_FIELDS)
+_SUMS = ", ".join(f"sum({c})::bigint AS {c}" for c in tallies.COUNTS)
 
 
-def _filters(column: str, units: Sequence[str] | None,
-             procedure: str | None) -> tuple[str, list[Any]]:
-    where: list[str] = ["true"]
-    args: list[Any] = []
-    if units is not None:
-        args.append(list(units))
-        where.append(f"{column} = ANY($4::text[])")
-    if procedure is not None:
-        args.append(procedure)
-        where.append(f"procedure_code = ${3 + len(args)}")
-    return " AND ".join(where), args
+def _facts(rows: Sequence[asyncpg.Record]) -> list[Facts]:
+    return [Facts(**{c: r[c] for c in FACT_FIELDS}) for r in rows]
 
 
-def _figures(d: asyncpg.Record | None, r: asyncpg.Record | None) -> Figures:
-    g = Figures()
-    if d is not None:
-        for name in ("early", "on_time", "late", "overdue_open", "open_not_due", "received",
-                     "resolved", "rejected", "stopped", "withdrawn", "returned",
-                     "apologies_issued", "multiple_supplement_requests", "late_without_apology",
-                     "late_with_timely_apology", "late_with_late_apology",
-                     "missed_reappointment", "population", "on_time_766"):
-            setattr(g, name, int(d[name]))
-        g.received_by_channel = {c: int(d[f"received_{c}"]) for c in CHANNELS}
-        g.returned_by_method = {c: int(d[f"returned_{c}"]) for c in CHANNELS}
-        finish(g, int(d["worked_sum"]), int(d["worked_count"]))
+async def _per_day(db: Db, p: Period, wanted: Sequence[str] | None, key: str,
+                   procedure: str | None) -> dict[str | None, dict[str, int]]:
+    first, before = tallies.day_bounds(p)
+    rows = await db.fetch(
+        f"""SELECT {key} AS key, {_SUMS} FROM daily_counts
+            WHERE ($1::text[] IS NULL OR unit_code = ANY($1::text[]))
+              AND day >= $2 AND day < $3 AND ($4::text IS NULL OR procedure_code = $4)
+            GROUP BY 1""", wanted, first, before, procedure)
+    return {r["key"]: {c: int(r[c]) for c in tallies.COUNTS} for r in rows}
+
+
+async def _live(db: Db, p: Period, wanted: Sequence[str] | None,
+                procedure: str | None) -> list[Facts]:
+    """The dossiers live at some time in ``[cut, as_of]`` (``tallies.is_live``)."""
+    live = "tstzrange(f.live_from, f.live_until, '[]') && tstzrange($1, $2, '[]')"
+    if wanted is None:
+        rows = await db.fetch(
+            f"""SELECT {_FACT_COLUMNS} FROM facts f
+                WHERE {live} AND ($3::text IS NULL OR f.procedure_code = $3)""",
+            tallies.cut(p), p.as_of, procedure)
     else:
-        finish(g, 0, 0)
-    if r is not None:
-        g.ratings = {level: int(r[level]) for level in LEVELS}
-        finish_satisfaction(g, int(r["decree61_sum"]), int(r["decree61_count"]),
-                            int(r["with_sipas"]), {k: int(r[f"high_{k}"]) for k in SIPAS_FACTORS})
-    else:
-        finish_satisfaction(g, 0, 0, 0, dict.fromkeys(SIPAS_FACTORS, 0))
-    return g
+        rows = await db.fetch(
+            f"""SELECT {_FACT_COLUMNS} FROM unnest($4::text[]) AS u(code)
+                JOIN facts f ON f.unit_code = u.code
+                WHERE {live} AND ($3::text IS NULL OR f.procedure_code = $3)""",
+            tallies.cut(p), p.as_of, procedure, list(wanted))
+    return _facts(rows)
 
 
-async def figures(conn: asyncpg.Connection | asyncpg.Pool, units: Sequence[str] | None,
-                  p: Period, procedure: str | None = None) -> Figures:
-    where, args = _filters("unit_code", units, procedure)
-    d = await conn.fetchrow(_dossier_select(None).replace("{where}", where), p.start, p.end, p.as_of,
-                            *args)
-    where, args = _filters("rating_unit", units, procedure)
-    r = await conn.fetchrow(_rating_select(None).replace("{where}", where), p.start, p.end, p.as_of,
-                            *args)
-    return _figures(d, r)
+async def _recent_ratings(db: Db, p: Period, wanted: Sequence[str] | None,
+                          procedure: str | None) -> list[Facts]:
+    since = tallies.cut(p)
+    if since >= min(p.end, p.as_of):
+        return []
+    rows = await db.fetch(
+        f"""SELECT {_FACT_COLUMNS} FROM facts f
+            WHERE f.rated_at >= $1 AND f.rated_at <= $2 AND f.rated_at < $3
+              AND ($4::text[] IS NULL OR f.rating_unit = ANY($4::text[]))
+              AND ($5::text IS NULL OR f.procedure_code = $5)""",
+        since, p.as_of, p.end, wanted, procedure)
+    return _facts(rows)
 
 
-async def figures_by_unit(conn: asyncpg.Connection | asyncpg.Pool, p: Period,
-                          units: Sequence[str] | None = None,
-                          rollup: Mapping[str, str] | None = None) -> dict[str, Figures]:
-    """Each unit's own figures (all units, or the given ones) from two grouped queries; a
-    merged unit's dossiers count under the unit ``rollup`` names for it."""
+async def counted(db: Db, units: Sequence[str] | None, p: Period,
+                  procedure: str | None = None,
+                  rollup: Mapping[str, str] | None = None) -> dict[str | None, Counter[str]]:
+    """Every count of ``domain.figures`` for ``p``, per unit (rolled up as ``rollup`` says;
+    the key None when ``rollup`` is None and ``units`` names the units to add up), from
+    the per-day counts of its complete days and the dossiers live after them
+    (``domain.tallies``)."""
+    _aligned(p)
     wanted = None if units is None else with_rolled_in(units, rollup)
-    where_d, args = _filters("unit_code", wanted, None)
-    where_r, _ = _filters("rating_unit", wanted, None)
-    dossiers = {row["key"]: row for row in await conn.fetch(
-        _dossier_select(rolled_up("unit_code", rollup)).replace("{where}", where_d),
-        p.start, p.end, p.as_of, *args)}
-    ratings = {row["key"]: row for row in await conn.fetch(
-        _rating_select(rolled_up("rating_unit", rollup)).replace("{where}", where_r),
-        p.start, p.end, p.as_of, *args)}
-    keys = set(units) if units is not None else set(dossiers) | set(ratings)
-    return {unit: _figures(dossiers.get(unit), ratings.get(unit)) for unit in keys if unit}
+
+    def key(unit: str | None) -> str | None:
+        return (rollup or {}).get(unit or "", unit) if rollup is not None else None
+
+    per_day = await _per_day(db, p, wanted, rolled_up("unit_code", rollup)
+                             if rollup is not None else "NULL::text", procedure)
+    live, recent = await _live(db, p, wanted, procedure), await _recent_ratings(
+        db, p, wanted, procedure)
+    out: dict[str | None, Counter[str]] = {k: Counter(v) for k, v in per_day.items()}
+    rating_units = None if wanted is None else set(wanted)
+    for k, group in _grouped(live, lambda f: key(f.unit_code)).items():
+        tallies.add(out.setdefault(k, Counter()), tallies.live_part(group, p))
+    for k, group in _grouped(recent, lambda f: key(f.rating_unit)).items():
+        tallies.add(out.setdefault(k, Counter()),
+                    tallies.recent_part(group, p, rating_units))
+    return out
+
+
+def _grouped(facts: Sequence[Facts], key: Callable[[Facts], str | None]
+             ) -> dict[str | None, list[Facts]]:
+    out: dict[str | None, list[Facts]] = {}
+    for f in facts:
+        out.setdefault(key(f), []).append(f)
+    return out
+
+
+async def figures(db: Db, units: Sequence[str] | None, p: Period,
+                  procedure: str | None = None) -> Figures:
+    return figures_from((await counted(db, units, p, procedure)).get(None, Counter()))
+
+
+async def figures_by_unit(db: Db, p: Period, units: Sequence[str] | None = None,
+                          rollup: Mapping[str, str] | None = None) -> dict[str, Figures]:
+    """Each unit's own figures (all units, or the given ones); a merged unit's dossiers
+    count under the unit ``rollup`` names for it."""
+    counts = await counted(db, units, p, rollup=rollup or {})
+    keys = set(units) if units is not None else {k for k in counts if k}
+    return {unit: figures_from(counts.get(unit, Counter())) for unit in keys if unit}
 
 
 def empty() -> Figures:
-    return _figures(None, None)
+    return figures_from({})
 
 
-async def desk_counts(conn: asyncpg.Connection | asyncpg.Pool, p: Period,
+async def desk_counts(db: Db, p: Period,
                       rollup: Mapping[str, str] | None = None) -> dict[str, DeskCounts]:
-    """``domain.figures.desk_counts``, counted by PostgreSQL in one grouped query."""
-    desk = rolled_up("coalesce(receiving_unit, unit_code)", rollup)
-    received, returned = _IN.format(col="received_at"), _IN.format(col="returned_at")
-    rows = await conn.fetch(
-        f"""SELECT {desk} AS key,
-                   count(*) FILTER (WHERE {received}) AS received,
-                   count(*) FILTER (WHERE {received}
-                                    AND unit_code <> coalesce(receiving_unit, unit_code))
-                       AS handed_over,
-                   count(*) FILTER (WHERE {returned}) AS returned,
-                   count(*) FILTER (WHERE {returned} AND returned_method = 'counter')
-                       AS returned_at_counter
-            FROM facts
-            WHERE coalesce(receiving_unit, unit_code) IS NOT NULL
-              AND ({received} OR {returned})
-            GROUP BY 1""", p.start, p.end, p.as_of)
-    return {r["key"]: DeskCounts(int(r["received"]), int(r["handed_over"]), int(r["returned"]),
-                                 int(r["returned_at_counter"])) for r in rows}
+    """``domain.figures.desk_counts``: the per-day counts of the complete days, and the
+    receipts and returns of the last one counted exactly."""
+    _aligned(p)
+    per_day = await _per_day(db, p, None, rolled_up("unit_code", rollup), None)
+    since = tallies.cut(p)
+    recent: list[Facts] = []
+    if since < min(p.end, p.as_of):
+        recent = _facts(await db.fetch(
+            f"""SELECT {_FACT_COLUMNS} FROM facts f
+                WHERE (f.received_at >= $1 AND f.received_at <= $2 AND f.received_at < $3)
+                   OR (f.returned_at >= $1 AND f.returned_at <= $2 AND f.returned_at < $3)""",
+            since, p.as_of, p.end))
+    out: dict[str, Counter[str]] = {k: Counter(v) for k, v in per_day.items() if k}
+    for desk, c in tallies.desk_recent(recent, p, rollup).items():
+        tallies.add(out.setdefault(desk, Counter()), c)
+    return {desk: DeskCounts(c["desk_received"], c["desk_handed_over"], c["desk_returned"],
+                             c["desk_returned_at_counter"])
+            for desk, c in out.items() if any(c[k] for k in tallies.DESK_COUNTS)}
 
 
-async def stuck_counts(conn: asyncpg.Connection | asyncpg.Pool,
+async def stuck_counts(conn: Db,
                        rollup: Mapping[str, str] | None = None) -> dict[str, int]:
     """Per unit where they are now: the open dossiers stuck now (hồ sơ treo)."""
     unit = rolled_up("coalesce(current_unit, unit_code)", rollup)

@@ -3,15 +3,16 @@ and the reads the figures are computed from."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
 import asyncpg
 import orjson
 
+from services.metrics.domain import tallies
 from services.metrics.domain.complaints import ComplaintFacts, fold_complaint
-from services.metrics.domain.facts import EventRecord, Facts, fold
+from services.metrics.domain.facts import EventRecord, Facts, fold, live_span
 from shared.events import Envelope, EventData
 from shared.rulebook import Rulebook
 
@@ -45,7 +46,8 @@ async def add_events(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]],
 
 
 async def refold(conn: asyncpg.Connection, codes: Sequence[str], rulebook: Rulebook, *,
-                 events_table: str = "dossier_events", facts_table: str = "facts") -> set[str]:
+                 events_table: str = "dossier_events", facts_table: str = "facts",
+                 counts_table: str = "daily_counts") -> set[str]:
     rows = await conn.fetch(
         f"""SELECT dossier_code, event_id, type, occurred_at, data FROM {events_table}
             WHERE dossier_code = ANY($1::text[])""", list(codes))
@@ -59,7 +61,7 @@ async def refold(conn: asyncpg.Connection, codes: Sequence[str], rulebook: Ruleb
         by_code.setdefault(r["dossier_code"], []).append(
             EventRecord(r["event_id"], r["type"], r["occurred_at"], r["data"]))
     facts = [fold(code, events, rulebook) for code, events in by_code.items()]
-    await upsert_facts(conn, facts, facts_table=facts_table)
+    await upsert_facts(conn, facts, facts_table=facts_table, counts_table=counts_table)
     complaints = [fold_complaint(code, events) for code, events in of_complaints.items()]
     await upsert_complaint_facts(conn, complaints)
     units: set[str] = {c.unit_code for c in complaints if c.unit_code}
@@ -90,11 +92,62 @@ async def refold_complaints(conn: asyncpg.Connection, rulebook: Rulebook) -> int
     return len(codes)
 
 
-async def upsert_facts(conn: asyncpg.Connection, facts: Iterable[Facts], *,
-                       facts_table: str = "facts") -> None:
+async def upsert_facts(conn: asyncpg.Connection, facts: Sequence[Facts], *,
+                       facts_table: str = "facts", counts_table: str = "daily_counts") -> None:
+    """Write the facts and, in the same transaction, move the per-day counts by what their
+    new folds change (``tallies.delta``: less the old fold's contributions, plus the new)."""
+    if not facts:
+        return
+    before = [Facts(**{c: r[c] for c in FACT_FIELDS}) for r in await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM {facts_table}
+            WHERE dossier_code = ANY($1::text[]) AND tallied FOR UPDATE""",
+        [f.dossier_code for f in facts])]
     params = ", ".join(f"${i}" for i in range(1, len(FACT_FIELDS) + 1))
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in FACT_FIELDS if c != "dossier_code")
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*FACT_FIELDS[1:], "tallied"))
     await conn.executemany(
-        f"""INSERT INTO {facts_table} ({_COLUMNS}) VALUES ({params})
+        f"""INSERT INTO {facts_table} ({_COLUMNS}, tallied) VALUES ({params}, true)
             ON CONFLICT (dossier_code) DO UPDATE SET {updates}""",
         [tuple(getattr(f, c) for c in FACT_FIELDS) for f in facts])
+    await add_counts(conn, tallies.delta(before, facts), counts_table=counts_table)
+
+
+_COUNT_COLUMNS = ", ".join(tallies.COUNTS)
+
+
+async def add_counts(conn: asyncpg.Connection, delta: Mapping[tallies.Key, Mapping[str, int]],
+                     *, counts_table: str = "daily_counts") -> None:
+    """Add ``delta`` to the per-day counts, in key order (two writers never wait on each
+    other in a cycle)."""
+    if not delta:
+        return
+    n = len(tallies.COUNTS)
+    params = ", ".join(f"${i}" for i in range(4, n + 4))
+    sums = ", ".join(f"{c} = {counts_table}.{c} + EXCLUDED.{c}" for c in tallies.COUNTS)
+    await conn.executemany(
+        f"""INSERT INTO {counts_table} (unit_code, procedure_code, day, {_COUNT_COLUMNS})
+            VALUES ($1, $2, $3, {params})
+            ON CONFLICT (unit_code, day, procedure_code) DO UPDATE SET {sums}""",
+        [(unit, procedure, day, *(int(counts.get(c, 0)) for c in tallies.COUNTS))
+         for (unit, procedure, day), counts in sorted(delta.items())])
+
+
+async def tally_untallied(conn: asyncpg.Connection, batch: int = 5000) -> int:
+    """Count the facts folded before the per-day counts existed (``tallied`` false): their
+    live spans and their contributions. Returns how many; each batch is a transaction."""
+    done = 0
+    while True:
+        async with conn.transaction():
+            rows = await conn.fetch(
+                f"""SELECT {_COLUMNS} FROM facts WHERE NOT tallied
+                    ORDER BY dossier_code LIMIT $1 FOR UPDATE SKIP LOCKED""", batch)
+            if not rows:
+                return done
+            facts = [Facts(**{c: r[c] for c in FACT_FIELDS}) for r in rows]
+            for f in facts:
+                f.live_from, f.live_until = live_span(f)
+            await conn.executemany(
+                """UPDATE facts SET live_from = $2, live_until = $3, tallied = true
+                   WHERE dossier_code = $1""",
+                [(f.dossier_code, f.live_from, f.live_until) for f in facts])
+            await add_counts(conn, tallies.delta([], facts))
+            done += len(facts)

@@ -88,6 +88,10 @@ class Facts:
     shared_to_citizen: bool = False  # the result pushed to the citizen's data store
     synced_at: datetime | None = None  # first accepted by the national portal (1.4)
     stuck_since: datetime | None = None  # stuck (hồ sơ treo) from then, until the next step
+    # The span in which a period's figures of this dossier still depend on ``as_of``
+    # (``live_span``); outside it they are in the per-day counts (``domain.tallies``).
+    live_from: datetime | None = None
+    live_until: datetime | None = None
 
 
 def _t(value: Any) -> datetime:
@@ -165,7 +169,37 @@ def fold(dossier_code: str, events: Iterable[EventRecord], rulebook: Rulebook) -
                         f.decree61_total = sum(int(x) for x in criteria["decree61"])
                     f.sipas = criteria.get("sipas")
     _derive(f, requests, receipts, rulebook)
+    f.live_from, f.live_until = live_span(f)
     return f
+
+
+# The times a dossier's own figures count by, besides its receipt and its end.
+_BEFORE_END = ("resolved_at", "rejected_at", "stopped_at", "withdrawn_at", "apology_issued_at",
+               "second_supplement_at")
+
+
+def live_span(f: Facts) -> tuple[datetime | None, datetime | None]:
+    """From when until when a period judged at an ``as_of`` inside it must judge this dossier
+    itself; before and after, its figures are fixed and kept in the per-day counts.
+
+    * open: from its receipt, with no end (``None``);
+    * ended, every time in order (received ≤ each step ≤ the end, received ≤ returned): from
+      its receipt until the later of its end and its result's return;
+    * anything else (no receipt yet, or times out of order): ``(None, None)``, always judged
+      at query time and never in the per-day counts."""
+    received, end = f.received_at, f.end_at
+    if received is None or f.due_at is None:
+        return None, None
+    if end is None:
+        return received, None
+    if f.closed_timeliness is None or end < received or (
+            f.returned_at is not None and f.returned_at < received):
+        return None, None
+    for name in _BEFORE_END:
+        at = getattr(f, name)
+        if at is not None and not received <= at <= end:
+            return None, None
+    return received, max(end, f.returned_at or end)
 
 
 def _derive(f: Facts, requests: list[datetime], receipts: list[datetime], rb: Rulebook) -> None:

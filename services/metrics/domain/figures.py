@@ -19,6 +19,7 @@ The choices made here (docs/rules/metrics.md states them for operators):
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -26,12 +27,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.metrics.domain.facts import Facts
+from services.metrics.domain.tallies import (
+    CHANNELS,
+    LEVELS,
+    SIPAS_FACTORS,
+    contains,
+    dossier_tally,
+    in_population,
+    judge,
+    rating_tally,
+)
 from shared.clock import VN, local_today, month_span, previous_month_span, quarter_span, year_span
 from shared.refusals import FieldRefusal
 
-CHANNELS = ("counter", "online", "postal")
-LEVELS = ("very_satisfied", "satisfied", "unsatisfied")
-SIPAS_FACTORS = ("access", "procedure", "civil_servant", "result", "feedback_handling")
+__all__ = ["CHANNELS", "LEVELS", "SIPAS_FACTORS", "in_population", "judge"]
 DECREE61_GRADES = ((16.0, "excellent"), (13.0, "good"), (9.0, "fair"), (0.0, "poor"))
 
 
@@ -167,76 +176,34 @@ class Figures:
         return dict(self.__dict__)
 
 
-def in_population(f: Facts, p: Period) -> bool:
-    """Received in the period, or earlier and still open when the period began."""
-    if f.received_at is None or f.received_at >= p.end or f.received_at > p.as_of:
-        return False
-    return f.received_at >= p.start or f.end_at is None or f.end_at >= p.start
-
-
-def judge(f: Facts, as_of: datetime) -> str:
-    """early / on_time / late for a dossier closed by ``as_of``; overdue_open or open_not_due."""
-    if f.end_at is not None and f.end_at <= as_of and f.closed_timeliness is not None:
-        return f.closed_timeliness
-    due = f.effective_due_at or f.due_at
-    assert due is not None
-    clock = as_of
-    if f.pending_pause_since is not None and f.pending_pause_since < clock:
-        clock = f.pending_pause_since
-    return "overdue_open" if due < clock else "open_not_due"
-
-
 def figures(dossiers: Iterable[Facts], ratings: Iterable[Facts], p: Period) -> Figures:
-    g = Figures()
-    worked: list[int] = []
+    c: Counter[str] = Counter()
     for f in dossiers:
-        if not in_population(f, p):
-            # A result returned in the period for a dossier resolved before it: a flow of
-            # the period, though the dossier is not in its population.
-            if p.contains(f.returned_at):
-                _count_return(g, f)
-            continue
-        g.population += 1
-        verdict = judge(f, p.as_of)
-        setattr(g, verdict, getattr(g, verdict) + 1)
-        twice = f.second_supplement_at is not None and f.second_supplement_at <= p.as_of
-        if verdict in ("early", "on_time", "open_not_due") and not twice:
-            g.on_time_766 += 1
-        if p.contains(f.received_at):
-            g.received += 1
-            if f.channel in g.received_by_channel:
-                g.received_by_channel[f.channel] += 1
-        for kind in ("resolved", "rejected", "stopped", "withdrawn"):
-            if p.contains(getattr(f, f"{kind}_at")):
-                setattr(g, kind, getattr(g, kind) + 1)
-        if p.contains(f.returned_at):
-            _count_return(g, f)
-        if p.contains(f.apology_issued_at):
-            g.apologies_issued += 1
-        if twice:
-            g.multiple_supplement_requests += 1
-        if verdict == "late":
-            if f.apology_issued_at is None:
-                g.late_without_apology += 1
-            elif f.apology_timely:
-                g.late_with_timely_apology += 1
-            else:
-                g.late_with_late_apology += 1
-        closed = verdict in ("early", "on_time", "late")
-        if closed and f.new_due_at is not None and f.end_at is not None \
-                and f.end_at > f.new_due_at:
-            g.missed_reappointment += 1
-        if p.contains(f.resolved_at) and f.processing_working_days is not None:
-            worked.append(f.processing_working_days)
-    finish(g, sum(worked), len(worked))
-    _satisfaction(g, ratings, p)
+        dossier_tally(f, p, c)
+    for f in ratings:
+        if contains(p, f.rated_at):
+            rating_tally(f, c)
+    return figures_from(c)
+
+
+def figures_from(c: Mapping[str, int]) -> Figures:
+    """The figures and their rates from the counts (``domain.tallies.COUNTS``; missing
+    names are zero): the pure function's, the SQL adapter's and the per-day counts' path."""
+    g = Figures()
+    for name in ("early", "on_time", "late", "overdue_open", "open_not_due", "received",
+                 "resolved", "rejected", "stopped", "withdrawn", "returned",
+                 "apologies_issued", "multiple_supplement_requests", "late_without_apology",
+                 "late_with_timely_apology", "late_with_late_apology",
+                 "missed_reappointment", "population", "on_time_766"):
+        setattr(g, name, int(c.get(name, 0)))
+    g.received_by_channel = {ch: int(c.get(f"received_{ch}", 0)) for ch in CHANNELS}
+    g.returned_by_method = {ch: int(c.get(f"returned_{ch}", 0)) for ch in CHANNELS}
+    finish(g, int(c.get("worked_sum", 0)), int(c.get("worked_count", 0)))
+    g.ratings = {level: int(c.get(level, 0)) for level in LEVELS}
+    finish_satisfaction(g, int(c.get("decree61_sum", 0)), int(c.get("decree61_count", 0)),
+                        int(c.get("with_sipas", 0)),
+                        {k: int(c.get(f"high_{k}", 0)) for k in SIPAS_FACTORS})
     return g
-
-
-def _count_return(g: Figures, f: Facts) -> None:
-    g.returned += 1
-    if f.returned_method in g.returned_by_method:
-        g.returned_by_method[f.returned_method] += 1
 
 
 def finish(g: Figures, worked_sum: int, worked_count: int) -> None:
@@ -251,24 +218,6 @@ def finish(g: Figures, worked_sum: int, worked_count: int) -> None:
     g.postal_returned_share = _rate(g.returned_by_method["postal"], g.returned)
     if worked_count:
         g.avg_processing_working_days = round(worked_sum / worked_count, 4)
-
-
-def _satisfaction(g: Figures, ratings: Iterable[Facts], p: Period) -> None:
-    totals: list[int] = []
-    high: dict[str, int] = dict.fromkeys(SIPAS_FACTORS, 0)
-    with_sipas = 0
-    for f in ratings:
-        if f.rating not in LEVELS or not p.contains(f.rated_at):
-            continue
-        g.ratings[f.rating] += 1
-        if f.decree61_total is not None:
-            totals.append(f.decree61_total)
-        if f.sipas:
-            with_sipas += 1
-            for factor in SIPAS_FACTORS:
-                if int(f.sipas.get(factor, 0)) >= 4:
-                    high[factor] += 1
-    finish_satisfaction(g, sum(totals), len(totals), with_sipas, high)
 
 
 def finish_satisfaction(g: Figures, decree61_sum: int, decree61_count: int, with_sipas: int,

@@ -1,0 +1,337 @@
+"""The figures' counts kept per unit, procedure and local day, so that what a query costs
+depends on the units and days it covers, not on how many dossiers are stored.
+
+Every count of ``domain.figures`` is a sum over dossiers. A dossier's share of a period's
+counts depends on ``as_of`` only while it is *live* (``facts.live_span``): from its receipt
+until its end and its result's return. Once it is over, its share is fixed, and it is kept
+as **contributions** to the day each of its times falls on (``contributions``):
+
+* its receipt, steps, apology and return, on their own days (the flows);
+* its verdict (early, on time, late; the apology and re-appointment counts), on its end day:
+  a dossier whose times are in order is in a period's population exactly when it ended on
+  or after the period's first day;
+* its rating, on the rating's day, under the rated unit; its desk's counts, under the desk.
+  These two never depend on the population, so every dossier's are kept, live or not.
+
+A period ``[S, E)`` judged at ``as_of`` A is then, with the cut ``D = min(E, A's day)``:
+
+    the per-day counts of the days [S, D)
+    + every dossier live at some time in [D, A], judged exactly (``dossier_tally``)
+    − those dossiers' own contributions to the days [S, D), already in the per-day counts
+    + the ratings and desk counts of [D, A], counted exactly.
+
+``combine`` is that sum; the PostgreSQL adapter fetches its parts with indexes
+(``adapters.sql_figures``) and the contract test checks it against ``figures`` for random
+dossiers, periods and ``as_of`` (``tests/unit/test_metrics_tallies.py``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime, time
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from services.metrics.domain.facts import Facts
+from shared.clock import VN
+
+CHANNELS = ("counter", "online", "postal")
+LEVELS = ("very_satisfied", "satisfied", "unsatisfied")
+SIPAS_FACTORS = ("access", "procedure", "civil_servant", "result", "feedback_handling")
+VERDICTS = ("early", "on_time", "late", "overdue_open", "open_not_due")
+STEPS = ("resolved", "rejected", "stopped", "withdrawn")
+
+# The counts of a dossier (by its competent unit), of a rating (by the rated unit) and of a
+# desk (by the unit whose desk received it). Their names are the per-day table's columns.
+DOSSIER_COUNTS = (
+    *VERDICTS, "population", "received", *(f"received_{c}" for c in CHANNELS), *STEPS,
+    "returned", *(f"returned_{c}" for c in CHANNELS), "apologies_issued",
+    "multiple_supplement_requests", "on_time_766", "late_without_apology",
+    "late_with_timely_apology", "late_with_late_apology", "missed_reappointment",
+    "worked_sum", "worked_count")
+RATING_COUNTS = (*LEVELS, "decree61_sum", "decree61_count", "with_sipas",
+                 *(f"high_{k}" for k in SIPAS_FACTORS))
+DESK_COUNTS = ("desk_received", "desk_handed_over", "desk_returned", "desk_returned_at_counter")
+COUNTS = DOSSIER_COUNTS + RATING_COUNTS + DESK_COUNTS
+
+Key = tuple[str, str, date]  # (unit, procedure or "", local day)
+
+
+class Window(Protocol):
+    """``[start, end)`` judged at ``as_of`` (``domain.figures.Period``'s shape)."""
+
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime: ...
+    @property
+    def as_of(self) -> datetime: ...
+
+
+def contains(p: Window, t: datetime | None) -> bool:
+    return t is not None and p.start <= t < p.end and t <= p.as_of
+
+
+def cut(p: Window, tz: ZoneInfo = VN) -> datetime:
+    """``D``: the start of ``as_of``'s local day, or the period's end if that is earlier.
+    Every day before it is complete and judged at or after its end."""
+    day_start = datetime.combine(p.as_of.astimezone(tz).date(), time(0), tz)
+    return min(p.end, day_start)
+
+
+def day_of(t: datetime, tz: ZoneInfo = VN) -> date:
+    return t.astimezone(tz).date()
+
+
+def day_bounds(p: Window, tz: ZoneInfo = VN) -> tuple[date, date]:
+    """The per-day counts a period reads: the days ``[first, before)``."""
+    return day_of(p.start, tz), day_of(cut(p, tz), tz)
+
+
+def is_live(f: Facts, since: datetime, until: datetime) -> bool:
+    """Whether the dossier's live span meets ``[since, until]`` (``None`` bounds are open)."""
+    return (f.live_from is None or f.live_from <= until) and (
+        f.live_until is None or f.live_until >= since)
+
+
+def in_counts(f: Facts) -> bool:
+    """Whether the dossier's own counts are in the per-day table (it is over)."""
+    return f.live_until is not None
+
+
+# ------------------------------------------------------------------ one dossier, exactly
+def in_population(f: Facts, p: Window) -> bool:
+    if f.received_at is None or f.received_at >= p.end or f.received_at > p.as_of:
+        return False
+    return f.received_at >= p.start or f.end_at is None or f.end_at >= p.start
+
+
+def judge(f: Facts, as_of: datetime) -> str:
+    """early / on_time / late for a dossier closed by ``as_of``; overdue_open or open_not_due."""
+    if f.end_at is not None and f.end_at <= as_of and f.closed_timeliness is not None:
+        return f.closed_timeliness
+    due = f.effective_due_at or f.due_at
+    assert due is not None
+    clock = as_of
+    if f.pending_pause_since is not None and f.pending_pause_since < clock:
+        clock = f.pending_pause_since
+    return "overdue_open" if due < clock else "open_not_due"
+
+
+def _returned(c: Counter[str], f: Facts) -> None:
+    c["returned"] += 1
+    if f.returned_method in CHANNELS:
+        c[f"returned_{f.returned_method}"] += 1
+
+
+def dossier_tally(f: Facts, p: Window, c: Counter[str]) -> None:
+    """Add the dossier's own counts for ``p`` to ``c`` (docs/rules/metrics.md)."""
+    if not in_population(f, p):
+        # A result returned in the period for a dossier resolved before it: a flow of the
+        # period, though the dossier is not in its population.
+        if contains(p, f.returned_at):
+            _returned(c, f)
+        return
+    c["population"] += 1
+    verdict = judge(f, p.as_of)
+    c[verdict] += 1
+    twice = f.second_supplement_at is not None and f.second_supplement_at <= p.as_of
+    if verdict in ("early", "on_time", "open_not_due") and not twice:
+        c["on_time_766"] += 1
+    if contains(p, f.received_at):
+        c["received"] += 1
+        if f.channel in CHANNELS:
+            c[f"received_{f.channel}"] += 1
+    for kind in STEPS:
+        if contains(p, getattr(f, f"{kind}_at")):
+            c[kind] += 1
+    if contains(p, f.returned_at):
+        _returned(c, f)
+    if contains(p, f.apology_issued_at):
+        c["apologies_issued"] += 1
+    if twice:
+        c["multiple_supplement_requests"] += 1
+    _verdict_extras(f, verdict, c)
+    if contains(p, f.resolved_at) and f.processing_working_days is not None:
+        c["worked_sum"] += f.processing_working_days
+        c["worked_count"] += 1
+
+
+def _verdict_extras(f: Facts, verdict: str, c: Counter[str]) -> None:
+    if verdict == "late":
+        if f.apology_issued_at is None:
+            c["late_without_apology"] += 1
+        elif f.apology_timely:
+            c["late_with_timely_apology"] += 1
+        else:
+            c["late_with_late_apology"] += 1
+    if verdict in ("early", "on_time", "late") and f.new_due_at is not None \
+            and f.end_at is not None and f.end_at > f.new_due_at:
+        c["missed_reappointment"] += 1
+
+
+def rating_tally(f: Facts, c: Counter[str]) -> None:
+    """Add the dossier's rating (whenever given) to ``c``; the caller checks the period."""
+    if f.rating not in LEVELS:
+        return
+    c[f.rating] += 1
+    if f.decree61_total is not None:
+        c["decree61_sum"] += f.decree61_total
+        c["decree61_count"] += 1
+    if f.sipas:
+        c["with_sipas"] += 1
+        for factor in SIPAS_FACTORS:
+            if int(f.sipas.get(factor, 0)) >= 4:
+                c[f"high_{factor}"] += 1
+
+
+def desk_of(f: Facts) -> str | None:
+    return f.receiving_unit or f.unit_code
+
+
+def desk_tally(f: Facts, received: bool, returned: bool, c: Counter[str]) -> None:
+    c["desk_received"] += received
+    c["desk_handed_over"] += received and f.unit_code != desk_of(f)
+    c["desk_returned"] += returned
+    c["desk_returned_at_counter"] += returned and f.returned_method == "counter"
+
+
+# ------------------------------------------------------------------ the per-day counts
+def contributions(f: Facts, tz: ZoneInfo = VN) -> dict[Key, Counter[str]]:
+    """The dossier's shares of the per-day counts: its ratings and desk counts always; its
+    own counts once it is over (``in_counts``)."""
+    out: dict[Key, Counter[str]] = {}
+    procedure = f.procedure_code or ""
+
+    def at(unit: str, t: datetime) -> Counter[str]:
+        return out.setdefault((unit, procedure, day_of(t, tz)), Counter())
+
+    if f.rating in LEVELS and f.rating_unit and f.rated_at is not None:
+        rating_tally(f, at(f.rating_unit, f.rated_at))
+    desk = desk_of(f)
+    if desk is not None:
+        if f.received_at is not None:
+            desk_tally(f, True, False, at(desk, f.received_at))
+        if f.returned_at is not None:
+            desk_tally(f, False, True, at(desk, f.returned_at))
+    if in_counts(f) and f.unit_code is not None:
+        _own_contributions(f, lambda t: at(f.unit_code or "", t))
+    return {k: v for k, v in out.items() if any(v.values())}
+
+
+def _own_contributions(f: Facts, at: Callable[[datetime], Counter[str]]) -> None:
+    assert f.end_at is not None and f.received_at is not None
+    verdict = f.closed_timeliness or "late"
+    end = at(f.end_at)
+    end["population"] += 1
+    end[verdict] += 1
+    twice = f.second_supplement_at is not None
+    if verdict in ("early", "on_time") and not twice:
+        end["on_time_766"] += 1
+    if twice:
+        end["multiple_supplement_requests"] += 1
+    _verdict_extras(f, verdict, end)
+    received = at(f.received_at)
+    received["received"] += 1
+    if f.channel in CHANNELS:
+        received[f"received_{f.channel}"] += 1
+    for kind in STEPS:
+        t = getattr(f, f"{kind}_at")
+        if t is not None:
+            at(t)[kind] += 1
+    if f.returned_at is not None:
+        _returned(at(f.returned_at), f)
+    if f.apology_issued_at is not None:
+        at(f.apology_issued_at)["apologies_issued"] += 1
+    if f.resolved_at is not None and f.processing_working_days is not None:
+        resolved = at(f.resolved_at)
+        resolved["worked_sum"] += f.processing_working_days
+        resolved["worked_count"] += 1
+
+
+def delta(before: Iterable[Facts], after: Iterable[Facts],
+          tz: ZoneInfo = VN) -> dict[Key, Counter[str]]:
+    """What folding ``before`` into ``after`` changes in the per-day counts (zero rows
+    left out)."""
+    out: dict[Key, Counter[str]] = {}
+    for sign, facts in ((-1, before), (1, after)):
+        for f in facts:
+            for key, counts in contributions(f, tz).items():
+                row = out.setdefault(key, Counter())
+                for name, n in counts.items():
+                    row[name] += sign * n
+    return {k: v for k, v in out.items() if any(v.values())}
+
+
+def add(into: Counter[str], counts: Mapping[str, int], sign: int = 1) -> None:
+    for name, n in counts.items():
+        into[name] += sign * n
+
+
+# ------------------------------------------------------------------ a period, combined
+def own_contributions_between(f: Facts, first: date, before: date,
+                              tz: ZoneInfo = VN) -> Counter[str]:
+    """The dossier's own (not rating, not desk) contributions to the days ``[first, before)``."""
+    c: Counter[str] = Counter()
+    if not in_counts(f) or f.unit_code is None:
+        return c
+    for (unit, _, day), counts in contributions(f, tz).items():
+        if unit == f.unit_code and first <= day < before:
+            add(c, {k: v for k, v in counts.items() if k in _OWN})
+    return c
+
+
+_OWN = frozenset(DOSSIER_COUNTS)
+
+
+def live_part(live: Iterable[Facts], p: Window, tz: ZoneInfo = VN) -> Counter[str]:
+    """The dossiers live in ``[D, as_of]``: judged exactly, less what the per-day counts of
+    ``[S, D)`` already hold of them."""
+    first, before = day_bounds(p, tz)
+    c: Counter[str] = Counter()
+    for f in live:
+        dossier_tally(f, p, c)
+        add(c, own_contributions_between(f, first, before, tz), -1)
+    return c
+
+
+def recent_part(recent: Iterable[Facts], p: Window, rating_units: set[str] | None,
+                tz: ZoneInfo = VN) -> Counter[str]:
+    """The ratings of ``[D, as_of]`` (to ``rating_units``, None: any), counted exactly."""
+    since = cut(p, tz)
+    c: Counter[str] = Counter()
+    for f in recent:
+        if f.rated_at is not None and f.rated_at >= since and contains(p, f.rated_at) and (
+                rating_units is None or f.rating_unit in rating_units):
+            rating_tally(f, c)
+    return c
+
+
+def combine(per_day: Mapping[str, int], live: Iterable[Facts], recent: Iterable[Facts],
+            p: Window, rating_units: set[str] | None, tz: ZoneInfo = VN) -> Counter[str]:
+    """A period's counts from its parts (the module's docstring)."""
+    c: Counter[str] = Counter()
+    add(c, per_day)
+    add(c, live_part(live, p, tz))
+    add(c, recent_part(recent, p, rating_units, tz))
+    return c
+
+
+def desk_recent(recent: Iterable[Facts], p: Window,
+                rollup: Mapping[str, str] | None = None, tz: ZoneInfo = VN
+                ) -> dict[str, Counter[str]]:
+    """Each desk's counts of ``[D, as_of]``, counted exactly."""
+    since = cut(p, tz)
+    out: dict[str, Counter[str]] = {}
+    for f in recent:
+        desk = desk_of(f)
+        received = contains(p, f.received_at) and f.received_at is not None \
+            and f.received_at >= since
+        returned = contains(p, f.returned_at) and f.returned_at is not None \
+            and f.returned_at >= since
+        if desk is None or not (received or returned):
+            continue
+        desk_tally(f, received, returned, out.setdefault((rollup or {}).get(desk, desk),
+                                                         Counter()))
+    return out

@@ -1,0 +1,214 @@
+"""Contract: the per-day counts (``domain.tallies``) give the same figures as the fold over
+every dossier's facts (``domain.figures``), for random event sets, periods and ``as_of``.
+
+The events of each dossier arrive one at a time in a random order, and the per-day counts
+are moved by each refold's ``delta``, as the consumer does: late and out-of-order events
+land in past days. Times are drawn around month and day boundaries, in order or not, so
+that dossiers whose times are out of order (judged at query time, never in the per-day
+counts) are drawn too. The parts are selected as the PostgreSQL adapter selects them."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.metrics.domain import tallies
+from services.metrics.domain.facts import EventRecord, Facts, fold, live_span
+from services.metrics.domain.figures import Period, desk_counts, figures, figures_from
+from tests.unit.test_metrics_golden import RB, VN, ev
+
+BASE = datetime(2026, 10, 28, 0, tzinfo=VN)  # five days before 1 November
+UNITS = ("H26.06", "H26.01")
+NOW = datetime(2027, 1, 1, tzinfo=VN)
+
+
+def at(hours: int) -> datetime:
+    return BASE + timedelta(hours=hours)
+
+
+@st.composite
+def dossier(draw: st.DrawFn, code: str) -> list[EventRecord]:
+    hour = st.integers(0, 24 * 12)
+    got = draw(hour)
+    unit = draw(st.sampled_from(UNITS))
+    events = [ev("dossier.received", at(got), dossier_code=code, unit_code=unit,
+                 procedure_code=draw(st.sampled_from(("P1", "P2"))),
+                 channel=draw(st.sampled_from(("counter", "online", "postal"))),
+                 received_at=at(got).isoformat(), counted_from=at(got).isoformat(),
+                 due_at=at(got + draw(st.integers(-24, 96))).isoformat(), processing_days=3,
+                 return_method="counter",
+                 receiving_unit=draw(st.sampled_from((unit, "H26.105"))))]
+    later = st.integers(got - 36, got + 24 * 8) if draw(st.booleans()) else \
+        st.integers(got, got + 24 * 8)  # mostly in order; sometimes not
+    for _ in range(draw(st.integers(0, 2))):
+        asked = draw(later)
+        events.append(ev("dossier.supplement_requested", at(asked),
+                         requested_at=at(asked).isoformat()))
+        if draw(st.booleans()):
+            back = asked + draw(st.integers(1, 48))
+            events.append(ev("dossier.supplement_received", at(back),
+                             received_at=at(back).isoformat()))
+    if draw(st.booleans()):
+        sorry = draw(later)
+        events.append(ev("dossier.apology_issued", at(sorry), issued_at=at(sorry).isoformat(),
+                         reason="r", original_due_at=at(sorry).isoformat(),
+                         new_due_at=at(sorry + draw(st.integers(-24, 72))).isoformat(),
+                         timely=draw(st.booleans())))
+    end = draw(st.sampled_from(("open", "resolved", "resolved", "rejected", "stopped",
+                                "withdrawn")))
+    ended = draw(later)
+    if end == "resolved":
+        events.append(ev("dossier.resolved", at(ended), resolved_at=at(ended).isoformat(),
+                         outcome="approved"))
+    elif end != "open":
+        events.append(ev(f"dossier.{end}", at(ended), at=at(ended).isoformat(), reason="r"))
+    if end != "open" and draw(st.booleans()):
+        back = ended + draw(st.integers(-6, 72))
+        events.append(ev("dossier.result_returned", at(back), returned_at=at(back).isoformat(),
+                         method=draw(st.sampled_from(("counter", "postal")))))
+    if draw(st.booleans()):
+        rated = draw(st.integers(got - 6, got + 24 * 10))
+        criteria: dict[str, Any] = {"decree61": [draw(st.integers(0, 2))] * 9}
+        if draw(st.booleans()):
+            criteria["sipas"] = {"access": draw(st.integers(1, 5)), "result": 5}
+        events.append(ev("feedback.submitted", at(rated), unit_code=draw(st.sampled_from(UNITS)),
+                         rating=draw(st.sampled_from(("very_satisfied", "satisfied",
+                                                      "unsatisfied", "other"))),
+                         criteria=criteria, at=at(rated).isoformat()))
+    return events
+
+
+@st.composite
+def window(draw: st.DrawFn, times: list[datetime]) -> Period:
+    """A period of whole local days, judged at its end or near one of the events' times
+    (just before or after it, or hours away: the cases where a day is cut)."""
+    near = st.sampled_from(times).flatmap(
+        lambda t: st.integers(-180, 180).map(lambda m: t + timedelta(minutes=m)))
+    first = draw(st.one_of(near.map(lambda t: t.astimezone(VN).date()),
+                           st.integers(-2, 12).map(lambda d: BASE.date() + timedelta(days=d))))
+    first -= timedelta(days=draw(st.integers(0, 2)))
+    last = first + timedelta(days=draw(st.integers(0, 10)))
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), VN)
+    as_of = draw(st.one_of(
+        st.none(), near, near, st.integers(-24 * 3, 24 * 25).map(at),
+        st.integers(-2, 2).map(lambda h: end + timedelta(hours=h))))
+    return Period.of(first, last, as_of, NOW if as_of is None else max(NOW, as_of))
+
+
+def times_of(events: dict[str, list[EventRecord]]) -> list[datetime]:
+    return sorted(e.occurred_at for evs in events.values() for e in evs)
+
+
+def replay(codes: list[str], events: dict[str, list[EventRecord]], seed: int
+           ) -> tuple[list[Facts], dict[tallies.Key, Counter[str]]]:
+    """Every event arrives alone, in a random order; each refold moves the per-day counts
+    by its delta, as ``store.upsert_facts`` does."""
+    arrivals = [(code, e) for code in codes for e in events[code]]
+    random.Random(seed).shuffle(arrivals)
+    seen: dict[str, list[EventRecord]] = {}
+    current: dict[str, Facts] = {}
+    per_day: dict[tallies.Key, Counter[str]] = {}
+    for code, e in arrivals:
+        seen.setdefault(code, []).append(e)
+        if e.type == "dossier.supplement_received" or len(seen[code]) % 3 == 0:
+            seen[code].append(e)  # the same event again: the fold keeps one
+        new = fold(code, seen[code], RB)
+        before = [current[code]] if code in current else []
+        for key, counts in tallies.delta(before, [new]).items():
+            tallies.add(per_day.setdefault(key, Counter()), counts)
+        current[code] = new
+    return list(current.values()), per_day
+
+
+def read(per_day: dict[tallies.Key, Counter[str]], facts: list[Facts], p: Period,
+         units: set[str] | None) -> Counter[str]:
+    """What the PostgreSQL adapter reads: the per-day rows of the units and the period's
+    complete days, the live dossiers of the units, the ratings to them since the cut."""
+    first, before = tallies.day_bounds(p)
+    rows: Counter[str] = Counter()
+    for (unit, _, day), counts in per_day.items():
+        if (units is None or unit in units) and first <= day < before:
+            tallies.add(rows, counts)
+    cut = tallies.cut(p)
+    live = [f for f in facts if (units is None or f.unit_code in units)
+            and tallies.is_live(f, cut, p.as_of)]
+    recent = [f for f in facts if f.rated_at is not None and cut <= f.rated_at <= p.as_of
+              and f.rated_at < p.end and (units is None or f.rating_unit in units)]
+    return tallies.combine(rows, live, recent, p, units)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), n=st.integers(1, 8), seed=st.integers(0, 2**16))
+def test_per_day_counts_equal_the_fold(data: st.DataObject, n: int, seed: int) -> None:
+    codes = [f"D{i}" for i in range(n)]
+    events = {code: data.draw(dossier(code)) for code in codes}
+    facts, per_day = replay(codes, events, seed)
+    # Moved one event at a time, the counts are what the final facts contribute.
+    assert {k: nonzero for k, v in per_day.items()
+            if (nonzero := Counter({n: x for n, x in v.items() if x}))} == tallies.delta([], facts)
+    for _ in range(4):
+        p = data.draw(window(times_of(events)))
+        for units in ({UNITS[0]}, set(UNITS), None):
+            expected = figures([f for f in facts if units is None or f.unit_code in units],
+                               [f for f in facts if units is None or f.rating_unit in units], p)
+            assert figures_from(read(per_day, facts, p, units)) == expected, (p, units)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), n=st.integers(1, 6), seed=st.integers(0, 2**16))
+def test_desk_counts_equal_the_fold(data: st.DataObject, n: int, seed: int) -> None:
+    codes = [f"D{i}" for i in range(n)]
+    events = {c: data.draw(dossier(c)) for c in codes}
+    facts, per_day = replay(codes, events, seed)
+    p = data.draw(window(times_of(events)))
+    first, before = tallies.day_bounds(p)
+    got: dict[str, Counter[str]] = {}
+    for (unit, _, day), counts in per_day.items():
+        if first <= day < before:
+            tallies.add(got.setdefault(unit, Counter()), counts)
+    cut = tallies.cut(p)
+    recent = [f for f in facts if any(t is not None and cut <= t <= p.as_of and t < p.end
+                                      for t in (f.received_at, f.returned_at))]
+    for desk, c in tallies.desk_recent(recent, p).items():
+        tallies.add(got.setdefault(desk, Counter()), c)
+    found = {desk: (c["desk_received"], c["desk_handed_over"], c["desk_returned"],
+                    c["desk_returned_at_counter"]) for desk, c in got.items()
+             if any(c[k] for k in tallies.DESK_COUNTS)}
+    assert found == {desk: (d.received, d.handed_over, d.returned, d.returned_at_counter)
+                     for desk, d in desk_counts(facts, p).items()}
+
+
+def test_a_dossier_with_times_out_of_order_is_never_in_the_per_day_counts() -> None:
+    got = at(48)
+    f = fold("X", [ev("dossier.received", got, dossier_code="X", unit_code="H26.06",
+                      procedure_code="P1", channel="counter", received_at=got.isoformat(),
+                      counted_from=got.isoformat(), due_at=at(96).isoformat(),
+                      processing_days=3, return_method="counter"),
+                   ev("dossier.resolved", at(10), resolved_at=at(10).isoformat(),
+                      outcome="approved")], RB)
+    assert live_span(f) == (None, None)
+    assert not tallies.in_counts(f)
+    assert all(unit != "H26.06" or "population" not in c
+               for (unit, _, _), c in tallies.contributions(f).items())
+
+
+def test_an_open_dossier_is_live_from_its_receipt_and_an_ended_one_until_its_return() -> None:
+    got = at(10)
+    received = ev("dossier.received", got, dossier_code="X", unit_code="H26.06",
+                  procedure_code="P1", channel="counter", received_at=got.isoformat(),
+                  counted_from=got.isoformat(), due_at=at(96).isoformat(),
+                  processing_days=3, return_method="counter")
+    open_ = fold("X", [received], RB)
+    assert (open_.live_from, open_.live_until) == (got, None)
+    over = fold("X", [received, ev("dossier.resolved", at(30), resolved_at=at(30).isoformat(),
+                                   outcome="approved"),
+                      ev("dossier.result_returned", at(50), returned_at=at(50).isoformat(),
+                         method="counter")], RB)
+    assert (over.live_from, over.live_until) == (got, at(50))
+    days = {day for (_, _, day) in tallies.contributions(over)}
+    assert days == {date(2026, 10, 28), date(2026, 10, 29), date(2026, 10, 30)}
