@@ -529,6 +529,13 @@ class Envelope(Generic[E]):
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     time: datetime = field(default_factory=SYSTEM_CLOCK.now)  # ce_time: when it was written
     schemaversion: str = SCHEMA_VERSION
+    # The data as read from the message (JSON, already validated into ``data``): a consumer
+    # that stores it keeps it without dumping the model again.
+    payload: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    def data_json(self) -> dict[str, Any]:
+        """The data as JSON: as read, or dumped from the model."""
+        return self.payload if self.payload is not None else self.data.model_dump(mode="json")
 
     @property
     def type(self) -> str:
@@ -618,4 +625,4 @@ def from_kafka(headers: Sequence[tuple[str, bytes]], value: bytes | None) -> Env
     if subject is not None and subject != data.subject:
         raise PoisonMessage("invalid-envelope", "ce_subject differs from the data's subject")
     return Envelope(data=data, source=attrs["ce_source"], id=event_id, time=time,
-                    schemaversion=version)
+                    schemaversion=version, payload=payload if isinstance(payload, dict) else None)

@@ -17,6 +17,18 @@ from shared.events import Envelope, EventData
 from shared.rulebook import Rulebook
 
 FACT_FIELDS = tuple(f.name for f in fields(Facts))
+_SQL_TYPES = {"str": "text", "int": "integer", "bool": "boolean", "datetime": "timestamptz",
+              "dict": "jsonb"}
+
+
+def _sql_type(hint: str) -> str:
+    """The column type of a ``Facts`` field from its annotation (``str | None`` → text)."""
+    return _SQL_TYPES[hint.split("|")[0].split("[")[0].strip()]
+
+
+# The facts of a batch as one row set: one array per column (one statement, binary).
+_FACT_ARRAYS = "unnest({})".format(", ".join(
+    f"${i}::{_sql_type(str(f.type))}[]" for i, f in enumerate(fields(Facts), start=1)))
 COMPLAINT_FIELDS = tuple(f.name for f in fields(ComplaintFacts))
 COMPLAINT_EVENTS = "complaint.%"  # their set is keyed by the complaint's code
 _COLUMNS = ", ".join(FACT_FIELDS)
@@ -24,8 +36,12 @@ CHANGED_CHANNEL = "metrics_changed"
 
 
 def event_row(env: Envelope[EventData]) -> tuple[Any, ...]:
-    return (env.id, env.data.subject, env.type, env.data.occurred_at,
-            env.data.model_dump(mode="json"))
+    return (env.id, env.data.subject, env.type, env.data.occurred_at, env.data_json())
+
+
+def _as_records(rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    return [{"event_id": r[0], "dossier_code": r[1], "type": r[2], "occurred_at": r[3],
+             "data": r[4]} for r in rows]
 
 
 async def add_events(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]],
@@ -34,11 +50,14 @@ async def add_events(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]],
     changed. Runs inside the caller's transaction; NOTIFY is delivered at its commit."""
     if not rows:
         return set()
-    await conn.executemany(
+    # One statement for the whole batch (the rows travel as one JSON array).
+    await conn.execute(
         """INSERT INTO dossier_events (event_id, dossier_code, type, occurred_at, data)
-            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING""", rows)
+           SELECT event_id, dossier_code, type, occurred_at, data
+           FROM jsonb_populate_recordset(NULL::dossier_events, $1::jsonb)
+           ON CONFLICT (event_id) DO NOTHING""", _as_records(rows))
     codes = sorted({r[1] for r in rows})
-    units = await refold(conn, codes, rulebook)
+    units = await refold(conn, codes, rulebook, known=rows)
     if units:
         await conn.execute("SELECT pg_notify($1, $2)", CHANGED_CHANNEL,
                            orjson.dumps(sorted(units)).decode())
@@ -47,19 +66,23 @@ async def add_events(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]],
 
 async def refold(conn: asyncpg.Connection, codes: Sequence[str], rulebook: Rulebook, *,
                  events_table: str = "dossier_events", facts_table: str = "facts",
-                 counts_table: str = "daily_counts") -> set[str]:
-    rows = await conn.fetch(
-        f"""SELECT dossier_code, event_id, type, occurred_at, data FROM {events_table}
-            WHERE dossier_code = ANY($1::text[])""", list(codes))
+                 counts_table: str = "daily_counts",
+                 known: Sequence[tuple[Any, ...]] = ()) -> set[str]:
+    """Fold the dossiers (and complaints) of ``codes`` again from their whole event sets,
+    and write their facts; returns the units whose figures changed. ``known`` are event
+    rows of these sets the caller holds already (``event_row``): they are not read back."""
+    rows: list[Sequence[Any]] = list(known)
+    held = {r[0] for r in known}
+    rows += [r for r in await conn.fetch(
+        f"""SELECT event_id, dossier_code, type, occurred_at, data FROM {events_table}
+            WHERE dossier_code = ANY($1::text[])""", list(codes)) if r[0] not in held]
     by_code: dict[str, list[EventRecord]] = {}
     of_complaints: dict[str, list[tuple[str, Any, Any]]] = {}
-    for r in rows:
-        if r["type"].startswith("complaint."):
-            of_complaints.setdefault(r["dossier_code"], []).append(
-                (r["type"], r["occurred_at"], r["data"]))
+    for event_id, code, type_, occurred_at, data in rows:
+        if type_.startswith("complaint."):
+            of_complaints.setdefault(code, []).append((type_, occurred_at, data))
             continue
-        by_code.setdefault(r["dossier_code"], []).append(
-            EventRecord(r["event_id"], r["type"], r["occurred_at"], r["data"]))
+        by_code.setdefault(code, []).append(EventRecord(event_id, type_, occurred_at, data))
     facts = [fold(code, events, rulebook) for code, events in by_code.items()]
     await upsert_facts(conn, facts, facts_table=facts_table, counts_table=counts_table)
     complaints = [fold_complaint(code, events) for code, events in of_complaints.items()]
@@ -98,20 +121,23 @@ async def upsert_facts(conn: asyncpg.Connection, facts: Sequence[Facts], *,
     new folds change (``tallies.delta``: less the old fold's contributions, plus the new)."""
     if not facts:
         return
-    before = [Facts(**{c: r[c] for c in FACT_FIELDS}) for r in await conn.fetch(
+    before = [Facts(*r) for r in await conn.fetch(
         f"""SELECT {_COLUMNS} FROM {facts_table}
             WHERE dossier_code = ANY($1::text[]) AND tallied FOR UPDATE""",
         [f.dossier_code for f in facts])]
-    params = ", ".join(f"${i}" for i in range(1, len(FACT_FIELDS) + 1))
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*FACT_FIELDS[1:], "tallied"))
-    await conn.executemany(
-        f"""INSERT INTO {facts_table} ({_COLUMNS}, tallied) VALUES ({params}, true)
+    await conn.execute(
+        f"""INSERT INTO {facts_table} ({_COLUMNS}, tallied)
+            SELECT *, true FROM {_FACT_ARRAYS}
             ON CONFLICT (dossier_code) DO UPDATE SET {updates}""",
-        [tuple(getattr(f, c) for c in FACT_FIELDS) for f in facts])
+        *([getattr(f, c) for f in facts] for c in FACT_FIELDS))
     await add_counts(conn, tallies.delta(before, facts), counts_table=counts_table)
 
 
 _COUNT_COLUMNS = ", ".join(tallies.COUNTS)
+_COUNT_INDEX = {name: i for i, name in enumerate(tallies.COUNTS)}
+_COUNT_ARRAYS = "unnest($1::text[], $2::text[], $3::date[], {})".format(
+    ", ".join(f"${i}::bigint[]" for i in range(4, len(tallies.COUNTS) + 4)))
 
 
 async def add_counts(conn: asyncpg.Connection, delta: Mapping[tallies.Key, Mapping[str, int]],
@@ -120,15 +146,17 @@ async def add_counts(conn: asyncpg.Connection, delta: Mapping[tallies.Key, Mappi
     other in a cycle)."""
     if not delta:
         return
-    n = len(tallies.COUNTS)
-    params = ", ".join(f"${i}" for i in range(4, n + 4))
     sums = ", ".join(f"{c} = {counts_table}.{c} + EXCLUDED.{c}" for c in tallies.COUNTS)
-    await conn.executemany(
+    keys = sorted(delta)
+    columns = [[0] * len(keys) for _ in tallies.COUNTS]
+    for i, key in enumerate(keys):
+        for name, n in delta[key].items():
+            columns[_COUNT_INDEX[name]][i] = n
+    await conn.execute(
         f"""INSERT INTO {counts_table} (unit_code, procedure_code, day, {_COUNT_COLUMNS})
-            VALUES ($1, $2, $3, {params})
+            SELECT * FROM {_COUNT_ARRAYS}
             ON CONFLICT (unit_code, day, procedure_code) DO UPDATE SET {sums}""",
-        [(unit, procedure, day, *(int(counts.get(c, 0)) for c in tallies.COUNTS))
-         for (unit, procedure, day), counts in sorted(delta.items())])
+        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], *columns)
 
 
 async def tally_untallied(conn: asyncpg.Connection, batch: int = 5000) -> int:
