@@ -46,10 +46,14 @@ def check_schema_name(schema: str) -> str:
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    for typ in ("json", "jsonb"):
-        await conn.set_type_codec(
-            typ, encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog"
-        )
+    await conn.set_type_codec(
+        "json", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
+        schema="pg_catalog")
+    # jsonb in its binary form (a version byte, then the text): no text round trip, and
+    # COPY can carry it.
+    await conn.set_type_codec(
+        "jsonb", encoder=lambda v: b"\x01" + orjson.dumps(v),
+        decoder=lambda b: orjson.loads(b[1:]), schema="pg_catalog", format="binary")
 
 
 class BoundedPool(asyncpg.Pool):  # type: ignore[misc]

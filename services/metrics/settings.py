@@ -16,6 +16,8 @@ class Settings(ServiceSettings):
 
     port: int = 8005
     consumer_batch_size: int = 2000
+    rebuild_workers: int = Field(default=2, ge=1, description="`metrics rebuild`: processes "
+                                 "that replay the partitions and fold the dossiers at once")
     min_sample: int = Field(default=30, ge=1, description="rankings: smaller units are listed "
                                                           "but not ranked (policy)")
     public_read: bool = Field(default=True, description="figures are public (no personal data); "
