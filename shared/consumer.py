@@ -254,6 +254,9 @@ class EventConsumer:
         poison: list[tuple[Any, str, str]] = []
         for records in batch.values():
             for rec in records:
+                kind = _ce_type(rec) if self.event_types is not None else None
+                if kind is not None and kind not in self.event_types:  # type: ignore[operator]
+                    continue  # a type this consumer does not need: not even decoded
                 try:
                     env = from_kafka(rec.headers, rec.value)
                 except PoisonMessage as p:
@@ -393,6 +396,16 @@ class EventConsumer:
             if high is not None:
                 CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(
                     max(0, high - records[-1].offset - 1))
+
+
+def _ce_type(rec: Any) -> str | None:
+    for name, raw in rec.headers or ():
+        if name == "ce_type":
+            try:
+                return str(raw.decode())
+            except UnicodeDecodeError:
+                return None  # decoded below, and dead-lettered with the reason
+    return None
 
 
 def _text_or_none(raw: bytes | None) -> str | None:

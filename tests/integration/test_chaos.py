@@ -47,7 +47,7 @@ def test_faults_under_load_lose_nothing_and_count_nothing_twice(tmp_path: Path) 
     assert audit["dossiers_lost"] == 0, orjson.dumps(audit["stores"]).decode()
     assert audit["dossiers_phantom"] == 0, summary
     assert audit["events_skipped"] == 0, orjson.dumps(audit["effects"]).decode()
-    assert audit["metrics_event_rows"] == audit["distinct_events"], summary
+    assert audit["metrics_event_rows"] == audit["distinct_folded_events"], summary
     assert audit["outbox_unsent"] == 0 and audit["dead_letters"] == 0, summary
     assert audit["metrics_check_ok"], "\n".join(audit["metrics_differences"])
     assert not audit["replay"]["units_changed_by_republishing"], summary

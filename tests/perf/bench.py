@@ -284,7 +284,8 @@ async def bench_consume(db: str, events_target: int) -> dict[str, Any]:
     consumer = EventConsumer(pool=pool, schema=schema, name="bench-metrics",
                              group_id=f"bench-{prefix}", bootstrap=KAFKA,
                              topics=[prefix + t for t in ev.ALL_DOSSIER_TOPICS],
-                             batch_handler=MetricsConsumer(RB), batch_size=5000)
+                             batch_handler=MetricsConsumer(RB), batch_size=5000,
+                             event_types=MetricsConsumer.event_types)
     await consumer.start()
     seen = 0
     start = None

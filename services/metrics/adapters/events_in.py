@@ -1,5 +1,5 @@
-"""Metrics' consumer: every event of the four topics joins its dossier's event set, and the
-dossier's facts are folded again from the whole set."""
+"""Metrics' consumer: every event of the four topics that the fold reads joins its
+dossier's (or complaint's) event set, and the facts are folded again from the whole set."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from shared.rulebook import Rulebook
 
 
 class MetricsConsumer:
+    # The types the fold reads; the others are not decoded, nor stored.
+    event_types = store.FOLDED_TYPES
+
     def __init__(self, rulebook: Rulebook) -> None:
         self.rulebook = rulebook
 

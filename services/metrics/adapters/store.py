@@ -12,8 +12,8 @@ import orjson
 
 from services.metrics.domain import tallies
 from services.metrics.domain.complaints import ComplaintFacts, fold_complaint
-from services.metrics.domain.facts import EventRecord, Facts, fold, live_span
-from shared.events import Envelope, EventData
+from services.metrics.domain.facts import RELEVANT, EventRecord, Facts, fold, live_span
+from shared.events import EVENT_MODELS, Envelope, EventData
 from shared.rulebook import Rulebook
 
 FACT_FIELDS = tuple(f.name for f in fields(Facts))
@@ -33,15 +33,15 @@ COMPLAINT_FIELDS = tuple(f.name for f in fields(ComplaintFacts))
 COMPLAINT_EVENTS = "complaint.%"  # their set is keyed by the complaint's code
 _COLUMNS = ", ".join(FACT_FIELDS)
 CHANGED_CHANNEL = "metrics_changed"
+# The event types the folds read (a dossier's, a complaint's): the others are left unread.
+FOLDED_TYPES = RELEVANT | frozenset(
+    m.event_type for m in EVENT_MODELS if m.event_type.startswith("complaint."))
 
 
 def event_row(env: Envelope[EventData]) -> tuple[Any, ...]:
     return (env.id, env.data.subject, env.type, env.data.occurred_at, env.data_json())
 
 
-def _as_records(rows: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    return [{"event_id": r[0], "dossier_code": r[1], "type": r[2], "occurred_at": r[3],
-             "data": r[4]} for r in rows]
 
 
 async def add_events(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]],
@@ -50,12 +50,12 @@ async def add_events(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]],
     changed. Runs inside the caller's transaction; NOTIFY is delivered at its commit."""
     if not rows:
         return set()
-    # One statement for the whole batch (the rows travel as one JSON array).
+    # One statement for the whole batch (one array per column, binary).
     await conn.execute(
         """INSERT INTO dossier_events (event_id, dossier_code, type, occurred_at, data)
-           SELECT event_id, dossier_code, type, occurred_at, data
-           FROM jsonb_populate_recordset(NULL::dossier_events, $1::jsonb)
-           ON CONFLICT (event_id) DO NOTHING""", _as_records(rows))
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
+                                $5::jsonb[])
+           ON CONFLICT (event_id) DO NOTHING""", *([r[i] for r in rows] for i in range(5)))
     codes = sorted({r[1] for r in rows})
     units = await refold(conn, codes, rulebook, known=rows)
     if units:
@@ -125,6 +125,14 @@ async def upsert_facts(conn: asyncpg.Connection, facts: Sequence[Facts], *,
         f"""SELECT {_COLUMNS} FROM {facts_table}
             WHERE dossier_code = ANY($1::text[]) AND tallied FOR UPDATE""",
         [f.dossier_code for f in facts])]
+    # A refold that changes nothing (a duplicate, a step the figures do not count) writes
+    # nothing.
+    previous = _by_code(before)
+    unchanged = {f.dossier_code for f in facts if f == previous.get(f.dossier_code)}
+    facts = [f for f in facts if f.dossier_code not in unchanged]
+    before = [f for f in before if f.dossier_code not in unchanged]
+    if not facts:
+        return
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*FACT_FIELDS[1:], "tallied"))
     await conn.execute(
         f"""INSERT INTO {facts_table} ({_COLUMNS}, tallied)
@@ -132,6 +140,10 @@ async def upsert_facts(conn: asyncpg.Connection, facts: Sequence[Facts], *,
             ON CONFLICT (dossier_code) DO UPDATE SET {updates}""",
         *([getattr(f, c) for f in facts] for c in FACT_FIELDS))
     await add_counts(conn, tallies.delta(before, facts), counts_table=counts_table)
+
+
+def _by_code(facts: Sequence[Facts]) -> dict[str, Facts]:
+    return {f.dossier_code: f for f in facts}
 
 
 _COUNT_COLUMNS = ", ".join(tallies.COUNTS)
