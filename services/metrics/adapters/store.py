@@ -182,12 +182,16 @@ async def tally_untallied(conn: asyncpg.Connection, batch: int = 5000) -> int:
                     ORDER BY dossier_code LIMIT $1 FOR UPDATE SKIP LOCKED""", batch)
             if not rows:
                 return done
-            facts = [Facts(**{c: r[c] for c in FACT_FIELDS}) for r in rows]
+            facts = [Facts(*r) for r in rows]
             for f in facts:
                 f.live_from, f.live_until = live_span(f)
-            await conn.executemany(
-                """UPDATE facts SET live_from = $2, live_until = $3, tallied = true
-                   WHERE dossier_code = $1""",
-                [(f.dossier_code, f.live_from, f.live_until) for f in facts])
+            await conn.execute(
+                """UPDATE facts SET live_from = s.live_from, live_until = s.live_until,
+                                    tallied = true
+                   FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[])
+                        AS s(dossier_code, live_from, live_until)
+                   WHERE facts.dossier_code = s.dossier_code""",
+                [f.dossier_code for f in facts], [f.live_from for f in facts],
+                [f.live_until for f in facts])
             await add_counts(conn, tallies.delta([], facts))
             done += len(facts)
