@@ -5,11 +5,13 @@ every unit alone, with sub-units, and for several periods and ``as_of`` times.""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
 from services.metrics.adapters import sql_figures, store
+from services.metrics.domain.facts import fold
 from services.metrics.domain.figures import Period, desk_counts, figures
 from shared.db import create_pool
 from shared.migrations import migrate_service
@@ -118,5 +120,47 @@ async def test_sql_figures_equal_the_pure_function(infra: Infra,
             assert await store.tally_untallied(conn) == 0
             for p in periods():
                 assert await sql_figures.figures_by_unit(conn, p) == before[p], p
+    finally:
+        await pool.close()
+
+
+async def test_sql_figures_equal_the_pure_function_for_random_dossiers(
+        infra: Infra, schema_factory: Callable[[str], str]) -> None:
+    """The same, for dossiers drawn as the per-day counts' contract test draws them (times
+    in order or not, events one at a time in a random order, written by the consumer's
+    path), and periods cut mid-day: the PostgreSQL reads (the per-day rows, the live part,
+    the recent ratings) against the fold."""
+    import random
+    import warnings
+
+    from hypothesis.errors import NonInteractiveExampleWarning
+
+    from tests.unit.test_metrics_tallies import UNITS, dossier, times_of, window
+
+    warnings.simplefilter("ignore", NonInteractiveExampleWarning)  # drawn outside @given
+    schema = schema_factory("metrics")
+    pool = await create_pool(infra.database_url, schema)
+    rng = random.Random(7)
+    try:
+        await migrate_service(pool, schema, ROOT / "services" / "metrics" / "sql")
+        for round_ in range(6):
+            events = {f"R{round_}-{i}": dossier(f"R{round_}-{i}").example() for i in range(12)}
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute("TRUNCATE facts, daily_counts")
+                arrivals = [(code, e) for code, evs in events.items() for e in evs]
+                rng.shuffle(arrivals)
+                seen: dict[str, list[Any]] = {}
+                for code, e in arrivals:  # one event at a time, as late as it comes
+                    seen.setdefault(code, []).append(e)
+                    await store.upsert_facts(conn, [fold(code, seen[code], RB)])
+            facts = [fold(code, evs, RB) for code, evs in events.items()]
+            for _ in range(8):
+                p = window(times_of(events)).example()
+                for units in ([UNITS[0]], list(UNITS), None):
+                    pure = figures([f for f in facts if units is None or f.unit_code in units],
+                                   [f for f in facts if units is None or f.rating_unit in units],
+                                   p)
+                    assert await sql_figures.figures(pool, units, p) == pure, (p, units, events)
+                assert await sql_figures.desk_counts(pool, p) == desk_counts(facts, p), p
     finally:
         await pool.close()

@@ -436,7 +436,7 @@ async def bench_consume(db: str, events_target: int,
     out, have = [], 0
     try:
         for size in history_events:
-            dossiers = size * 10 // 38  # 3.8 events a dossier on average
+            dossiers = size * 10 // 34  # 3.4 events a dossier on average
             filled = await fill_history(db, schema, have, dossiers, with_events=True)
             have = max(have, dossiers)
             stored = await pool.fetchval("SELECT count(*) FROM dossier_events")

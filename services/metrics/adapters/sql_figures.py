@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, time
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -37,7 +37,7 @@ _POPULATION = """received_at <= $3
                      OR (received_at < $1 AND end_at IS NULL)
                      OR (received_at < $1 AND end_at >= $1))"""
 _VERDICT = f"""CASE
-    WHEN NOT ({_POPULATION}) THEN NULL
+    WHEN received_at IS NULL OR NOT ({_POPULATION}) THEN NULL
     WHEN end_at IS NOT NULL AND end_at <= $3 AND closed_timeliness IS NOT NULL
         THEN closed_timeliness
     WHEN coalesce(effective_due_at, due_at) < LEAST($3, coalesce(pending_pause_since, $3))
@@ -89,22 +89,85 @@ async def _per_day(db: Db, p: Period, wanted: Sequence[str] | None, key: str,
     return {r["key"]: {c: int(r[c]) for c in tallies.COUNTS} for r in rows}
 
 
-async def _live(db: Db, p: Period, wanted: Sequence[str] | None,
-                procedure: str | None) -> list[Facts]:
-    """The dossiers live at some time in ``[cut, as_of]`` (``tallies.is_live``)."""
-    live = "tstzrange(f.live_from, f.live_until, '[]') && tstzrange($1, $2, '[]')"
-    if wanted is None:
-        rows = await db.fetch(
-            f"""SELECT {_FACT_COLUMNS} FROM facts f
-                WHERE {live} AND ($3::text IS NULL OR f.procedure_code = $3)""",
-            tallies.cut(p), p.as_of, procedure)
-    else:
-        rows = await db.fetch(
-            f"""SELECT {_FACT_COLUMNS} FROM unnest($4::text[]) AS u(code)
-                JOIN facts f ON f.unit_code = u.code
-                WHERE {live} AND ($3::text IS NULL OR f.procedure_code = $3)""",
-            tallies.cut(p), p.as_of, procedure, list(wanted))
-    return _facts(rows)
+# The live part (``tallies.live_part``) counted by PostgreSQL: every count over the dossiers
+# live in [$4 cut, $3 as_of], exactly (``_VERDICT``; a flow only for a dossier of the
+# population or one whose result was returned in the period, as ``dossier_tally``), less
+# what a dossier that is over already put in the per-day counts of [$1 start, $4 cut)
+# (``tallies.contributions``: the verdict on its end day, each flow on its own).
+_INC = f"(v IS NOT NULL OR {_IN.format(col='returned_at')})"
+_CUT = "(live_until IS NOT NULL AND {col} >= $1 AND {col} < $4)"
+_ENDED = _CUT.format(col="end_at")
+
+
+def _net(name: str, exact: str, kept: str | None) -> str:
+    counted = f"count(*) FILTER (WHERE {exact})"
+    return f"{counted} - count(*) FILTER (WHERE {kept}) AS {name}" if kept else \
+        f"{counted} AS {name}"
+
+
+def _live_counts() -> list[str]:
+    counts = [_net(k, f"v = '{k}'", f"{_ENDED} AND closed_timeliness = '{k}'")
+              for k in ("early", "on_time", "late")]
+    counts += [_net(k, f"v = '{k}'", None) for k in ("overdue_open", "open_not_due")]
+    counts.append(_net("population", "v IS NOT NULL", _ENDED))
+    counts.append(_net("received", f"{_INC} AND {_IN.format(col='received_at')}",
+                       _CUT.format(col="received_at")))
+    counts += [_net(f"received_{c}", f"{_INC} AND {_IN.format(col='received_at')} "
+                    f"AND channel = '{c}'", f"{_CUT.format(col='received_at')} AND channel = '{c}'")
+               for c in tallies.CHANNELS]
+    counts += [_net(k, f"{_INC} AND {_IN.format(col=k + '_at')}", _CUT.format(col=k + "_at"))
+               for k in tallies.STEPS]
+    counts.append(_net("returned", _IN.format(col="returned_at"),
+                       _CUT.format(col="returned_at")))
+    counts += [_net(f"returned_{c}", f"{_IN.format(col='returned_at')} AND returned_method = '{c}'",
+                    f"{_CUT.format(col='returned_at')} AND returned_method = '{c}'")
+               for c in tallies.CHANNELS]
+    counts.append(_net("apologies_issued", f"{_INC} AND {_IN.format(col='apology_issued_at')}",
+                       _CUT.format(col="apology_issued_at")))
+    counts.append(_net("multiple_supplement_requests",
+                       "v IS NOT NULL AND second_supplement_at <= $3",
+                       f"{_ENDED} AND second_supplement_at IS NOT NULL"))
+    counts.append(_net("on_time_766", "v IN ('early', 'on_time', 'open_not_due') AND "
+                       "(second_supplement_at IS NULL OR second_supplement_at > $3)",
+                       f"{_ENDED} AND closed_timeliness IN ('early', 'on_time') "
+                       "AND second_supplement_at IS NULL"))
+    for name, apology in (("late_without_apology", "apology_issued_at IS NULL"),
+                          ("late_with_timely_apology",
+                           "apology_issued_at IS NOT NULL AND apology_timely"),
+                          ("late_with_late_apology", "apology_issued_at IS NOT NULL "
+                                                     "AND NOT coalesce(apology_timely, false)")):
+        counts.append(_net(name, f"v = 'late' AND {apology}",
+                           f"{_ENDED} AND closed_timeliness = 'late' AND {apology}"))
+    missed = "new_due_at IS NOT NULL AND end_at > new_due_at"
+    counts.append(_net("missed_reappointment", f"v IN ('early', 'on_time', 'late') AND {missed}",
+                       f"{_ENDED} AND {missed}"))
+    worked = f"{_INC} AND {_IN.format(col='resolved_at')} AND processing_working_days IS NOT NULL"
+    kept = f"{_CUT.format(col='resolved_at')} AND processing_working_days IS NOT NULL"
+    counts.append(f"coalesce(sum(processing_working_days) FILTER (WHERE {worked}), 0) - "
+                  f"coalesce(sum(processing_working_days) FILTER (WHERE {kept}), 0) AS worked_sum")
+    counts.append(_net("worked_count", worked, kept))
+    return counts
+
+
+_LIVE_COUNTS = ", ".join(_live_counts())
+_IS_LIVE = "tstzrange(f.live_from, f.live_until, '[]') && tstzrange($4, $3, '[]')"
+
+
+async def _live(db: Db, p: Period, wanted: Sequence[str] | None, key: str,
+                procedure: str | None) -> dict[str | None, dict[str, int]]:
+    """``tallies.live_part`` per ``key``: the dossiers live at some time in ``[cut,
+    as_of]`` (the GiST index), counted by PostgreSQL."""
+    rows = f"""SELECT f.*, {_VERDICT} AS v FROM {{source}}
+               WHERE {_IS_LIVE} AND ($5::text IS NULL OR f.procedure_code = $5)"""
+    source = "facts f" if wanted is None else \
+        "unnest($6::text[]) AS u(code) JOIN facts f ON f.unit_code = u.code"
+    args: list[Any] = [p.start, p.end, p.as_of, tallies.cut(p), procedure]
+    if wanted is not None:
+        args.append(list(wanted))
+    found = await db.fetch(
+        f"""SELECT {key} AS key, {_LIVE_COUNTS}
+            FROM ({rows.format(source=source)}) AS live GROUP BY 1""", *args)
+    return {r["key"]: {c: int(r[c]) for c in tallies.DOSSIER_COUNTS} for r in found}
 
 
 async def _recent_ratings(db: Db, p: Period, wanted: Sequence[str] | None,
@@ -134,14 +197,14 @@ async def counted(db: Db, units: Sequence[str] | None, p: Period,
     def key(unit: str | None) -> str | None:
         return (rollup or {}).get(unit or "", unit) if rollup is not None else None
 
-    per_day = await _per_day(db, p, wanted, rolled_up("unit_code", rollup)
-                             if rollup is not None else "NULL::text", procedure)
-    live, recent = await _live(db, p, wanted, procedure), await _recent_ratings(
-        db, p, wanted, procedure)
+    unit_key = rolled_up("unit_code", rollup) if rollup is not None else "NULL::text"
+    per_day = await _per_day(db, p, wanted, unit_key, procedure)
+    live = await _live(db, p, wanted, unit_key, procedure)
+    recent = await _recent_ratings(db, p, wanted, procedure)
     out: dict[str | None, Counter[str]] = {k: Counter(v) for k, v in per_day.items()}
     rating_units = None if wanted is None else set(wanted)
-    for k, group in _grouped(live, lambda f: key(f.unit_code)).items():
-        tallies.add(out.setdefault(k, Counter()), tallies.live_part(group, p))
+    for k, counts in live.items():
+        tallies.add(out.setdefault(k, Counter()), counts)
     for k, group in _grouped(recent, lambda f: key(f.rating_unit)).items():
         tallies.add(out.setdefault(k, Counter()),
                     tallies.recent_part(group, p, rating_units))
