@@ -170,6 +170,9 @@ async def bench_intake(stack: Any, db: str) -> dict[str, Any]:
     url = stack.url("intake") + "/v1/dossiers"
     await asyncio.to_thread(wrk, url, post_script(DESK_KEY), 3, CONNECTIONS)
     await settled(db)
+    idle_from = procs.snapshot(stack.pids())
+    await asyncio.sleep(5)
+    idle_to = procs.snapshot(stack.pids())
     before = procs.snapshot(stack.pids())
     load_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = await asyncio.to_thread(wrk, url, post_script(DESK_KEY),
@@ -187,6 +190,11 @@ async def bench_intake(stack: Any, db: str) -> dict[str, Any]:
     result["cpu_ms_per_dossier_pipeline"] = round(
         sum(v for k, v in per_1000.items() if k != "load generator (wrk)"), 3)
     result["rss_mib_after"] = {name: round(rss / 2**20, 1) for name, (_, rss) in after.items()}
+    # What each process burns with no load at all (its timers, leader loops, polls), per
+    # second: part of every figure above, and the same at any rate.
+    result["idle_cpu_s_per_s"] = {name: round((idle_to[name][0] - idle_from[name][0]) / 5, 4)
+                                  for name in idle_to}
+    result["load_seconds"] = result["seconds"] + result["caught_up_after_s"]
     return result
 
 

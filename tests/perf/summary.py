@@ -110,6 +110,7 @@ def _cost_rows(intake: dict[str, Any]) -> list[str]:
     if "cpu_s_per_1000_dossiers" not in intake:
         return []
     cpu, rss = intake["cpu_s_per_1000_dossiers"], intake["rss_mib_after"]
+    idle = intake.get("idle_cpu_s_per_s", {})
     return [
         "",
         "## What a dossier costs",
@@ -121,9 +122,13 @@ def _cost_rows(intake: dict[str, Any]) -> list[str]:
         "memory after the load. The pipeline's total, without the load generator: "
         f"**{intake['cpu_ms_per_dossier_pipeline']:.2f} ms of CPU per dossier** (target < 2 ms).",
         "",
-        "| process | CPU s / 1,000 dossiers | RSS after (MiB) |",
-        "|---|---|---|",
-        *[f"| {name} | {v:.3f} | {rss.get(name, '—')} |"
+        "The idle column is what each process burns with no load at all (timers, leader "
+        "loops, outbox polls), in CPU seconds per second; over the "
+        f"{intake.get('load_seconds', 0):.0f} s measured it is part of the first column.",
+        "",
+        "| process | CPU s / 1,000 dossiers | idle CPU s / s | RSS after (MiB) |",
+        "|---|---|---|---|",
+        *[f"| {name} | {v:.3f} | {idle.get(name, '—')} | {rss.get(name, '—')} |"
           for name, v in sorted(cpu.items(), key=lambda kv: -kv[1])],
     ]
 

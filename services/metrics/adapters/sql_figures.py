@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime, time
 from typing import Any, TypeAlias
 
@@ -198,9 +199,10 @@ async def counted(db: Db, units: Sequence[str] | None, p: Period,
         return (rollup or {}).get(unit or "", unit) if rollup is not None else None
 
     unit_key = rolled_up("unit_code", rollup) if rollup is not None else "NULL::text"
-    per_day = await _per_day(db, p, wanted, unit_key, procedure)
-    live = await _live(db, p, wanted, unit_key, procedure)
-    recent = await _recent_ratings(db, p, wanted, procedure)
+    async with _one_connection(db) as conn:  # one acquisition (and reset) per request
+        per_day = await _per_day(conn, p, wanted, unit_key, procedure)
+        live = await _live(conn, p, wanted, unit_key, procedure)
+        recent = await _recent_ratings(conn, p, wanted, procedure)
     out: dict[str | None, Counter[str]] = {k: Counter(v) for k, v in per_day.items()}
     rating_units = None if wanted is None else set(wanted)
     for k, counts in live.items():
@@ -209,6 +211,15 @@ async def counted(db: Db, units: Sequence[str] | None, p: Period,
         tallies.add(out.setdefault(k, Counter()),
                     tallies.recent_part(group, p, rating_units))
     return out
+
+
+@asynccontextmanager
+async def _one_connection(db: Db) -> AsyncIterator[asyncpg.Connection]:
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            yield conn
+    else:
+        yield db
 
 
 def _grouped(facts: Sequence[Facts], key: Callable[[Facts], str | None]

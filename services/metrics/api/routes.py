@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.security import APIKeyQuery
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
 
 from services.metrics.adapters.live import MAX_WATCHED_DAYS, LiveHub, TooManyPeriods, Watched
 from services.metrics.adapters.reader import MetricsReader
@@ -47,16 +48,18 @@ access_token_query = APIKeyQuery(name="access_token", auto_error=False,
 FIGURES_SECURITY = security({}, {"bearerToken": []}, {"accessToken": []})
 
 
-def may_read(request: Request, bearer_token: TokenSent = None,
-             access_token: Annotated[str | None, Depends(access_token_query)] = None) -> None:
+async def may_read(request: Request, bearer_token: TokenSent = None,
+                   access_token: Annotated[str | None, Depends(access_token_query)] = None
+                   ) -> None:
     s = settings_of(request, Settings)
     if s.public_read:
-        return
+        return  # public figures: no thread-pool hop for nothing
     token = bearer_token.credentials if bearer_token is not None else access_token
     if not token:
         raise Problem(401, "Unauthorized", "a bearer token is required",
                       headers={"WWW-Authenticate": "Bearer"})
-    verify_token(request, token)
+    # The provider's keys may have to be fetched (blocking): off the event loop.
+    await run_in_threadpool(verify_token, request, token)
 
 
 Readable = Depends(may_read)
@@ -79,8 +82,9 @@ ToQ = Annotated[Day | None, Query(alias="to", description="last day (inclusive)"
 AsOfQ = Annotated[Moment | None, Query(description="judge open dossiers at this time")]
 
 
-def query_period(request: Request, preset: PresetQ = None, first: FromQ = None,
-                 last: ToQ = None, as_of: AsOfQ = None) -> Period:
+async def query_period(request: Request, preset: PresetQ = None, first: FromQ = None,
+                       last: ToQ = None, as_of: AsOfQ = None) -> Period:
+    # async: a plain function would be sent to the thread pool on every request
     return period(request, preset, first, last, as_of)
 
 
