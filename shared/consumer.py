@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from shared.db import TRANSIENT, check_schema_name, is_transient
-from shared.events import Envelope, EventData, PoisonMessage, dlq_topic, from_kafka
+from shared.events import Envelope, EventData, PoisonMessage, dlq_topic, from_kafka, model_for
 from shared.observability import (
     CONSUMED,
     CONSUMER_LAG,
@@ -254,9 +254,11 @@ class EventConsumer:
         poison: list[tuple[Any, str, str]] = []
         for records in batch.values():
             for rec in records:
-                kind = _ce_type(rec) if self.event_types is not None else None
-                if kind is not None and kind not in self.event_types:  # type: ignore[operator]
-                    continue  # a type this consumer does not need: not even decoded
+                wanted = self.event_types
+                kind = _ce_type(rec) if wanted is not None else None
+                if wanted is not None and kind is not None and kind not in wanted \
+                        and model_for(kind) is not None:
+                    continue  # a known type this consumer does not need: not even decoded
                 try:
                     env = from_kafka(rec.headers, rec.value)
                 except PoisonMessage as p:

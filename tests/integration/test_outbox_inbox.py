@@ -93,14 +93,16 @@ class Services:
         self.producers.append(producer)
         return OutboxRelay(self.pool_a, self.a, producer)
 
-    def consumer(self, group: str, handler: Callable[..., object] | None = None) -> EventConsumer:
+    def consumer(self, group: str, handler: Callable[..., object] | None = None,
+                 event_types: frozenset[str] | None = None) -> EventConsumer:
         async def count_effect(conn: asyncpg.Connection, env: Envelope[EventData]) -> None:
             await conn.execute("INSERT INTO effects VALUES ($1, $2)", env.id, env.data.dossier_code)
 
         return EventConsumer(pool=self.pool_b, schema=self.b, name="test-consumer",
                              group_id=group, topics=[self.topic],
                              bootstrap=self.infra.kafka_bootstrap,
-                             handler=handler or count_effect)  # type: ignore[arg-type]
+                             handler=handler or count_effect,  # type: ignore[arg-type]
+                             event_types=event_types)
 
     async def effects(self) -> dict[str, int]:
         rows = await self.pool_b.fetch(
@@ -246,3 +248,30 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_consumer_move
     assert dead[2].value == broken_value  # the original bytes are kept for replay
     logged = await services.pool_b.fetchval("SELECT count(*) FROM dead_letters")
     assert logged == 5
+
+
+async def test_a_consumer_leaves_types_it_does_not_take_undecoded_but_dead_letters_unknown_ones(
+        services: Services, unique: str) -> None:
+    """A known type the consumer does not take is skipped on its ``ce_type`` header alone
+    (even a body that would not decode); a type nobody knows still goes to the dead-letter
+    topic, as before."""
+    bootstrap = services.infra.kafka_bootstrap
+    good = received("H56.01-261123-0600")
+    key, value, headers = to_kafka(good)
+    not_taken = [(k, b"dossier.resolved" if k == "ce_type" else v) for k, v in headers]
+    unknown = [(k, b"dossier.teleported" if k == "ce_type" else v) for k, v in headers]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(services.topic, b"{not json", key=key, headers=not_taken)
+        await producer.send_and_wait(services.topic, value, key=key, headers=unknown)
+        await producer.send_and_wait(services.topic, value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+    consumer = services.consumer(f"g-{unique}", event_types=frozenset({"dossier.received"}))
+    await poll_until(consumer, 3)
+    await consumer.stop()
+    assert await services.effects() == {str(good.id): 1}
+    assert await committed_lag(bootstrap, f"g-{unique}") == 0
+    dead = await read_all(bootstrap, dlq_topic(services.topic), expect=1)
+    assert [dict(r.headers)["dlq_reason"].decode() for r in dead] == ["unknown-type"]

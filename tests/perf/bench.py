@@ -74,7 +74,8 @@ SCALE = float(os.environ.get("BENCH_SCALE", "1"))  # 0.1 for a quick run
 API_SIZES = tuple(int(n * SCALE) for n in (100_000, 1_000_000, 3_000_000))
 CONSUME_HISTORY = tuple(int(n * SCALE) for n in (100_000, 1_000_000, 3_000_000))
 DESK_KEY = "desk-demo.local-demo-desk-key"  # counter filings come from a desk
-# BENCH_ONLY=forms measures the forms alone and merges them into the last results.json.
+# BENCH_ONLY=forms,metrics_api,metrics_consume measures those parts alone and merges them
+# into the last results.json.
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 
 
@@ -444,7 +445,7 @@ async def bench_consume(db: str, events_target: int,
     out, have = [], 0
     try:
         for size in history_events:
-            dossiers = size * 10 // 34  # 3.4 events a dossier on average
+            dossiers = size * 100 // 294  # 2.94 events a dossier on average (measured)
             filled = await fill_history(db, schema, have, dossiers, with_events=True)
             have = max(have, dossiers)
             stored = await pool.fetchval("SELECT count(*) FROM dossier_events")
@@ -651,6 +652,9 @@ async def run() -> dict[str, Any]:
                     results["forms"] = await bench_forms(stack)
                 if "metrics_api" in ONLY:
                     results["metrics_api"] = await bench_api(stack, db, API_SIZES)
+                if "metrics_consume" in ONLY:
+                    results["metrics_consume"] = await bench_consume(
+                        db, int(100_000 * SCALE), CONSUME_HISTORY)
                 return merged_with_earlier(results)
             results["forms"] = await bench_forms(stack)
             results["intake"] = await bench_intake(stack, db)
@@ -718,6 +722,15 @@ def merged_with_earlier(results: dict[str, Any]) -> dict[str, Any]:
         earlier["metrics_api"] = results["metrics_api"]
         ratios.update(api_ratios(results["metrics_api"]))
         measured["metrics_api"] = results["when"]
+    if "metrics_consume" in results:
+        consume = earlier["metrics_consume"] = results["metrics_consume"]
+        ratios["metrics_consume_largest_vs_smallest_history"] = round(
+            consume[-1]["events_per_s"] / consume[0]["events_per_s"], 3)
+        if "kafka_reference" in earlier:
+            ratios["metrics_consume_vs_kafka_consumer"] = round(
+                consume[1]["events_per_s"]
+                / earlier["kafka_reference"]["consumer_records_per_s"], 3)
+        measured["metrics_consume"] = results["when"]
     earlier.pop("forms_measured", None)
     return earlier
 
