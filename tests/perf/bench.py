@@ -540,6 +540,9 @@ async def bench_api(stack: Any, db: str, sizes: tuple[int, ...]) -> list[dict[st
             script = WRK_GET % {"paths": paths, "done": WRK_DONE, "headers": ""}
             await asyncio.to_thread(wrk, stack.url("metrics"), script, 3, 8)
             row[name] = await asyncio.to_thread(wrk, stack.url("metrics"), script, 15, 8)
+            if name == "api":  # one request at a time: the service time, with no queue
+                row["api_one_connection"] = await asyncio.to_thread(
+                    wrk, stack.url("metrics"), script, 10, 1)
         out.append(row)
     return out
 
