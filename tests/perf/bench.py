@@ -118,7 +118,7 @@ end
 def wrk(url: str, script: str, seconds: int, connections: int) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
-    out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s",
+    out = subprocess.run(["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{seconds}s",
                           "--timeout", "10s", "-s", f.name, url],
                          capture_output=True, text=True, timeout=seconds + 60)
     match = re.search(r"RESULT (\{.*\})", out.stdout)
