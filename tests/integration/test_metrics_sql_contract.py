@@ -5,8 +5,8 @@ every unit alone, with sub-units, and for several periods and ``as_of`` times.""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
