@@ -4,6 +4,7 @@ closes, and the operators' entries for the catalogue indicators."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
@@ -154,6 +155,9 @@ class Index766:
             rolled = sql_figures.with_rolled_in([u], rollup)
             complaints = complaint_counts(heard, p, rolled).counts
             out[u] = await self._score({**counted[u], **complaints}, [u], p, entries, rolled)
+            # Every unit's score is Python work: let the requests waiting meanwhile in (the
+            # live hub runs this every few seconds in the service's own event loop).
+            await asyncio.sleep(0)
         return out
 
 
