@@ -54,9 +54,11 @@ LIMITS = {
     "metrics_api": (
         "The same at every history size: a request reads its days from the per-day counts "
         "and judges only the dossiers live after the period's last complete day (a few "
-        "hundred per unit), about 3 ms for a unit's October in-process. Under wrk's eight "
-        "connections the service, PostgreSQL and wrk share two cores at about 550 requests "
-        "a second: p50 is that queue (8 / 550 /s ≈ 14 ms) and p99 its tail, not the query. "
+        "hundred per unit), about 3 ms for a unit's October in-process, 2.6 ms p50 over HTTP "
+        "with one connection. Under wrk's eight connections the service, PostgreSQL and wrk "
+        "share two cores at about 650 requests a second: p50 is that queue (8 / 650 /s ≈ "
+        "12 ms) and p99 its tail, which varies from run to run (stalls of tens of "
+        "milliseconds, their cause not found yet). "
         "The national index still counts its population from the facts, bounded by the "
         "period's receipts and the dossiers live at its start."
     ),
