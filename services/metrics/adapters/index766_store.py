@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 import asyncpg
 
+from services.metrics.adapters.sql_index766 import POPULATION_ROWS
 from services.metrics.adapters.store import COMPLAINT_FIELDS, FACT_FIELDS
 from services.metrics.domain.complaints import ComplaintFacts
 from services.metrics.domain.facts import Facts
@@ -34,12 +35,10 @@ async def complaints_of(db: asyncpg.Pool | asyncpg.Connection, units: Sequence[s
 async def population(db: asyncpg.Pool | asyncpg.Connection, units: Sequence[str] | None,
                      p: Period) -> list[Facts]:
     """The facts of every dossier of ``units`` (None: all) received in ``p``, or earlier and
-    still open when it began (the figures' ``in_population``, as a query)."""
+    still open when it began (the figures' ``in_population``, as a query bounded by indexes:
+    ``sql_index766.POPULATION_ROWS``)."""
     rows = await db.fetch(
-        f"""SELECT {_COLUMNS} FROM facts
-            WHERE received_at < $2 AND received_at <= $3
-              AND (received_at >= $1 OR end_at IS NULL OR end_at >= $1)
-              AND ($4::text[] IS NULL OR unit_code = ANY($4::text[]))""",
+        f"SELECT {_COLUMNS} FROM ({POPULATION_ROWS}) AS f",
         p.start, p.end, p.as_of, list(units) if units is not None else None)
     return [Facts(**{c: r[c] for c in FACT_FIELDS}) for r in rows]
 

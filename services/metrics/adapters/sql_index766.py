@@ -58,7 +58,7 @@ _COUNTS = {
 # in the period (by receipt time), and received before it but not over when it began (live
 # at its start: the facts' live span, GiST; a dossier whose times are out of order is always
 # "live", and the exact test below keeps only the population).
-_POPULATION_ROWS = """
+POPULATION_ROWS = """
     SELECT f.* FROM facts f
     WHERE f.received_at >= $1 AND f.received_at < $2 AND f.received_at <= $3
       AND ($4::text[] IS NULL OR f.unit_code = ANY($4::text[]))
@@ -74,7 +74,7 @@ def _select(group: str | None) -> str:
     key = f"{group} AS key, " if group else ""
     counts = ", ".join(f"{sql} AS {name}" for name, sql in _COUNTS.items())
     return f"""SELECT {key}{counts}
-        FROM (SELECT *, {_VERDICT} AS v FROM ({_POPULATION_ROWS}) AS f) AS population
+        FROM (SELECT *, {_VERDICT} AS v FROM ({POPULATION_ROWS}) AS f) AS population
         {"GROUP BY " + group if group else ""}"""
 
 
