@@ -145,15 +145,21 @@ class EventConsumer:
                                                   client_id=f"{self.name}-dlq")
             await self._dlq_producer.start()
 
-    async def stop(self) -> None:
+    async def stop(self, *, timeout_s: float = 15.0) -> None:
+        """Stop taking events: the batch in flight finishes and commits first, then the
+        client leaves its group. Bounded: a client whose leaving hangs (a rebalance under way,
+        a broker that does not answer) is let go after ``timeout_s``; its partitions move when
+        its session expires, and what it read and did not commit is read again elsewhere."""
         self._stopping = True
-        async with self._lock:
-            if self._consumer is not None:
-                await self._consumer.stop()
-                self._consumer = None
+        await self._drop_client()  # the lock is free again before the client's revoke hook
         if self._own_dlq_producer and self._dlq_producer is not None:
-            await self._dlq_producer.stop()
-            self._dlq_producer = None
+            producer, self._dlq_producer = self._dlq_producer, None
+            self._retire(producer.stop())
+        if self._retired:
+            _done, pending = await asyncio.wait(set(self._retired), timeout=timeout_s)
+            if pending:
+                log.warning("consumer %s: its Kafka client did not stop in %.0f s; left behind",
+                            self.name, timeout_s)
 
     async def run(self) -> None:
         """Consume until :meth:`stop`; survives broker and database outages. The loop never
@@ -226,10 +232,13 @@ class EventConsumer:
         async with self._lock:
             old, self._consumer = self._consumer, None
         if old is not None:
-            stopping = asyncio.ensure_future(old.stop())
-            self._retired.add(stopping)
-            stopping.add_done_callback(self._retired.discard)
-            stopping.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self._retire(old.stop())
+
+    def _retire(self, stopping: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(stopping)
+        self._retired.add(task)
+        task.add_done_callback(self._retired.discard)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     # ------------------------------------------------------------- one batch
     async def poll_once(self, timeout_ms: int = 1000, *, commit_offsets: bool = True) -> int:

@@ -106,22 +106,37 @@ async def _start(runtime: Runtime, plan: ServicePlan) -> list[ConsumerSpec]:
 
 
 async def _stop(runtime: Runtime, plan: ServicePlan) -> None:
-    """Graceful order: stop taking events, run stop hooks, flush the outbox, close."""
-    for consumer in runtime.consumers:
-        with contextlib.suppress(Exception):
-            await consumer.stop()
+    """Graceful order: stop taking events, run stop hooks, flush the outbox, close. Every
+    step is bounded, so SIGTERM ends the process within a minute or so even when a broker or
+    a query does not answer: nothing is lost by leaving early (the outbox keeps what was not
+    published, the broker keeps what was not committed)."""
+    await _bounded(asyncio.gather(*(c.stop() for c in runtime.consumers)), 30,
+                   "the consumers' stop")
     for hook in plan.on_stop:
-        with contextlib.suppress(Exception):
-            await hook(runtime)
+        await _bounded(hook(runtime), 10, "a stop hook")
     runtime.relay.stop()
     for task in runtime.tasks:
         if task.get_name() == "outbox-relay":
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(task, timeout=10)
+            await _bounded(task, 10, "the outbox relay's last flush")
     for task in runtime.tasks:
         if not task.done():
             task.cancel()
-    await asyncio.gather(*runtime.tasks, return_exceptions=True)
-    with contextlib.suppress(Exception):
-        await runtime.producer.stop()
-    await runtime.pool.close()
+    await _bounded(asyncio.gather(*runtime.tasks, return_exceptions=True), 10,
+                   "the background tasks' cancellation")
+    await _bounded(runtime.producer.stop(), 10, "the Kafka producer's stop")
+    try:
+        await asyncio.wait_for(runtime.pool.close(), timeout=10)
+    except TimeoutError:
+        log.warning("database connections still in use after 10 s; closing them")
+        runtime.pool.terminate()
+
+
+async def _bounded(step: Awaitable[object], timeout_s: float, what: str) -> None:
+    """Wait for ``step`` at most ``timeout_s``, then go on without it (it is not awaited
+    further: a stuck client can hang in its own cancellation). Its failure is logged."""
+    task = asyncio.ensure_future(step)
+    done, _pending = await asyncio.wait({task}, timeout=timeout_s)
+    if not done:
+        log.warning("%s did not finish in %.0f s; going on without it", what, timeout_s)
+    elif not task.cancelled() and task.exception() is not None:
+        log.warning("%s failed: %r", what, task.exception())

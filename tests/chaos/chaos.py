@@ -55,6 +55,7 @@ from shared.events import (
     PROCESSING_TOPIC,
     from_kafka,
 )
+from tests.support.children import stop_child
 from tests.support.kafka import committed_lag
 from tests.support.national_portal import StandIn
 
@@ -227,8 +228,7 @@ def start_prometheus(run: Run) -> None:
 
 def stop(run: Run) -> None:
     if run.prometheus is not None:
-        run.prometheus.terminate()
-        run.prometheus.wait(timeout=30)
+        stop_child(run.prometheus)
     run.portal.stop()
     for name, args in (("services.sh", ("stop",)), ("stack.sh", ("stop",))):
         try:

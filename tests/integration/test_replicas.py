@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shared.events import INTAKE_TOPIC
 from tests.support.api import ROOT_DIR, Api
+from tests.support.children import stop_child
 
 pytestmark = pytest.mark.integration
 SECOND = {"processing": 18295, "metrics": 18296}
@@ -118,8 +119,5 @@ async def test_two_replicas_share_partitions_and_handle_each_event_once(api: Api
         for proc in procs.values():
             proc.terminate()
         for proc in procs.values():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_child(proc)
 

@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shared.events import PROCESSING_TOPIC
 from tests.support.api import IMPORTER_KEY, ROOT_DIR, Api
+from tests.support.children import stop_child
 from tests.support.kafka import read_all
 
 pytestmark = pytest.mark.integration
@@ -90,8 +91,7 @@ async def test_one_due_soon_and_one_overdue_per_dossier_across_replicas_and_kill
         await warnings_by_code(api, set(codes))
         assert api.stack.script("start").returncode == 0  # brings the killed one back
 
-        second.send_signal(signal.SIGKILL)
-        second.wait(timeout=10)
+        stop_child(second, sig=signal.SIGKILL)
         codes += await file_overdue(api, 10, monday + timedelta(days=2))
         second = start_second_instance(api)
         await wait_ready(f"http://127.0.0.1:{SECOND_PORT}")
@@ -124,8 +124,4 @@ async def test_one_due_soon_and_one_overdue_per_dossier_across_replicas_and_kill
             while await gauge() < len(codes):
                 await asyncio.sleep(0.5)
     finally:
-        second.send_signal(signal.SIGTERM)
-        try:
-            second.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            second.kill()
+        stop_child(second)

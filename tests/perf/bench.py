@@ -58,6 +58,7 @@ from shared.migrations import migrate_service  # noqa: E402
 from shared.rulebook import load_rulebook  # noqa: E402
 from shared.settings import DEFAULT_DATABASE_URL, DEFAULT_KAFKA_BOOTSTRAP, DEFAULT_RULEBOOK  # noqa: E402
 from tests.perf import procs  # noqa: E402
+from tests.support.children import stop_child  # noqa: E402
 from tests.support.stack import SERVICES, create_database, drop_database, service_stack  # noqa: E402
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -215,8 +216,7 @@ def bench_bare_fastapi() -> dict[str, Any]:
         wrk(f"http://127.0.0.1:{port}/v1/dossiers", post_script("x"), 2, CONNECTIONS)
         return wrk(f"http://127.0.0.1:{port}/v1/dossiers", post_script("x"), 10, CONNECTIONS)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_child(proc)
 
 
 # ------------------------------------------------------------------ 2. freshness
