@@ -14,12 +14,20 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.metrics.domain import tallies
 from services.metrics.domain.facts import EventRecord, Facts, fold, live_span
 from services.metrics.domain.figures import Period, desk_counts, figures, figures_from
+from services.metrics.domain.index766 import Counts
+from services.metrics.domain.index766_counts import (
+    ProcedureTerms,
+    complained_good,
+    index_counts,
+    index_counts_from,
+)
 from tests.unit.test_metrics_golden import RB, VN, ev
 
 BASE = datetime(2026, 10, 28, 0, tzinfo=VN)  # five days before 1 November
@@ -37,12 +45,16 @@ def dossier(draw: st.DrawFn, code: str) -> list[EventRecord]:
     got = draw(hour)
     unit = draw(st.sampled_from(UNITS))
     events = [ev("dossier.received", at(got), dossier_code=code, unit_code=unit,
-                 procedure_code=draw(st.sampled_from(("P1", "P2"))),
+                 procedure_code=draw(st.sampled_from(("P1", "P2", "P3"))),
                  channel=draw(st.sampled_from(("counter", "online", "postal"))),
                  received_at=at(got).isoformat(), counted_from=at(got).isoformat(),
                  due_at=at(got + draw(st.integers(-24, 96))).isoformat(), processing_days=3,
                  return_method="counter",
-                 receiving_unit=draw(st.sampled_from((unit, "H26.105"))))]
+                 receiving_unit=draw(st.sampled_from((unit, "H26.105"))),
+                 online_mode=draw(st.sampled_from((None, "whole", "partial"))),
+                 population_data=draw(st.sampled_from((None, "vneid"))),
+                 documents_total=2, documents_digitised=draw(st.integers(0, 2)),
+                 documents_reused=draw(st.integers(0, 1)))]
     later = st.integers(got - 36, got + 24 * 8) if draw(st.booleans()) else \
         st.integers(got, got + 24 * 8)  # mostly in order; sometimes not
     for _ in range(draw(st.integers(0, 2))):
@@ -64,13 +76,20 @@ def dossier(draw: st.DrawFn, code: str) -> list[EventRecord]:
     ended = draw(later)
     if end == "resolved":
         events.append(ev("dossier.resolved", at(ended), resolved_at=at(ended).isoformat(),
-                         outcome="approved"))
+                         outcome="approved", electronic_result_ref=draw(st.sampled_from(("", "R"))),
+                         result_digitised=draw(st.booleans()),
+                         shared_to_citizen=draw(st.booleans())))
     elif end != "open":
         events.append(ev(f"dossier.{end}", at(ended), at=at(ended).isoformat(), reason="r"))
     if end != "open" and draw(st.booleans()):
         back = ended + draw(st.integers(-6, 72))
         events.append(ev("dossier.result_returned", at(back), returned_at=at(back).isoformat(),
                          method=draw(st.sampled_from(("counter", "postal")))))
+    for kind in ("national_portal.synced", "dossier.paid"):  # often after the end
+        if draw(st.booleans()):
+            t = draw(st.integers(got - 6, got + 24 * 12))
+            events.append(ev(kind, at(t), at=at(t).isoformat(),
+                             via=draw(st.sampled_from(("national_platform", "cash")))))
     if draw(st.booleans()):
         rated = draw(st.integers(got - 6, got + 24 * 10))
         criteria: dict[str, Any] = {"decree61": [draw(st.integers(0, 2))] * 9}
@@ -166,6 +185,42 @@ def test_per_day_counts_equal_the_fold(data: st.DataObject) -> None:
             assert figures_from(read(per_day, facts, p, units)) == expected, (p, units)
 
 
+TERMS = {"P1": ProcedureTerms("P1", 50_000, "whole", frozenset({UNITS[0]})),
+         "P2": ProcedureTerms("P2", 0, "partial", frozenset(UNITS)),
+         "P3": ProcedureTerms("P3", 10_000, "none", frozenset({UNITS[1]}))}
+
+
+def read_by_procedure(per_day: dict[tallies.Key, Counter[str]], facts: list[Facts], p: Period,
+                      units: set[str] | None) -> dict[str, Counter[str]]:
+    """The national index's read: the same parts as ``read``, per procedure."""
+    first, before = tallies.day_bounds(p)
+    out: dict[str, Counter[str]] = {}
+    for (unit, procedure, day), counts in per_day.items():
+        if (units is None or unit in units) and first <= day < before:
+            tallies.add(out.setdefault(procedure, Counter()), counts)
+    cut = tallies.cut(p)
+    for f in facts:
+        if (units is None or f.unit_code in units) and tallies.is_live(f, cut, p.as_of):
+            tallies.add(out.setdefault(f.procedure_code or "", Counter()),
+                        tallies.live_part([f], p))
+    return out
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_national_index_from_the_per_day_counts_equals_its_fold(data: st.DataObject) -> None:
+    events, facts, per_day = drawn(data, 8)
+    complained = frozenset(f.dossier_code for f in facts if data.draw(st.booleans()))
+    for _ in range(4):
+        p = data.draw(window(times_of(events)))
+        for units in ({UNITS[0]}, set(UNITS), None):
+            mine = [f for f in facts if units is None or f.unit_code in units]
+            expected = index_counts(mine, p, units, TERMS, complained=complained)
+            got = index_counts_from(read_by_procedure(per_day, facts, p, units), TERMS, units,
+                                    complained_good(mine, p, complained))
+            assert got == expected, (p, units)
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_desk_counts_equal_the_fold(data: st.DataObject) -> None:
@@ -217,3 +272,32 @@ def test_an_open_dossier_is_live_from_its_receipt_and_an_ended_one_until_its_ret
     assert (over.live_from, over.live_until) == (got, at(50))
     days = {day for (_, _, day) in tallies.contributions(over)}
     assert days == {date(2026, 10, 28), date(2026, 10, 29), date(2026, 10, 30)}
+
+
+LATER = {
+    "5.4": ev("feedback.submitted", at(100), unit_code=UNITS[0], rating="unsatisfied",
+              criteria={}, at=at(100).isoformat()),
+    "1.4": ev("national_portal.synced", at(100), at=at(100).isoformat()),
+    "3.2": ev("dossier.paid", at(100), at=at(100).isoformat(), via="national_platform")}
+
+
+@pytest.mark.parametrize("indicator", sorted(LATER))
+def test_a_dossier_is_judged_as_it_was_at_as_of_when_its_rating_sync_or_payment_came_later(
+        indicator: str) -> None:
+    """Over on 28 October, judged on the 30th; rated unsatisfied, synced or paid online only
+    on 1 November: on the 30th it was satisfied, not yet synced, not yet paid."""
+    code = "D0"
+    events = [
+        ev("dossier.received", at(1), dossier_code=code, unit_code=UNITS[0],
+           procedure_code="P1", channel="online", online_mode="whole",
+           received_at=at(1).isoformat(), counted_from=at(1).isoformat(),
+           due_at=at(90).isoformat(), processing_days=3, return_method="counter"),
+        ev("dossier.resolved", at(10), resolved_at=at(10).isoformat(), outcome="approved"),
+        LATER[indicator]]
+    facts, per_day = replay([code], {code: events}, 1)
+    before, after = {"5.4": (1, 0), "1.4": (0, 1), "3.2": (0, 1)}[indicator]
+    for as_of, expected in ((at(60), before), (at(110), after)):
+        p = Period.of(BASE.date(), BASE.date() + timedelta(days=5), as_of, NOW)
+        got = index_counts_from(read_by_procedure(per_day, facts, p, None), TERMS, None, 0)
+        assert got == index_counts(facts, p, None, TERMS)
+        assert got[indicator] == Counts(expected, 1)

@@ -63,7 +63,7 @@ class LiveHub:
                  index_interval_s: float = 5.0) -> None:
         self.reader = reader
         # The national index of the current month, recomputed for the units that changed at
-        # most every ``index_interval_s`` (it reads each unit's facts, not one aggregate).
+        # most every ``index_interval_s`` (a unit's score is Python work on top of its reads).
         self.index = index
         self.index_interval_s = index_interval_s
         self.index_cache: dict[str, IndexScore] = {}

@@ -5,8 +5,8 @@ same Python code as the pure function. What a request costs depends on the units
 it covers, not on how many dossiers are stored. It must agree with the pure function
 exactly; ``tests/integration/test_metrics_sql_contract.py`` runs both on the same facts.
 
-``_IN`` and ``_VERDICT`` are the exact population SQL the national index's counts still use
-(``sql_index766``).
+The national index reads the same parts per procedure (``own_counts_by_procedure``,
+``sql_index766``); ``_VERDICT`` is the exact verdict SQL both use for the live dossiers.
 """
 
 from __future__ import annotations
@@ -79,23 +79,34 @@ def _facts(rows: Sequence[asyncpg.Record]) -> list[Facts]:
     return [Facts(**{c: r[c] for c in FACT_FIELDS}) for r in rows]
 
 
+# A part's rows are keyed by ``key`` (a unit, rolled up or not, or NULL for all together)
+# and, for the national index, by procedure (its catalog terms choose what counts).
+PartKey: TypeAlias = "tuple[str | None, str | None]"
+
+
+def _by(procedure_column: str, by_procedure: bool) -> str:
+    return procedure_column if by_procedure else "NULL::text"
+
+
 async def _per_day(db: Db, p: Period, wanted: Sequence[str] | None, key: str,
-                   procedure: str | None) -> dict[str | None, dict[str, int]]:
+                   procedure: str | None, *, by_procedure: bool = False
+                   ) -> dict[PartKey, dict[str, int]]:
     first, before = tallies.day_bounds(p)
     rows = await db.fetch(
-        f"""SELECT {key} AS key, {_SUMS} FROM daily_counts
+        f"""SELECT {key} AS key, {_by("procedure_code", by_procedure)} AS procedure, {_SUMS}
+            FROM daily_counts
             WHERE ($1::text[] IS NULL OR unit_code = ANY($1::text[]))
               AND day >= $2 AND day < $3 AND ($4::text IS NULL OR procedure_code = $4)
-            GROUP BY 1""", wanted, first, before, procedure)
-    return {r["key"]: {c: int(r[c]) for c in tallies.COUNTS} for r in rows}
+            GROUP BY 1, 2""", wanted, first, before, procedure)
+    return {(r["key"], r["procedure"]): {c: int(r[c]) for c in tallies.COUNTS} for r in rows}
 
 
 # The live part (``tallies.live_part``) counted by PostgreSQL: every count over the dossiers
 # live in [$4 cut, $3 as_of], exactly (``_VERDICT``; a flow only for a dossier of the
-# population or one whose result was returned in the period, as ``dossier_tally``), less
-# what a dossier that is over already put in the per-day counts of [$1 start, $4 cut)
+# population, but for a result returned in the period, as ``dossier_tally``), less what a
+# dossier that is over already put in the per-day counts of [$1 start, $4 cut)
 # (``tallies.contributions``: the verdict on its end day, each flow on its own).
-_INC = f"(v IS NOT NULL OR {_IN.format(col='returned_at')})"
+_INC = "(v IS NOT NULL)"
 _CUT = "(live_until IS NOT NULL AND {col} >= $1 AND {col} < $4)"
 _ENDED = _CUT.format(col="end_at")
 
@@ -147,6 +158,43 @@ def _live_counts() -> list[str]:
     counts.append(f"coalesce(sum(processing_working_days) FILTER (WHERE {worked}), 0) - "
                   f"coalesce(sum(processing_working_days) FILTER (WHERE {kept}), 0) AS worked_sum")
     counts.append(_net("worked_count", worked, kept))
+    return counts + _index_live_counts()
+
+
+# The national index's own counts (``tallies.INDEX_COUNTS``): each flag at ``as_of`` for the
+# live dossiers; a dossier that is over holds its final flags.
+_RECEIVED_FLAGS = {
+    "received_synced": ("synced_at <= $3", "synced_at IS NOT NULL"),
+    "received_digitised": ("components_digitised AND result_digitised AND resolved_at <= $3",
+                           "components_digitised AND result_digitised "
+                           "AND resolved_at IS NOT NULL"),
+    "received_reused": ("reused_digitised", "reused_digitised"),
+    "received_shared": ("shared_to_citizen AND resolved_at <= $3",
+                        "shared_to_citizen AND resolved_at IS NOT NULL"),
+    "received_population_data": ("population_data", "population_data"),
+    "received_online_whole": ("channel = 'online' AND online_mode = 'whole'",
+                              "channel = 'online' AND online_mode = 'whole'"),
+    "received_paid_online": ("paid_online AND paid_at <= $3",
+                             "paid_online AND paid_at IS NOT NULL"),
+}
+# 5.4 before complaints: early or on time as 2.1 counts it, and not rated unsatisfied.
+GOOD_NOT_DISLIKED = ("v IN ('early', 'on_time', 'open_not_due') "
+                     "AND (second_supplement_at IS NULL OR second_supplement_at > $3) "
+                     "AND NOT coalesce(rating = 'unsatisfied' AND rated_at <= $3, false)")
+
+
+def _index_live_counts() -> list[str]:
+    received = f"{_INC} AND {_IN.format(col='received_at')}"
+    counts = [_net(name, f"{received} AND {exact}",
+                   f"{_CUT.format(col='received_at')} AND {kept}")
+              for name, (exact, kept) in _RECEIVED_FLAGS.items()]
+    counts.append(_net("resolved_electronic",
+                       f"{_INC} AND {_IN.format(col='resolved_at')} AND electronic_result",
+                       f"{_CUT.format(col='resolved_at')} AND electronic_result"))
+    counts.append(_net("good_not_disliked", GOOD_NOT_DISLIKED,
+                       f"{_ENDED} AND closed_timeliness IN ('early', 'on_time') "
+                       "AND second_supplement_at IS NULL "
+                       "AND NOT coalesce(rating = 'unsatisfied' AND rated_at IS NOT NULL, false)"))
     return counts
 
 
@@ -155,7 +203,8 @@ _IS_LIVE = "tstzrange(f.live_from, f.live_until, '[]') && tstzrange($4, $3, '[]'
 
 
 async def _live(db: Db, p: Period, wanted: Sequence[str] | None, key: str,
-                procedure: str | None) -> dict[str | None, dict[str, int]]:
+                procedure: str | None, *, by_procedure: bool = False
+                ) -> dict[PartKey, dict[str, int]]:
     """``tallies.live_part`` per ``key``: the dossiers live at some time in ``[cut,
     as_of]`` (the GiST index), counted by PostgreSQL."""
     rows = f"""SELECT f.*, {_VERDICT} AS v FROM {{source}}
@@ -166,9 +215,11 @@ async def _live(db: Db, p: Period, wanted: Sequence[str] | None, key: str,
     if wanted is not None:
         args.append(list(wanted))
     found = await db.fetch(
-        f"""SELECT {key} AS key, {_LIVE_COUNTS}
-            FROM ({rows.format(source=source)}) AS live GROUP BY 1""", *args)
-    return {r["key"]: {c: int(r[c]) for c in tallies.DOSSIER_COUNTS} for r in found}
+        f"""SELECT {key} AS key, {_by("procedure_code", by_procedure)} AS procedure,
+                   {_LIVE_COUNTS}
+            FROM ({rows.format(source=source)}) AS live GROUP BY 1, 2""", *args)
+    return {(r["key"], r["procedure"]): {c: int(r[c]) for c in tallies.OWN_COUNTS}
+            for r in found}
 
 
 async def _recent_ratings(db: Db, p: Period, wanted: Sequence[str] | None,
@@ -203,13 +254,32 @@ async def counted(db: Db, units: Sequence[str] | None, p: Period,
         per_day = await _per_day(conn, p, wanted, unit_key, procedure)
         live = await _live(conn, p, wanted, unit_key, procedure)
         recent = await _recent_ratings(conn, p, wanted, procedure)
-    out: dict[str | None, Counter[str]] = {k: Counter(v) for k, v in per_day.items()}
+    out: dict[str | None, Counter[str]] = {k: Counter(v) for (k, _), v in per_day.items()}
     rating_units = None if wanted is None else set(wanted)
-    for k, counts in live.items():
+    for (k, _), counts in live.items():
         tallies.add(out.setdefault(k, Counter()), counts)
     for k, group in _grouped(recent, lambda f: key(f.rating_unit)).items():
         tallies.add(out.setdefault(k, Counter()),
                     tallies.recent_part(group, p, rating_units))
+    return out
+
+
+async def own_counts_by_procedure(db: Db, units: Sequence[str] | None, p: Period,
+                                  rollup: Mapping[str, str] | None = None
+                                  ) -> dict[PartKey, Counter[str]]:
+    """The dossiers' own counts (``tallies.OWN_COUNTS``) for ``p`` per unit (as ``counted``
+    keys them) and procedure: the per-day counts and the live dossiers."""
+    _aligned(p)
+    wanted = None if units is None else with_rolled_in(units, rollup)
+    unit_key = rolled_up("unit_code", rollup) if rollup is not None else "NULL::text"
+    async with _one_connection(db) as conn:
+        per_day = await _per_day(conn, p, wanted, unit_key, None, by_procedure=True)
+        live = await _live(conn, p, wanted, unit_key, None, by_procedure=True)
+    out: dict[PartKey, Counter[str]] = {}
+    for part in (per_day, live):
+        for k, counts in part.items():
+            tallies.add(out.setdefault(k, Counter()),
+                        {c: counts[c] for c in tallies.OWN_COUNTS})
     return out
 
 
@@ -253,7 +323,8 @@ async def desk_counts(db: Db, p: Period,
     """``domain.figures.desk_counts``: the per-day counts of the complete days, and the
     receipts and returns of the last one counted exactly."""
     _aligned(p)
-    per_day = await _per_day(db, p, None, rolled_up("unit_code", rollup), None)
+    per_day = {k: v for (k, _), v in
+               (await _per_day(db, p, None, rolled_up("unit_code", rollup), None)).items()}
     since = tallies.cut(p)
     recent: list[Facts] = []
     if since < min(p.end, p.as_of):

@@ -176,6 +176,7 @@ def fold(dossier_code: str, events: Iterable[EventRecord], rulebook: Rulebook) -
 # The times a dossier's own figures count by, besides its receipt and its end.
 _BEFORE_END = ("resolved_at", "rejected_at", "stopped_at", "withdrawn_at", "apology_issued_at",
                "second_supplement_at")
+_AFTER_END = ("returned_at", "synced_at", "paid_at", "rated_at")  # may come later
 
 
 def live_span(f: Facts) -> tuple[datetime | None, datetime | None]:
@@ -184,7 +185,9 @@ def live_span(f: Facts) -> tuple[datetime | None, datetime | None]:
 
     * open: from its receipt, with no end (``None``);
     * ended, every time in order (received ≤ each step ≤ the end, received ≤ returned): from
-      its receipt until the later of its end and its result's return;
+      its receipt until the latest of its end, its result's return, and the times the
+      national index judges it by (its sync to the national portal, its payment, its
+      rating): a period judged before one of those must see the dossier as it was then;
     * anything else (no receipt yet, or times out of order): ``(None, None)``, always judged
       at query time and never in the per-day counts."""
     received, end = f.received_at, f.end_at
@@ -199,7 +202,8 @@ def live_span(f: Facts) -> tuple[datetime | None, datetime | None]:
         at = getattr(f, name)
         if at is not None and not received <= at <= end:
             return None, None
-    return received, max(end, f.returned_at or end)
+    return received, max(t for t in (end, *(getattr(f, name) for name in _AFTER_END))
+                          if t is not None)
 
 
 def _derive(f: Facts, requests: list[datetime], receipts: list[datetime], rb: Rulebook) -> None:

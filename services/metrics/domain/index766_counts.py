@@ -70,6 +70,56 @@ def online_service_counts(received: list[Facts], terms: Mapping[str, ProcedureTe
     return Counts(len(whole), len(offered))
 
 
+def fee_procedures_of(terms: Mapping[str, ProcedureTerms], units: Iterable[str] | None) -> int:
+    """3.4's denominator: the fee procedures the units offer (by the catalog)."""
+    wanted = None if units is None else set(units)
+    return sum(1 for t in terms.values() if t.fee > 0 and (wanted is None or t.units & wanted))
+
+
+def index_counts_from(by_procedure: Mapping[str, Mapping[str, int]],
+                      terms: Mapping[str, ProcedureTerms], units: Iterable[str] | None,
+                      complained_good: int) -> dict[str, Counts | None]:
+    """:func:`index_counts` from a period's counts per procedure (``domain.tallies``, the
+    per-day counts and the live dossiers), and the number of the population's dossiers that
+    count as good for 5.4 but were complained about by ``as_of`` (``complained_good``)."""
+    def total(name: str, among: Callable[[str], bool] = lambda _: True) -> int:
+        return sum(c.get(name, 0) for code, c in by_procedure.items() if among(code))
+
+    def offered(code: str) -> bool:
+        return code in terms and terms[code].online in ONLINE_OFFERED
+
+    def with_fee(code: str) -> bool:
+        return code in terms and terms[code].fee > 0
+
+    def procedures(name: str) -> int:
+        return sum(1 for code, c in by_procedure.items() if with_fee(code) and c.get(name, 0))
+
+    counts: dict[str, Counts | None] = {
+        "1.4": Counts(total("received_synced"), total("received")),
+        "2.1": Counts(total("on_time_766"), total("population")),
+        "2.2": Counts(total("worked_sum"), total("worked_count")),
+        "3.1": Counts(total("received_online_whole", offered), total("received", offered)),
+        "3.2": Counts(total("received_paid_online", with_fee), total("received", with_fee)),
+        "3.3": Counts(procedures("received_paid_online"), procedures("received")),
+        "3.4": Counts(procedures("received"), fee_procedures_of(terms, units)),
+        "4.1": Counts(total("resolved_electronic"), total("resolved")),
+        "4.2": Counts(total("received_digitised"), total("received")),
+        "4.3": Counts(total("received_reused"), total("received")),
+        "4.4": Counts(total("received_shared"), total("received")),
+        "4.5": Counts(total("received_population_data"), total("received")),
+        "5.4": Counts(total("good_not_disliked") - complained_good, total("population")),
+    }
+    for key in (*OPERATOR_INPUT, *COMPLAINTS):
+        counts[key] = None  # the operators' entries, and the complaints (domain.complaints)
+    return counts
+
+
+def complained_good(dossiers: Iterable[Facts], p: Period, complained: frozenset[str]) -> int:
+    """The population's dossiers that 5.4 would count as satisfied but for a complaint."""
+    return sum(1 for f in dossiers if f.dossier_code in complained and in_population(f, p)
+               and verdict_766(f, p.as_of) in GOOD and not _rated_unsatisfied(f, p.as_of))
+
+
 def index_counts(dossiers: Iterable[Facts], p: Period, units: Iterable[str] | None,
                  terms: Mapping[str, ProcedureTerms], *,
                  operator: Mapping[str, Counts | None] | None = None,

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -50,12 +50,23 @@ DOSSIER_COUNTS = (
     "multiple_supplement_requests", "on_time_766", "late_without_apology",
     "late_with_timely_apology", "late_with_late_apology", "missed_reappointment",
     "worked_sum", "worked_count")
+# The national index's own counts of a dossier (``domain.index766_counts``): its flags on
+# the day it was received or resolved, and 5.4's "early or on time and not disliked" on its
+# end day. What depends on the catalog (offered online, with a fee) is chosen by procedure
+# when a period is read; 5.4's complaints are taken off then (``index_counts_from``).
+INDEX_COUNTS = (
+    "received_synced", "received_digitised", "received_reused", "received_shared",
+    "received_population_data", "received_online_whole", "received_paid_online",
+    "resolved_electronic", "good_not_disliked")
 RATING_COUNTS = (*LEVELS, "decree61_sum", "decree61_count", "with_sipas",
                  *(f"high_{k}" for k in SIPAS_FACTORS))
 DESK_COUNTS = ("desk_received", "desk_handed_over", "desk_returned", "desk_returned_at_counter")
-COUNTS = DOSSIER_COUNTS + RATING_COUNTS + DESK_COUNTS
+OWN_COUNTS = DOSSIER_COUNTS + INDEX_COUNTS  # a dossier's own, by its competent unit
+COUNTS = OWN_COUNTS + RATING_COUNTS + DESK_COUNTS
 
 Key = tuple[str, str, date]  # (unit, procedure or "", local day)
+# A dossier that is over is judged after every time it holds (``facts.live_span``).
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 class Window(Protocol):
@@ -139,13 +150,19 @@ def dossier_tally(f: Facts, p: Window, c: Counter[str]) -> None:
     twice = f.second_supplement_at is not None and f.second_supplement_at <= p.as_of
     if verdict in ("early", "on_time", "open_not_due") and not twice:
         c["on_time_766"] += 1
+    if verdict in ("early", "on_time", "open_not_due") and not twice \
+            and not disliked(f, p.as_of):
+        c["good_not_disliked"] += 1
     if contains(p, f.received_at):
         c["received"] += 1
         if f.channel in CHANNELS:
             c[f"received_{f.channel}"] += 1
+        _received_flags(f, p.as_of, c)
     for kind in STEPS:
         if contains(p, getattr(f, f"{kind}_at")):
             c[kind] += 1
+    if contains(p, f.resolved_at) and f.electronic_result:
+        c["resolved_electronic"] += 1
     if contains(p, f.returned_at):
         _returned(c, f)
     if contains(p, f.apology_issued_at):
@@ -156,6 +173,27 @@ def dossier_tally(f: Facts, p: Window, c: Counter[str]) -> None:
     if contains(p, f.resolved_at) and f.processing_working_days is not None:
         c["worked_sum"] += f.processing_working_days
         c["worked_count"] += 1
+
+
+def disliked(f: Facts, as_of: datetime) -> bool:
+    """Rated ``unsatisfied`` by ``as_of`` (5.4)."""
+    return f.rating == "unsatisfied" and f.rated_at is not None and f.rated_at <= as_of
+
+
+def _by(t: datetime | None, as_of: datetime) -> bool:
+    return t is not None and t <= as_of
+
+
+def _received_flags(f: Facts, as_of: datetime, c: Counter[str]) -> None:
+    """The index's flags of a dossier received in the period (1.4, 3.1, 3.2, 4.2–4.5)."""
+    c["received_synced"] += _by(f.synced_at, as_of)
+    c["received_digitised"] += f.components_digitised and f.result_digitised \
+        and _by(f.resolved_at, as_of)
+    c["received_reused"] += f.reused_digitised
+    c["received_shared"] += f.shared_to_citizen and _by(f.resolved_at, as_of)
+    c["received_population_data"] += f.population_data
+    c["received_online_whole"] += f.channel == "online" and f.online_mode == "whole"
+    c["received_paid_online"] += bool(f.paid_online) and _by(f.paid_at, as_of)
 
 
 def _verdict_extras(f: Facts, verdict: str, c: Counter[str]) -> None:
@@ -231,11 +269,14 @@ def _own_contributions(f: Facts, at: Callable[[datetime], Counter[str]]) -> None
         end["on_time_766"] += 1
     if twice:
         end["multiple_supplement_requests"] += 1
+    if verdict in ("early", "on_time") and not twice and not disliked(f, END_OF_TIME):
+        end["good_not_disliked"] += 1
     _verdict_extras(f, verdict, end)
     received = at(f.received_at)
     received["received"] += 1
     if f.channel in CHANNELS:
         received[f"received_{f.channel}"] += 1
+    _received_flags(f, END_OF_TIME, received)
     for kind in STEPS:
         t = getattr(f, f"{kind}_at")
         if t is not None:
@@ -248,6 +289,8 @@ def _own_contributions(f: Facts, at: Callable[[datetime], Counter[str]]) -> None
         resolved = at(f.resolved_at)
         resolved["worked_sum"] += f.processing_working_days
         resolved["worked_count"] += 1
+    if f.resolved_at is not None and f.electronic_result:
+        at(f.resolved_at)["resolved_electronic"] += 1
 
 
 def delta(before: Iterable[Facts], after: Iterable[Facts],
@@ -282,7 +325,7 @@ def own_contributions_between(f: Facts, first: date, before: date,
     return c
 
 
-_OWN = frozenset(DOSSIER_COUNTS)
+_OWN = frozenset(OWN_COUNTS)
 
 
 def live_part(live: Iterable[Facts], p: Window, tz: ZoneInfo = VN) -> Counter[str]:
