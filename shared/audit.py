@@ -183,17 +183,76 @@ async def append(conn: asyncpg.Connection, entries: Sequence[Entry],
                  at: datetime) -> list[AuditRecord]:
     """Chain ``entries`` after the schema's last record and insert them, under the schema's
     audit lock (in the caller's transaction if there is one, else in one of its own)."""
-    if not entries:
-        return []
+    return (await append_groups(conn, [(entries, at)]))[0]
+
+
+# The tip is read by a statement of its own after the lock is held: a statement sees what
+# was committed when it began, and the lock's previous holder commits while we wait.
+_LOCK = "SELECT pg_advisory_xact_lock(hashtext('audit:' || current_schema()))"
+_TIP = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+_INSERT = f"""INSERT INTO audit_log ({_COLUMNS})
+              SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[],
+                                   $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                                   $10::text[], $11::text[])"""
+
+
+async def append_groups(conn: asyncpg.Connection,
+                        groups: Sequence[tuple[Sequence[Entry], datetime]]
+                        ) -> list[list[AuditRecord]]:
+    """:func:`append` for several callers' entries at once, chained one group after the other:
+    one lock, one read of the tip, one insert."""
+    if not any(entries for entries, _ in groups):
+        return [[] for _ in groups]
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('audit:' || current_schema()))")
-        last = await conn.fetchrow("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        records = chained(entries, at, Tip(last["seq"], last["hash"]) if last else Tip())
-        await conn.executemany(
-            f"INSERT INTO audit_log ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-            "$10, $11)",
-            [tuple(asdict(r).values()) for r in records])
-    return records
+        await conn.execute(_LOCK)
+        tip = await conn.fetchrow(_TIP)
+        after = Tip(tip["seq"], tip["hash"]) if tip is not None else Tip()
+        out: list[list[AuditRecord]] = []
+        for entries, at in groups:
+            records = chained(entries, at, after)
+            if records:
+                after = Tip(records[-1].seq, records[-1].hash)
+            out.append(records)
+        rows = [r for records in out for r in records]
+        await conn.execute(_INSERT, *([getattr(r, c) for r in rows]
+                                      for c in _COLUMNS.split(", ")))
+    return out
+
+
+class AuditWriter:
+    """Appends the records of every request waiting meanwhile in one transaction (a group
+    commit): a caller still waits until its own records are committed, so a read that cannot
+    be recorded is not served, but concurrent requests share one lock, one read of the tip
+    and one insert instead of queueing on the schema's lock one by one."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._waiting: list[tuple[Sequence[Entry], datetime, asyncio.Future[list[AuditRecord]]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def append(self, entries: Sequence[Entry], at: datetime) -> list[AuditRecord]:
+        if not entries:
+            return []
+        done: asyncio.Future[list[AuditRecord]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((entries, at, done))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush())
+        return await done
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                async with self.pool.acquire() as conn:
+                    written = await append_groups(conn, [(e, at) for e, at, _ in batch])
+            except Exception as exc:  # every caller of the batch is refused alike
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for (_, _, done), records in zip(batch, written, strict=True):
+                if not done.done():  # a caller that went away meanwhile
+                    done.set_result(records)
 
 
 @dataclass(frozen=True)
@@ -297,8 +356,11 @@ class AuditStep:
         entries = self.entries(request, status)
         if entries:
             runtime = get_runtime(request)
-            async with runtime.pool.acquire() as conn:
-                await append(conn, entries, runtime.clock.now())
+            try:
+                writer = runtime.component(AuditWriter)
+            except LookupError:  # an app built without the service's lifespan
+                writer = AuditWriter(runtime.pool)
+            await writer.append(entries, runtime.clock.now())
 
     async def __call__(self, request: Request, response: Response) -> AsyncIterator[None]:
         try:

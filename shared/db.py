@@ -56,6 +56,32 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         decoder=lambda b: orjson.loads(b[1:]), schema="pg_catalog", format="binary")
 
 
+class PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A connection given back to its pool without asyncpg's reset round trip (``RESET ALL;
+    UNLISTEN *; CLOSE ALL; pg_advisory_unlock_all()``) unless it took session state: a
+    listener, or a session lock (:func:`keeps_session_state`). The services set nothing
+    else per session (their settings are the pool's connection parameters, ``SET LOCAL``
+    ends with its transaction), and an open transaction is still rolled back."""
+
+    _session_state = False
+
+    async def add_listener(self, channel: str, callback: Any) -> None:
+        self._session_state = True
+        await super().add_listener(channel, callback)
+
+
+def keeps_session_state(conn: asyncpg.Connection) -> None:
+    """Mark ``conn`` (or a pool's proxy of it) to be fully reset when it is released."""
+    raw = getattr(conn, "_con", conn)  # asyncpg's pool proxy holds the connection there
+    raw._session_state = True
+
+
+async def _reset_if_needed(conn: asyncpg.Connection) -> None:
+    if getattr(conn, "_session_state", True):
+        await conn.execute(conn.get_reset_query())
+        conn._session_state = False
+
+
 class BoundedPool(asyncpg.Pool):  # type: ignore[misc]
     """A pool whose every acquisition has a time limit (``acquire_timeout_s`` unless the
     caller gives one): a request that cannot get a connection fails (a 503) instead of
@@ -94,10 +120,11 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int
         max_size=max_size,
         max_queries=50_000,
         max_inactive_connection_lifetime=300.0,
-        connection_class=asyncpg.Connection,
+        connection_class=PooledConnection,
         record_class=asyncpg.Record,
         loop=None,
         init=_init_connection,
+        reset=_reset_if_needed,
         server_settings={"search_path": f"{schema},public", "application_name": schema,
                          "timezone": "UTC",
                          "statement_timeout": str(timeouts.statement_ms),

@@ -12,6 +12,8 @@ import logging
 
 import asyncpg
 
+from shared.db import keeps_session_state
+
 log = logging.getLogger(__name__)
 
 
@@ -62,6 +64,7 @@ class LeaderLoop:
         conn: asyncpg.Connection = await self.pool.acquire()
         try:
             while not self._stopping:
+                keeps_session_state(conn)  # a session lock: reset in full when released
                 if await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self.lock_key):
                     break
                 await self._sleep(self.retry_s)

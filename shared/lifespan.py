@@ -14,6 +14,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from shared.audit import AuditWriter
 from shared.clock import SYSTEM_CLOCK, Clock
 from shared.consumer import EventConsumer
 from shared.db import create_pool
@@ -66,6 +67,7 @@ def service_lifespan(settings: ServiceSettings,
                             linger_s=settings.outbox_linger_ms / 1000)
         runtime = Runtime(settings=settings, pool=pool, producer=producer, relay=relay,
                           clock=plan.clock)
+        runtime.provide(AuditWriter(pool))  # the routes' audit records, group-committed
         specs = await _start(runtime, plan)
         app.state.runtime = runtime
         log.info("service started", extra={"port": settings.port,

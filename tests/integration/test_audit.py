@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from shared.audit import Entry, append, audit_of, check
+from shared.audit import AuditWriter, Entry, append, audit_of, check
 from shared.db import create_pool
 from shared.migrations import migrate_service
 from tests.conftest import Infra
@@ -165,6 +165,31 @@ async def test_concurrent_appends_make_one_chain(audit_pool: tuple[asyncpg.Pool,
     await asyncio.gather(*(one(i) for i in range(40)))
     state = await check(pool)
     assert state.intact and state.checked == state.last_seq == sum(1 + i % 3 for i in range(40))
+
+
+async def test_group_commits_of_two_replicas_make_one_chain_and_answer_each_caller(
+        audit_pool: tuple[asyncpg.Pool, str], infra: Infra) -> None:
+    """Two writers (two replicas' pools) appending for many concurrent callers: every
+    caller gets its own records back, numbered in one unbroken chain."""
+    pool, schema = audit_pool
+    other = await create_pool(infra.database_url, schema)
+    writers = [AuditWriter(pool), AuditWriter(other)]
+    now = datetime.now(UTC)
+    try:
+        async def one(i: int) -> tuple[int, list[str]]:
+            entries = [Entry(f"officer-{i}", "officer", "read:dossier", f"D{i}-{k}",
+                             "10.0.0.7", "ok") for k in range(1 + i % 3)]
+            got = await writers[i % 2].append(entries, now + timedelta(microseconds=i))
+            return i, [r.subject or "" for r in got]
+
+        answered = await asyncio.gather(*(one(i) for i in range(120)))
+    finally:
+        await other.close()
+    assert all(subjects == [f"D{i}-{k}" for k in range(1 + i % 3)] for i, subjects in answered)
+    state = await check(pool)
+    assert state.intact and state.checked == state.last_seq == sum(1 + i % 3 for i in range(120))
+    rows = await pool.fetch(f"SELECT count(DISTINCT xmin::text) AS txs FROM {schema}.audit_log")
+    assert rows[0]["txs"] < 120  # callers waiting together shared a transaction
 
 
 # ------------------------------------------------------------------ the route table

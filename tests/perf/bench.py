@@ -75,7 +75,7 @@ SCALE = float(os.environ.get("BENCH_SCALE", "1"))  # 0.1 for a quick run
 API_SIZES = tuple(int(n * SCALE) for n in (100_000, 1_000_000, 3_000_000))
 CONSUME_HISTORY = tuple(int(n * SCALE) for n in (100_000, 1_000_000, 3_000_000))
 DESK_KEY = "desk-demo.local-demo-desk-key"  # counter filings come from a desk
-# BENCH_ONLY=forms,metrics_api,metrics_consume measures those parts alone and merges them
+# BENCH_ONLY=forms,intake,metrics_api,metrics_consume measures those parts alone and merges them
 # into the last results.json.
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 
@@ -653,6 +653,8 @@ async def run() -> dict[str, Any]:
             if ONLY:  # some parts alone, merged into the last full run's results
                 if "forms" in ONLY:
                     results["forms"] = await bench_forms(stack)
+                if "intake" in ONLY:
+                    results["intake"] = await bench_intake(stack, db)
                 if "metrics_api" in ONLY:
                     results["metrics_api"] = await bench_api(stack, db, API_SIZES)
                 if "metrics_consume" in ONLY:
@@ -721,6 +723,13 @@ def merged_with_earlier(results: dict[str, Any]) -> dict[str, Any]:
         ratios["form01_p99_vs_dossier_json_p99"] = round(
             results["forms"]["form01"]["p99_ms"] / results["forms"]["dossier_json"]["p99_ms"], 3)
         measured["forms"] = results["when"]
+    if "intake" in results:
+        earlier["intake"] = results["intake"]
+        if "bare_fastapi" in earlier:
+            ratios["intake_vs_bare_fastapi"] = round(
+                results["intake"]["throughput_per_s"]
+                / earlier["bare_fastapi"]["throughput_per_s"], 3)
+        measured["intake"] = results["when"]
     if "metrics_api" in results:
         earlier["metrics_api"] = results["metrics_api"]
         ratios.update(api_ratios(results["metrics_api"]))

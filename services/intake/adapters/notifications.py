@@ -5,6 +5,7 @@ The shared package (``shared/notifications``) composes, stores and sends them.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -26,29 +27,32 @@ from shared.rows import Db
 NOTIFIED = frozenset({RECEIVED, SUPPLEMENT_REQUESTED, APOLOGY_ISSUED, RESOLVED, PICKED_UP,
                       STOPPED, REJECTED})
 
-_CONTACT = """
-    SELECT d.applicant->>'email' AS email, d.applicant->>'phone' AS phone, d.due_at,
-           d.return_method, p.name AS procedure_name,
+# The applicant's contact for a dossier's notification; {code} is the parameter naming it.
+CONTACT_OF = """
+    SELECT true AS found, d.applicant->>'email' AS email, d.applicant->>'phone' AS phone,
+           d.due_at, d.return_method, p.name AS procedure_name,
            coalesce(np.preference, 'auto') AS preference
     FROM dossiers d
     LEFT JOIN procedures p ON p.code = d.procedure_code
     LEFT JOIN notification_preferences np ON np.subject_code = d.code
-    WHERE d.code = $1"""
+    WHERE d.code = {code}"""
 
 
 def notified(kind: str, detail: dict[str, Any]) -> bool:
     return kind in NOTIFIED and (kind != PICKED_UP or detail.get("direction") == "outbound")
 
 
-async def notify_step(db: Db, env: Envelope[Any], detail: dict[str, Any]) -> str | None:
+async def notify_step(db: Db, env: Envelope[Any], detail: dict[str, Any],
+                      known: Mapping[str, Any] | None = None) -> str | None:
     """Queue the applicant's notification of a timeline entry just recorded, in the same
     transaction (skipped at once when opted out or without contact); the notification's
-    id, or None when the entry tells the applicant nothing."""
+    id, or None when the entry tells the applicant nothing. ``known``: the row of
+    ``CONTACT_OF`` when the caller has read it already."""
     kind, code = env.type, env.data.dossier_code
     if not notified(kind, detail):
         return None
-    row = await db.fetchrow(_CONTACT, code)
-    if row is None:
+    row = known if known is not None else await db.fetchrow(CONTACT_OF.format(code="$1"), code)
+    if row is None or not row["found"]:
         return None
     facts = dict(detail)
     if kind == RECEIVED:

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from services.intake.adapters.notifications import notify_step
+from services.intake.adapters.notifications import CONTACT_OF, notified, notify_step
 from services.intake.domain.dossier import Dossier
 from shared.auth import hash_api_key
 from shared.events import Envelope, EventData
@@ -235,25 +235,40 @@ class DossierRepository:
             str(after[0]), after[1], portal_id, limit))
 
 
-# The payload follows Standard Webhooks' shape ({type, timestamp, data}); times in +07:00.
-ENQUEUE_WEBHOOKS = """
-    INSERT INTO webhook_deliveries (id, subscription_id, portal_id, dossier_code, event_id,
-                                    event_type, payload, created_at, next_attempt_at,
-                                    retry_from)
-    SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), s.id, s.portal_id, d.code, $1,
-           $3, jsonb_build_object(
-               'type', $3::text, 'timestamp', $4::text,
-               'data', jsonb_build_object(
-                   'dossier_code', d.code, 'external_ref', d.external_ref,
-                   'status', d.status,
-                   'status_at', to_char(d.status_at AT TIME ZONE 'Asia/Ho_Chi_Minh',
-                                        'YYYY-MM-DD"T"HH24:MI:SS.US"+07:00"'),
-                   'detail', $5::jsonb)),
-           now(), now(), now()
-    FROM dossiers d
-    JOIN webhook_subscriptions s ON s.portal_id = d.portal_id AND s.removed_at IS NULL
-    WHERE d.code = $2 AND ($3 = ANY(s.events) OR '*' = ANY(s.events))
-    ON CONFLICT (subscription_id, event_id) DO NOTHING"""
+# The timeline entry, one webhook delivery per subscription of the filing portal that wants
+# this event type, and (when the step is announced) the applicant's contact, in one
+# statement: $1 event id, $2 dossier, $3 at, $4 type, $5 source, $6 detail, $7 the time in
+# +07:00. The payload follows Standard Webhooks' shape ({type, timestamp, data}).
+_RECORD = """
+    WITH added AS (
+        INSERT INTO timeline (event_id, dossier_code, at, event_type, source, detail)
+        VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING
+        RETURNING event_id
+    ), hooks AS (
+        INSERT INTO webhook_deliveries (id, subscription_id, portal_id, dossier_code, event_id,
+                                        event_type, payload, created_at, next_attempt_at,
+                                        retry_from)
+        SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), s.id, s.portal_id, d.code,
+               a.event_id, $4, jsonb_build_object(
+                   'type', $4::text, 'timestamp', $7::text,
+                   'data', jsonb_build_object(
+                       'dossier_code', d.code, 'external_ref', d.external_ref,
+                       'status', d.status,
+                       'status_at', to_char(d.status_at AT TIME ZONE 'Asia/Ho_Chi_Minh',
+                                            'YYYY-MM-DD"T"HH24:MI:SS.US"+07:00"'),
+                       'detail', $6::jsonb)),
+               now(), now(), now()
+        FROM added a
+        JOIN dossiers d ON d.code = $2
+        JOIN webhook_subscriptions s ON s.portal_id = d.portal_id AND s.removed_at IS NULL
+        WHERE $4 = ANY(s.events) OR '*' = ANY(s.events)
+        ON CONFLICT (subscription_id, event_id) DO NOTHING
+    )
+    SELECT EXISTS (SELECT 1 FROM added) AS added{contact}"""
+RECORD = _RECORD.format(contact="")
+RECORD_AND_CONTACT = _RECORD.format(
+    contact=f", contact.* FROM (SELECT) AS one LEFT JOIN ({CONTACT_OF.format(code='$2')}) "
+            "AS contact ON true")
 
 
 class TimelineRepository:
@@ -265,15 +280,12 @@ class TimelineRepository:
         the filing portal that wants this event type (docs/rules/webhooks.md) and the
         applicant's notification of the steps they are told of
         (docs/rules/notifications.md)."""
-        added = await self.db.fetchval(
-            """INSERT INTO timeline (event_id, dossier_code, at, event_type, source, detail)
-               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING
-               RETURNING true""",
-            env.id, env.data.dossier_code, at, env.type, env.source, detail)
-        if added:
-            await self.db.execute(ENQUEUE_WEBHOOKS, env.id, env.data.dossier_code, env.type,
-                                  in_legal_zone(at), detail)
-            await notify_step(self.db, env, detail)
+        told = notified(env.type, detail)
+        row = await self.db.fetchrow(RECORD_AND_CONTACT if told else RECORD,
+                                     env.id, env.data.dossier_code, at, env.type, env.source,
+                                     detail, in_legal_zone(at))
+        if row is not None and row["added"] and told:
+            await notify_step(self.db, env, detail, row)
 
     async def latest(self, code: str, limit: int) -> tuple[list[asyncpg.Record], int]:
         """The latest ``limit`` entries in time order, and how many there are in all."""
