@@ -243,7 +243,11 @@ def contributions(f: Facts, tz: ZoneInfo = VN) -> dict[Key, Counter[str]]:
     procedure = f.procedure_code or ""
 
     def at(unit: str, t: datetime) -> Counter[str]:
-        return out.setdefault((unit, procedure, day_of(t, tz)), Counter())
+        key = (unit, procedure, day_of(t, tz))
+        found = out.get(key)
+        if found is None:
+            found = out[key] = Counter()
+        return found
 
     if f.rating in LEVELS and f.rating_unit and f.rated_at is not None:
         rating_tally(f, at(f.rating_unit, f.rated_at))
@@ -301,7 +305,9 @@ def delta(before: Iterable[Facts], after: Iterable[Facts],
     for sign, facts in ((-1, before), (1, after)):
         for f in facts:
             for key, counts in contributions(f, tz).items():
-                row = out.setdefault(key, Counter())
+                row = out.get(key)
+                if row is None:
+                    row = out[key] = Counter()
                 for name, n in counts.items():
                     row[name] += sign * n
     return {k: v for k, v in out.items() if any(v.values())}
