@@ -13,15 +13,17 @@ LIMITS = {
     "intake": (
         "CPU. Two cores carry the load generator, six Python services, PostgreSQL and Kafka. "
         "The table above says where a dossier's CPU goes: intake itself (FastAPI parsing and "
-        "validation, the calendar, the audit trail's hash chain, about eight PostgreSQL round "
-        "trips in one transaction), PostgreSQL (those statements, and every consumer's), then "
+        "validation, the calendar, about ten PostgreSQL round trips in the filing's "
+        "transaction, the audit record group-committed with the other requests waiting), "
+        "PostgreSQL (those statements, and every consumer's), then "
         "the five consumers (processing, postal, feedback, metrics, the national portal "
         "connector) and Kafka. A profile of intake under load shows no single hot spot: about "
-        "a third in the endpoint and its round trips, the rest in the ASGI stack and its "
+        "half in the endpoint and its round trips, the rest in the ASGI stack and its "
         "middlewares. Two cores cannot carry 1,000 dossiers a second at this cost; the 2 ms "
-        "target is not met either. What would help: fewer statements per filing (one for the "
-        "counter, the dossier and the outbox), the audit record batched, more intake replicas "
-        "on more cores, the consumers on other machines."
+        "target is not met either. What would help: fewer statements per filing still (one "
+        "for the counter, the dossier and the outbox), more intake replicas on more cores, "
+        "the consumers on other machines. The references (Kafka's tools, bare FastAPI) "
+        "vary by a third from one run to another on this shared machine: compare the ratios."
     ),
     "freshness": (
         "500 dossiers/s is beyond what intake takes on this machine (see 1), so the first "
@@ -54,13 +56,12 @@ LIMITS = {
     "metrics_api": (
         "The same at every history size: a request reads its days from the per-day counts "
         "and judges only the dossiers live after the period's last complete day (a few "
-        "hundred per unit), about 3 ms for a unit's October in-process, 2.6 ms p50 over HTTP "
-        "with one connection. Under wrk's eight connections the service, PostgreSQL and wrk "
-        "share two cores at about 650 requests a second: p50 is that queue (8 / 650 /s ≈ "
-        "12 ms) and p99 its tail, which varies from run to run (stalls of tens of "
-        "milliseconds, their cause not found yet). "
-        "The national index still counts its population from the facts, bounded by the "
-        "period's receipts and the dossiers live at its start."
+        "hundred per unit): the one-connection row is that service time. Under wrk's eight "
+        "connections the service, PostgreSQL and wrk share two cores: p50 is that queue "
+        "(eight requests over the throughput) and p99 its tail, which varies from run to run "
+        "(stalls of tens of milliseconds, their cause not found yet). "
+        "The national index reads the same per-day counts, per procedure, then scores every "
+        "indicator in Python."
     ),
 }
 
@@ -111,7 +112,7 @@ def _api_rows(a: dict[str, Any], mid: dict[str, Any], t: dict[str, Any]) -> list
              f"p99 < {t['api_p99_ms']} ms", now["p99_ms"] < t["api_p99_ms"]),
         _row(f"5. the 766 index API p50 / p99, October, {n:,} dossiers",
              f"{idx['p50_ms']:.1f} / {idx['p99_ms']:.1f} ms ({idx['non_2xx']} non-2xx)",
-             "reference (still counted from the facts)", None),
+             "reference (from the per-day counts)", None),
         _row(f"5. month-end SQL GROUP BY, one month, {n:,} dossiers",
              f"{a['sql_month_end_report_one_month_ms']['median']:.0f} ms", "reference", None),
     ]
