@@ -27,15 +27,16 @@ from shared.rows import Db
 NOTIFIED = frozenset({RECEIVED, SUPPLEMENT_REQUESTED, APOLOGY_ISSUED, RESOLVED, PICKED_UP,
                       STOPPED, REJECTED})
 
-# The applicant's contact for a dossier's notification; {code} is the parameter naming it.
-CONTACT_OF = """
+# The applicant's contact for a dossier's notification, read with its timeline entry
+# (``TimelineRepository.record``, where $2 names the dossier).
+CONTACT = """
     SELECT true AS found, d.applicant->>'email' AS email, d.applicant->>'phone' AS phone,
            d.due_at, d.return_method, p.name AS procedure_name,
            coalesce(np.preference, 'auto') AS preference
     FROM dossiers d
     LEFT JOIN procedures p ON p.code = d.procedure_code
     LEFT JOIN notification_preferences np ON np.subject_code = d.code
-    WHERE d.code = {code}"""
+    WHERE d.code = $2"""
 
 
 def notified(kind: str, detail: dict[str, Any]) -> bool:
@@ -43,16 +44,15 @@ def notified(kind: str, detail: dict[str, Any]) -> bool:
 
 
 async def notify_step(db: Db, env: Envelope[Any], detail: dict[str, Any],
-                      known: Mapping[str, Any] | None = None) -> str | None:
+                      row: Mapping[str, Any]) -> str | None:
     """Queue the applicant's notification of a timeline entry just recorded, in the same
     transaction (skipped at once when opted out or without contact); the notification's
-    id, or None when the entry tells the applicant nothing. ``known``: the row of
-    ``CONTACT_OF`` when the caller has read it already."""
+    id, or None when the entry tells the applicant nothing. ``row``: the dossier's
+    ``CONTACT`` (``found`` null when there is no such dossier)."""
     kind, code = env.type, env.data.dossier_code
     if not notified(kind, detail):
         return None
-    row = known if known is not None else await db.fetchrow(CONTACT_OF.format(code="$1"), code)
-    if row is None or not row["found"]:
+    if not row["found"]:
         return None
     facts = dict(detail)
     if kind == RECEIVED:

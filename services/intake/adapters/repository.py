@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from services.intake.adapters.notifications import CONTACT_OF, notified, notify_step
+from services.intake.adapters.notifications import CONTACT, notified, notify_step
 from services.intake.domain.dossier import Dossier
 from shared.auth import hash_api_key
 from shared.events import Envelope, EventData
@@ -267,8 +267,7 @@ _RECORD = """
     SELECT EXISTS (SELECT 1 FROM added) AS added{contact}"""
 RECORD = _RECORD.format(contact="")
 RECORD_AND_CONTACT = _RECORD.format(
-    contact=f", contact.* FROM (SELECT) AS one LEFT JOIN ({CONTACT_OF.format(code='$2')}) "
-            "AS contact ON true")
+    contact=f", contact.* FROM (SELECT) AS one LEFT JOIN ({CONTACT}) AS contact ON true")
 
 
 class TimelineRepository:

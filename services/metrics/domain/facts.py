@@ -179,6 +179,12 @@ _BEFORE_END = ("resolved_at", "rejected_at", "stopped_at", "withdrawn_at", "apol
 _AFTER_END = ("returned_at", "synced_at", "paid_at", "rated_at")  # may come later
 
 
+def online_whole(f: Facts) -> bool:
+    """The dossier's side of the index's 3.1: received online through the whole process
+    (toàn trình). The procedure's side is ``index766_counts.offered_online``."""
+    return f.channel == "online" and f.online_mode == "whole"
+
+
 def live_span(f: Facts) -> tuple[datetime | None, datetime | None]:
     """From when until when a period judged at an ``as_of`` inside it must judge this dossier
     itself; before and after, its figures are fixed and kept in the per-day counts.

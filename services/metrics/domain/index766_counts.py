@@ -12,7 +12,8 @@ will cost points on 2.1 before the period closes, and the 2.1 points projected a
 * 5.4 counts the population's dossiers that were early or on time (as in 2.1) and were not
   disliked (an ``unsatisfied`` rating) nor complained about.
 * 3.1 is the one indicator whose exact definition the national portal does not publish; it
-  lives in :func:`online_service_counts` alone, so that it can follow the portal.
+  lives in :func:`offered_online` (the procedure's side) and ``facts.online_whole`` (the
+  dossier's) alone, so that it can follow the portal.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from services.metrics.domain.facts import Facts
+from services.metrics.domain.facts import Facts, online_whole
 from services.metrics.domain.figures import Period, in_population, judge
 from services.metrics.domain.index766 import Counts, IndicatorPolicy, points_for
+from services.metrics.domain.tallies import disliked
 
 GOOD = frozenset({"early", "on_time", "open_not_due"})
 ONLINE_OFFERED = frozenset({"whole", "partial"})
@@ -56,18 +58,20 @@ def _resolved_by(f: Facts, as_of: datetime) -> bool:
     return f.resolved_at is not None and f.resolved_at <= as_of
 
 
-def _rated_unsatisfied(f: Facts, as_of: datetime) -> bool:
-    return f.rating == "unsatisfied" and f.rated_at is not None and f.rated_at <= as_of
+def offered_online(terms: Mapping[str, ProcedureTerms], code: str | None) -> bool:
+    """The procedure's side of 3.1: offered online (whole or partial)."""
+    return code is not None and code in terms and terms[code].online in ONLINE_OFFERED
+
+
+def has_fee(terms: Mapping[str, ProcedureTerms], code: str | None) -> bool:
+    return code is not None and code in terms and terms[code].fee > 0
 
 
 def online_service_counts(received: list[Facts], terms: Mapping[str, ProcedureTerms]) -> Counts:
     """3.1: dossiers received online through the whole process (toàn trình) / dossiers
     received for procedures offered online (whole or partial)."""
-    offered = [f for f in received
-               if f.procedure_code is not None and f.procedure_code in terms
-               and terms[f.procedure_code].online in ONLINE_OFFERED]
-    whole = [f for f in offered if f.channel == "online" and f.online_mode == "whole"]
-    return Counts(len(whole), len(offered))
+    offered = [f for f in received if offered_online(terms, f.procedure_code)]
+    return Counts(sum(1 for f in offered if online_whole(f)), len(offered))
 
 
 def fee_procedures_of(terms: Mapping[str, ProcedureTerms], units: Iterable[str] | None) -> int:
@@ -86,12 +90,12 @@ def index_counts_from(by_procedure: Mapping[str, Mapping[str, int]],
         return sum(c.get(name, 0) for code, c in by_procedure.items() if among(code))
 
     def offered(code: str) -> bool:
-        return code in terms and terms[code].online in ONLINE_OFFERED
+        return offered_online(terms, code)
 
     def with_fee(code: str) -> bool:
-        return code in terms and terms[code].fee > 0
+        return has_fee(terms, code)
 
-    def procedures(name: str) -> int:
+    def procedures(name: str) -> int:  # 3.3 and 3.4 count fee procedures, not dossiers
         return sum(1 for code, c in by_procedure.items() if with_fee(code) and c.get(name, 0))
 
     counts: dict[str, Counts | None] = {
@@ -117,7 +121,7 @@ def index_counts_from(by_procedure: Mapping[str, Mapping[str, int]],
 def complained_good(dossiers: Iterable[Facts], p: Period, complained: frozenset[str]) -> int:
     """The population's dossiers that 5.4 would count as satisfied but for a complaint."""
     return sum(1 for f in dossiers if f.dossier_code in complained and in_population(f, p)
-               and verdict_766(f, p.as_of) in GOOD and not _rated_unsatisfied(f, p.as_of))
+               and verdict_766(f, p.as_of) in GOOD and not disliked(f, p.as_of))
 
 
 def index_counts(dossiers: Iterable[Facts], p: Period, units: Iterable[str] | None,
@@ -137,12 +141,9 @@ def index_counts(dossiers: Iterable[Facts], p: Period, units: Iterable[str] | No
     resolved = [f for f in population if p.contains(f.resolved_at)]
     verdicts = {f.dossier_code: verdict_766(f, p.as_of) for f in population}
     good = [f for f in population if verdicts[f.dossier_code] in GOOD]
-    satisfied = [f for f in good if not _rated_unsatisfied(f, p.as_of)
+    satisfied = [f for f in good if not disliked(f, p.as_of)
                  and f.dossier_code not in complained]
-    fee_codes = {c for c, t in terms.items() if t.fee > 0}
-    # 3.4's denominator: the fee procedures the units offer (by the catalog).
-    fee_terms = {c for c in fee_codes if wanted is None or terms[c].units & wanted}
-    with_fee = [f for f in received if f.procedure_code in fee_codes]
+    with_fee = [f for f in received if has_fee(terms, f.procedure_code)]
     paid_online = [f for f in with_fee if f.paid_online and f.paid_at is not None
                    and f.paid_at <= p.as_of]
     fee_with_dossiers = {f.procedure_code for f in with_fee}
@@ -156,7 +157,7 @@ def index_counts(dossiers: Iterable[Facts], p: Period, units: Iterable[str] | No
         "3.1": online_service_counts(received, terms),
         "3.2": Counts(len(paid_online), len(with_fee)),
         "3.3": Counts(len(fee_paid_online), len(fee_with_dossiers)),
-        "3.4": Counts(len(fee_with_dossiers), len(fee_terms)),
+        "3.4": Counts(len(fee_with_dossiers), fee_procedures_of(terms, wanted)),
         "4.1": Counts(sum(1 for f in resolved if f.electronic_result), len(resolved)),
         "4.2": Counts(sum(1 for f in received if f.components_digitised and f.result_digitised
                           and _resolved_by(f, p.as_of)), len(received)),

@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime, time
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from services.metrics.domain.facts import Facts
+from services.metrics.domain.facts import Facts, online_whole
 from shared.clock import VN
 
 CHANNELS = ("counter", "online", "postal")
@@ -192,7 +192,7 @@ def _received_flags(f: Facts, as_of: datetime, c: Counter[str]) -> None:
     c["received_reused"] += f.reused_digitised
     c["received_shared"] += f.shared_to_citizen and _by(f.resolved_at, as_of)
     c["received_population_data"] += f.population_data
-    c["received_online_whole"] += f.channel == "online" and f.online_mode == "whole"
+    c["received_online_whole"] += online_whole(f)
     c["received_paid_online"] += bool(f.paid_online) and _by(f.paid_at, as_of)
 
 
