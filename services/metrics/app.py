@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 
 from services.metrics.adapters import store
 from services.metrics.adapters.events_in import MetricsConsumer
+from services.metrics.adapters.judged_cache import JudgedCache
 from services.metrics.adapters.live import LiveHub, UnitFiguresCollector
 from services.metrics.adapters.reader import MetricsReader
 from services.metrics.api.export_routes import router as export_router
@@ -41,7 +42,10 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
             tallied = await store.tally_untallied(conn)
         if tallied:
             log.info("facts counted into the per-day counts", extra={"facts": tallied})
-        reader = MetricsReader(runtime.pool, rulebook)
+        cache: JudgedCache[object] = JudgedCache(
+            max_entries=settings.judged_cache_entries,
+            max_age_s=settings.judged_cache_max_age_s)
+        reader = MetricsReader(runtime.pool, rulebook, cache=cache, clock=clock)
         index = Index766(runtime.pool, rulebook)
         hub = LiveHub(reader, interval_s=settings.live_interval_s,
                       full_refresh_s=settings.live_full_refresh_s, clock=clock, index=index,

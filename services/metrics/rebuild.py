@@ -304,7 +304,7 @@ async def swap(conn: asyncpg.Connection, rulebook: Rulebook, report: RebuildRepo
             await rename_indexes(conn, table)
         await conn.execute("LOCK TABLE complaint_facts IN ACCESS EXCLUSIVE MODE")
         report.complaints = await store.refold_complaints(conn, rulebook)
-        await conn.execute("SELECT pg_notify($1, '[]')", store.CHANGED_CHANNEL)
+        await store.notify_changed(conn, None)
 
 
 async def rebuild(settings: Settings) -> RebuildReport:

@@ -28,3 +28,7 @@ class Settings(ServiceSettings):
     live_index_interval_s: float = Field(default=5.0, gt=0, description="how often the "
                                          "national index of the units that changed is "
                                          "recomputed and streamed")
+    judged_cache_entries: int = Field(default=4096, ge=0, description="figures judged at a "
+                                      "past moment kept until their units change (0: none)")
+    judged_cache_max_age_s: float = Field(default=60.0, gt=0, description="a kept figure is "
+                                          "counted again after this long, whatever was heard")

@@ -1,9 +1,10 @@
 """Live figures: every replica LISTENs for the units whose facts changed (NOTIFY is sent in
 the consumer's transaction, so it arrives after the commit, in every replica), recomputes
 them for each period someone is watching, and pushes them to Server-Sent-Event subscribers;
-the current month's figures also feed the cache ``/metrics`` is rendered from. A periodic
-full refresh keeps clock-dependent figures (open dossiers turning overdue, a month turning
-into the next) current."""
+the current month's figures also feed the cache ``/metrics`` is rendered from. The same
+notifications invalidate the reader's figures judged in the past (``judged_cache``), which
+are kept only while this listener is up. A periodic full refresh keeps clock-dependent
+figures (open dossiers turning overdue, a month turning into the next) current."""
 
 from __future__ import annotations
 
@@ -112,10 +113,14 @@ class LiveHub:
         self._stopping = True
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        with contextlib.suppress(ValueError):
+        try:
             units = orjson.loads(payload)
-            self._dirty.update(units)
-            self._index_dirty.update(units)
+        except ValueError:
+            units = []
+        # An empty list (a rebuild, the start-up tally) or a bad payload: anything changed.
+        self.reader.cache.invalidate(units or None)
+        self._dirty.update(units)
+        self._index_dirty.update(units)
 
     async def run(self) -> None:
         while not self._stopping:
@@ -131,6 +136,7 @@ class LiveHub:
         conn: asyncpg.Connection = await self.reader.pool.acquire()
         try:
             await conn.add_listener(CHANGED_CHANNEL, self._on_notify)
+            self.reader.cache.open()  # every change is heard from here on
             await self.refresh_all()
             await self.refresh_index(None)
             last_full = last_index = asyncio.get_running_loop().time()
@@ -153,6 +159,7 @@ class LiveHub:
                 if conn.is_closed():
                     raise ConnectionError("listener connection lost")
         finally:
+            self.reader.cache.close()
             with contextlib.suppress(Exception):
                 await conn.remove_listener(CHANGED_CHANNEL, self._on_notify)
             await self.reader.pool.release(conn)

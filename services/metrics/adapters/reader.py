@@ -1,21 +1,38 @@
 """Figures for units, blocks and procedures, counted by PostgreSQL (``sql_figures``) under the
-definitions of ``domain.figures``."""
+definitions of ``domain.figures``; those judged at a moment already past are kept until their
+units change (``judged_cache``)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import asyncpg
 
 from services.metrics.adapters import sql_figures
+from services.metrics.adapters.judged_cache import JudgedCache
 from services.metrics.domain.figures import DeskCounts, Figures, Period, Ranked, rank
+from shared.clock import SYSTEM_CLOCK, Clock
 from shared.rulebook import Rulebook
 
 
+_NOT_NOW = timedelta(seconds=1)
+
+
 class MetricsReader:
-    def __init__(self, pool: asyncpg.Pool, rulebook: Rulebook) -> None:
+    def __init__(self, pool: asyncpg.Pool, rulebook: Rulebook, *,
+                 cache: JudgedCache[object] | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.pool = pool
         self.rulebook = rulebook
+        # Off (never listening) unless the live hub opens it.
+        self.cache: JudgedCache[object] = cache if cache is not None else JudgedCache()
+        self.clock = clock
+
+    def _past(self, p: Period) -> bool:
+        """Whether ``p`` is judged at a moment already past (its figures then change only
+        with the facts): a period that has ended, or an ``as_of`` asked for. One judged
+        "now" (``as_of`` taken from the clock as the request came in) is not kept: no other
+        request asks for the same moment."""
+        return p.as_of <= self.clock.now() - _NOT_NOW
 
     def units_of(self, unit_code: str, include_subunits: bool, p: Period) -> list[str]:
         """The units counted for ``unit_code`` over ``p``: with its sub-units when asked, and
@@ -23,21 +40,34 @@ class MetricsReader:
         return self.rulebook.reported_units(unit_code, include_subunits, p.last_day)
 
     async def unit(self, unit_code: str, p: Period, *, include_subunits: bool = False) -> Figures:
-        return await sql_figures.figures(self.pool, self.units_of(unit_code, include_subunits, p),
-                                         p)
+        units = self.units_of(unit_code, include_subunits, p)
+        return await self._figures(("unit", tuple(units), p), units, p, None)
 
     async def procedure(self, code: str, p: Period, unit_code: str | None = None,
                         include_subunits: bool = False) -> Figures:
         units = self.units_of(unit_code, include_subunits, p) if unit_code else None
-        return await sql_figures.figures(self.pool, units, p, procedure=code)
+        return await self._figures(("procedure", code, units and tuple(units), p), units, p,
+                                   code)
+
+    async def _figures(self, key: tuple[object, ...], units: list[str] | None, p: Period,
+                       procedure: str | None) -> Figures:
+        async def count() -> Figures:
+            return await sql_figures.figures(self.pool, units, p, procedure=procedure)
+        got = await self.cache.get(key, units, count, keep=self._past(p))
+        assert isinstance(got, Figures)
+        return got
 
     async def all_units(self, p: Period) -> dict[str, Figures]:
         """Every unit that exists at the period's end on its own (no sub-units; merged units
         rolled in), from two grouped queries."""
-        counted = await sql_figures.figures_by_unit(self.pool, p,
-                                                    rollup=self.rulebook.rollup(p.last_day))
-        return {u.code: counted.get(u.code) or sql_figures.empty()
-                for u in self.rulebook.in_force(p.last_day)}
+        async def count() -> dict[str, Figures]:
+            counted = await sql_figures.figures_by_unit(
+                self.pool, p, rollup=self.rulebook.rollup(p.last_day))
+            return {u.code: counted.get(u.code) or sql_figures.empty()
+                    for u in self.rulebook.in_force(p.last_day)}
+        got = await self.cache.get(("all", p), None, count, keep=self._past(p))
+        assert isinstance(got, dict)
+        return dict(got)  # the caller's own map; the figures in it are shared
 
     async def some_units(self, units: list[str], p: Period) -> dict[str, Figures]:
         return await sql_figures.figures_by_unit(self.pool, p, units,

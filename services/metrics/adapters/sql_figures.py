@@ -207,8 +207,10 @@ async def _live(db: Db, p: Period, wanted: Sequence[str] | None, key: str,
                 ) -> dict[PartKey, dict[str, int]]:
     """``tallies.live_part`` per ``key``: the dossiers live at some time in ``[cut,
     as_of]`` (the GiST index), counted by PostgreSQL."""
+    # OFFSET 0 keeps the subquery from being pulled up, which would copy the verdict's CASE
+    # into each of the counts that read ``v`` (evaluated once per row instead).
     rows = f"""SELECT f.*, {_VERDICT} AS v FROM {{source}}
-               WHERE {_IS_LIVE} AND ($5::text IS NULL OR f.procedure_code = $5)"""
+               WHERE {_IS_LIVE} AND ($5::text IS NULL OR f.procedure_code = $5) OFFSET 0"""
     source = "facts f" if wanted is None else \
         "unnest($6::text[]) AS u(code) JOIN facts f ON f.unit_code = u.code"
     args: list[Any] = [p.start, p.end, p.as_of, tallies.cut(p), procedure]

@@ -3,7 +3,7 @@ and the reads the figures are computed from."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -59,9 +59,15 @@ async def add_events(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]],
     codes = sorted({r[1] for r in rows})
     units = await refold(conn, codes, rulebook, known=rows)
     if units:
-        await conn.execute("SELECT pg_notify($1, $2)", CHANGED_CHANNEL,
-                           orjson.dumps(sorted(units)).decode())
+        await notify_changed(conn, units)
     return units
+
+
+async def notify_changed(conn: asyncpg.Connection, units: Iterable[str] | None) -> None:
+    """Tell every replica, at this transaction's commit, whose figures changed (None: any
+    unit's; sent as an empty list). The live hub and the reader's cache act on it."""
+    await conn.execute("SELECT pg_notify($1, $2)", CHANGED_CHANNEL,
+                       orjson.dumps(sorted(units or ())).decode())
 
 
 async def refold(conn: asyncpg.Connection, codes: Sequence[str], rulebook: Rulebook, *,
@@ -194,4 +200,5 @@ async def tally_untallied(conn: asyncpg.Connection, batch: int = 5000) -> int:
                 [f.dossier_code for f in facts], [f.live_from for f in facts],
                 [f.live_until for f in facts])
             await add_counts(conn, tallies.delta([], facts))
+            await notify_changed(conn, None)
             done += len(facts)

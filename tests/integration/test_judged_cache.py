@@ -1,0 +1,108 @@
+"""Figures judged in the past are kept while the live hub listens, and a committed change
+to one of their units, heard through PostgreSQL's NOTIFY, makes the next read count again;
+a change elsewhere leaves them kept; figures judged "now" are never kept; with the listener
+gone, nothing is."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+
+import asyncpg
+import pytest
+
+from services.metrics.adapters import store
+from services.metrics.adapters.live import LiveHub
+from services.metrics.adapters.reader import MetricsReader
+from services.metrics.domain.facts import EventRecord
+from services.metrics.domain.figures import Figures, Period
+from shared.clock import SYSTEM_CLOCK
+from shared.db import create_pool
+from shared.migrations import migrate_service
+from tests.conftest import ROOT, Infra
+from tests.unit.test_metrics_golden import RB, received, resolved
+
+pytestmark = pytest.mark.integration
+VN = timezone(timedelta(hours=7))
+OCTOBER = Period.of(date(2026, 10, 1), date(2026, 10, 31), None, SYSTEM_CLOCK.now())
+
+
+def filed(code: str, unit: str, day: int) -> list[EventRecord]:
+    at = datetime(2026, 10, day, 9, tzinfo=VN)
+    return [received(code, at, at + timedelta(days=3), unit=unit),
+            resolved(at + timedelta(days=1))]
+
+
+async def add(pool: asyncpg.Pool, code: str, events: list[EventRecord]) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await store.add_events(conn, [(e.event_id, code, e.type, e.occurred_at, e.data)
+                                      for e in events], RB)
+
+
+async def eventually(read: Callable[[], object], want: object, limit_s: float = 10) -> None:
+    async with asyncio.timeout(limit_s):
+        while (got := await read()) != want:  # type: ignore[misc]
+            await asyncio.sleep(0.02)
+    assert got == want
+
+
+async def test_kept_until_a_change_to_their_units_is_heard(
+        infra: Infra, schema_factory: Callable[[str], str]) -> None:
+    assert OCTOBER.as_of < SYSTEM_CLOCK.now()
+    schema = schema_factory("metrics")
+    pool = await create_pool(infra.database_url, schema)
+    try:
+        await migrate_service(pool, schema, ROOT / "services" / "metrics" / "sql")
+        await kept_until_heard(pool)
+    finally:
+        await pool.close()
+
+
+async def kept_until_heard(pool: asyncpg.Pool) -> None:
+    reader = MetricsReader(pool, RB)
+    hub = LiveHub(reader, interval_s=0.05)
+    running = asyncio.create_task(hub.run())
+    try:
+        await add(pool, "KEPT-1", filed("KEPT-1", "H26.06", 6))
+        async with asyncio.timeout(10):
+            while not reader.cache.listening:
+                await asyncio.sleep(0.02)
+
+        first = await reader.unit("H26.06", OCTOBER)
+        assert first.received == 1
+        assert await reader.unit("H26.06", OCTOBER) is first  # kept
+
+        # A dossier of another unit: heard, and this unit's figures stay kept.
+        other = await reader.unit("H26.02", OCTOBER)
+        await add(pool, "ELSEWHERE", filed("ELSEWHERE", "H26.02", 7))
+
+        async def received_of(unit: str) -> int:
+            return (await reader.unit(unit, OCTOBER)).received
+        await eventually(lambda: received_of("H26.02"), 1)
+        assert other.received == 0
+        assert await reader.unit("H26.06", OCTOBER) is first
+
+        # A late event of this unit, in a past day of October: counted on the next read.
+        await add(pool, "KEPT-2", filed("KEPT-2", "H26.06", 8))
+        await eventually(lambda: received_of("H26.06"), 2)
+        second = await reader.unit("H26.06", OCTOBER)
+        assert await reader.unit("H26.06", OCTOBER) is second
+
+        # "Everything changed" (a rebuild's swap, the start-up tally) drops every entry.
+        async with pool.acquire() as conn:
+            await store.notify_changed(conn, None)
+        async with asyncio.timeout(10):
+            while await reader.unit("H26.06", OCTOBER) is second:
+                await asyncio.sleep(0.02)
+
+        # Judged now: counted on every read.
+        now = Period.month_of(SYSTEM_CLOCK.now())
+        assert await reader.unit("H26.06", now) is not await reader.unit("H26.06", now)
+    finally:
+        hub.stop()
+        await asyncio.wait_for(running, 10)
+    # The listener is gone: nothing is kept, nothing served from before.
+    assert not reader.cache.listening and len(reader.cache) == 0
+    alone: list[Figures] = [await reader.unit("H26.06", OCTOBER) for _ in range(2)]
+    assert alone[0] is not alone[1] and alone[0].received == 2
