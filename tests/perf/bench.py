@@ -105,6 +105,17 @@ local paths = {%(paths)s}
 request = function() return wrk.format("GET", paths[math.random(#paths)]) end
 %(done)s
 """
+# The same paths, each request judged at a moment of its own (the last hour of the period's
+# last day, to the microsecond): nothing kept can answer it, so it measures counting.
+WRK_GET_AS_OF = """
+local paths = {%(paths)s}
+request = function()
+  local moment = string.format("&as_of=%(day)sT23:%%02d:%%02d.%%06d%%%%2B07:00",
+    math.random(0, 59), math.random(0, 59), math.random(0, 999999))
+  return wrk.format("GET", paths[math.random(#paths)] .. moment)
+end
+%(done)s
+"""
 WRK_DONE = """
 done = function(summary, latency, requests)
   io.write(string.format("RESULT {\\"requests\\":%d,\\"duration_us\\":%d,\\"p50_us\\":%d," ..
@@ -425,6 +436,8 @@ async def fill_history(db: str, schema: str, have: int, want: int, *,
             loop.run_in_executor(pool, _fill_share, db, schema, cut, want, with_events))
     conn = await asyncpg.connect(db)
     try:
+        # Written behind the consumer's back: say so, as a write by hand must.
+        await conn.execute("SELECT pg_notify('metrics_changed', '[]')")
         await conn.execute(f"ANALYZE {schema}.facts")
         await conn.execute(f"ANALYZE {schema}.daily_counts")
         if with_events:
@@ -543,6 +556,13 @@ async def bench_api(stack: Any, db: str, sizes: tuple[int, ...]) -> list[dict[st
             if name == "api":  # one request at a time: the service time, with no queue
                 row["api_one_connection"] = await asyncio.to_thread(
                     wrk, stack.url("metrics"), script, 10, 1)
+                # Judged at a moment of its own each time: counted, never kept.
+                counting = WRK_GET_AS_OF % {"paths": paths, "done": WRK_DONE,
+                                            "day": "2026-10-31"}
+                row["api_counted"] = await asyncio.to_thread(
+                    wrk, stack.url("metrics"), counting, 15, 8)
+                row["api_counted_one_connection"] = await asyncio.to_thread(
+                    wrk, stack.url("metrics"), counting, 10, 1)
         out.append(row)
     return out
 
