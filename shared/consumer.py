@@ -29,6 +29,8 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from shared.db import TRANSIENT, check_schema_name, is_transient
@@ -42,6 +44,13 @@ from shared.observability import (
 )
 
 log = logging.getLogger(__name__)
+
+# Partition p of every subscribed topic goes to one member (range assignment, the topics
+# having the same partition count), so a dossier's events, keyed by its code, are applied
+# by one member whichever topic they come on: metrics folds them together, and two members
+# folding one dossier at once would each miss the other's event. Round robin, aiokafka's
+# default, is kept second so that a group can be upgraded one replica at a time.
+ASSIGNORS = (RangePartitionAssignor, RoundRobinPartitionAssignor)
 
 Handler = Callable[[asyncpg.Connection, Envelope[EventData]], Awaitable[None]]
 BatchHandler = Callable[[asyncpg.Connection, Sequence[Envelope[EventData]]], Awaitable[None]]
@@ -132,6 +141,7 @@ class EventConsumer:
             max_partition_fetch_bytes=4 * 1024 * 1024,
             # Partitions added by an operator (scaling out) are noticed within seconds.
             metadata_max_age_ms=10_000,
+            partition_assignment_strategy=ASSIGNORS,
         )
         await self._consumer.start()
         # A topic created a moment ago may not be in this client's metadata yet; joining the
@@ -144,6 +154,12 @@ class EventConsumer:
             self._dlq_producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
                                                   client_id=f"{self.name}-dlq")
             await self._dlq_producer.start()
+
+    def assignment(self) -> set[tuple[str, int]]:
+        """The (topic, partition) pairs this member holds now."""
+        if self._consumer is None:
+            return set()
+        return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
     async def stop(self, *, timeout_s: float = 15.0) -> None:
         """Stop taking events: the batch in flight finishes and commits first, then the
