@@ -14,7 +14,6 @@ from services.metrics.domain.figures import DeskCounts, Figures, Period, Ranked,
 from shared.clock import SYSTEM_CLOCK, Clock
 from shared.rulebook import Rulebook
 
-
 _NOT_NOW = timedelta(seconds=1)
 
 
