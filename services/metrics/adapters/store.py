@@ -50,14 +50,17 @@ async def add_events(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]],
     changed. Runs inside the caller's transaction; NOTIFY is delivered at its commit."""
     if not rows:
         return set()
+    codes = sorted({r[1] for r in rows})
+    # Their sets as stored so far, read before the batch joins them: the batch's own rows
+    # are not read back.
+    stored = await _stored_events(conn, codes)
     # One statement for the whole batch (one array per column, binary).
     await conn.execute(
         """INSERT INTO dossier_events (event_id, dossier_code, type, occurred_at, data)
            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
                                 $5::jsonb[])
            ON CONFLICT (event_id) DO NOTHING""", *([r[i] for r in rows] for i in range(5)))
-    codes = sorted({r[1] for r in rows})
-    units = await refold(conn, codes, rulebook, known=rows)
+    units = await _fold_and_write(conn, [*stored, *rows], rulebook)
     if units:
         await notify_changed(conn, units)
     return units
@@ -70,21 +73,34 @@ async def notify_changed(conn: asyncpg.Connection, units: Iterable[str] | None) 
                        orjson.dumps(sorted(units or ())).decode())
 
 
+async def _stored_events(conn: asyncpg.Connection, codes: Sequence[str],
+                         events_table: str = "dossier_events") -> list[Sequence[Any]]:
+    return list(await conn.fetch(
+        f"""SELECT event_id, dossier_code, type, occurred_at, data FROM {events_table}
+            WHERE dossier_code = ANY($1::text[])""", list(codes)))
+
+
 async def refold(conn: asyncpg.Connection, codes: Sequence[str], rulebook: Rulebook, *,
                  events_table: str = "dossier_events", facts_table: str = "facts",
-                 counts_table: str = "daily_counts",
-                 known: Sequence[tuple[Any, ...]] = ()) -> set[str]:
+                 counts_table: str = "daily_counts") -> set[str]:
     """Fold the dossiers (and complaints) of ``codes`` again from their whole event sets,
-    and write their facts; returns the units whose figures changed. ``known`` are event
-    rows of these sets the caller holds already (``event_row``): they are not read back."""
-    rows: list[Sequence[Any]] = list(known)
-    held = {r[0] for r in known}
-    rows += [r for r in await conn.fetch(
-        f"""SELECT event_id, dossier_code, type, occurred_at, data FROM {events_table}
-            WHERE dossier_code = ANY($1::text[])""", list(codes)) if r[0] not in held]
+    and write their facts; returns the units whose figures changed."""
+    return await _fold_and_write(conn, await _stored_events(conn, codes, events_table),
+                                 rulebook, facts_table=facts_table, counts_table=counts_table)
+
+
+async def _fold_and_write(conn: asyncpg.Connection, rows: Sequence[Sequence[Any]],
+                          rulebook: Rulebook, *, facts_table: str = "facts",
+                          counts_table: str = "daily_counts") -> set[str]:
+    """Fold the event rows (``event_row``'s shape; a duplicate counts once) per dossier and
+    complaint, and write the facts; returns the units whose figures changed."""
     by_code: dict[str, list[EventRecord]] = {}
     of_complaints: dict[str, list[tuple[str, Any, Any]]] = {}
+    seen: set[Any] = set()
     for event_id, code, type_, occurred_at, data in rows:
+        if event_id in seen:  # stored already, and delivered again (after a rebuild)
+            continue
+        seen.add(event_id)
         if type_.startswith("complaint."):
             of_complaints.setdefault(code, []).append((type_, occurred_at, data))
             continue
