@@ -74,12 +74,24 @@ class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
                 async with self.lock:
                     pass
         for tp in revoked:
-            with contextlib.suppress(KeyError):
-                PARTITION_ASSIGNED.remove(self.name, tp.topic, str(tp.partition))
+            labels = (self.name, tp.topic, str(tp.partition))
+            holders = _HOLDERS.get(labels, set())
+            holders.discard(id(self))
+            if not holders:  # another member of this process may have taken it meanwhile
+                _HOLDERS.pop(labels, None)
+                with contextlib.suppress(KeyError):
+                    PARTITION_ASSIGNED.remove(*labels)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         for tp in assigned:
-            PARTITION_ASSIGNED.labels(self.name, tp.topic, str(tp.partition)).set(1)
+            labels = (self.name, tp.topic, str(tp.partition))
+            _HOLDERS.setdefault(labels, set()).add(id(self))
+            PARTITION_ASSIGNED.labels(*labels).set(1)
+
+
+# Which members of this process hold each partition gauge's labels: members of one group
+# share a name, and one's revoke may run after another's assignment of the same partition.
+_HOLDERS: dict[tuple[str, str, str], set[int]] = {}
 
 
 class EventConsumer:

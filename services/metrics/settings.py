@@ -16,6 +16,9 @@ class Settings(ServiceSettings):
 
     port: int = 8005
     consumer_batch_size: int = 2000
+    consumer_members: int = Field(default=2, ge=1, le=8, description="members of the facts "
+                                  "consumer group in each process: one folds while another "
+                                  "waits for PostgreSQL")
     rebuild_workers: int = Field(default=2, ge=1, description="`metrics rebuild`: processes "
                                  "that replay the partitions and fold the dossiers at once")
     min_sample: int = Field(default=30, ge=1, description="rankings: smaller units are listed "

@@ -66,6 +66,7 @@ OUT = ROOT / "tests" / "perf"
 KAFKA = os.environ.get("MOTCUA_KAFKA_BOOTSTRAP", DEFAULT_KAFKA_BOOTSTRAP)
 PG = os.environ.get("MOTCUA_DATABASE_URL", DEFAULT_DATABASE_URL)
 RB = load_rulebook(str(DEFAULT_RULEBOOK))
+CONSUMER_MEMBERS = MetricsSettings().consumer_members
 PAIRS = [(u, p.code) for p in RB.procedures for u in p.units
          if RB.unit(u) is not None and RB.unit(u).block == "department"]  # type: ignore[union-attr]
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
@@ -453,7 +454,7 @@ async def bench_consume(db: str, events_target: int,
     """``events_target`` fresh events consumed into a schema already holding each of
     ``history_events`` events (about four a dossier) and their facts."""
     schema = f"metrics_bench_{uuid.uuid4().hex[:6]}"
-    pool = await create_pool(db, schema, max_size=4)
+    pool = await create_pool(db, schema, max_size=6)
     await migrate_service(pool, schema, ROOT / "services" / "metrics" / "sql")
     out, have = [], 0
     try:
@@ -465,22 +466,34 @@ async def bench_consume(db: str, events_target: int,
             prefix = f"c{uuid.uuid4().hex[:6]}."
             log(f"metrics consume: {stored} events stored; producing {events_target} more")
             total = await produce(prefix, events_target // 5)
-            consumer = EventConsumer(pool=pool, schema=schema, name=f"bench-{prefix}",
-                                     group_id=f"bench-{prefix}", bootstrap=KAFKA,
-                                     topics=[prefix + t for t in ev.ALL_DOSSIER_TOPICS],
+            topics = [prefix + t for t in ev.ALL_DOSSIER_TOPICS]
+            # As the service runs it: its members in one process, one group.
+            members = [EventConsumer(pool=pool, schema=schema, name=f"bench-{prefix}",
+                                     group_id=f"bench-{prefix}", bootstrap=KAFKA, topics=topics,
                                      batch_handler=MetricsConsumer(RB), batch_size=5000,
                                      event_types=MetricsConsumer.event_types)
-            await consumer.start()
+                       for _ in range(CONSUMER_MEMBERS)]
+            for member in members:
+                await member.start()
+            async with asyncio.timeout(120):  # every member holds its partitions
+                while not all(m.assignment() for m in members) or \
+                        sum(len(m.assignment()) for m in members) != 6 * len(topics):
+                    await asyncio.sleep(0.2)
             seen, start = 0, None
-            while seen < total:
-                n = await consumer.poll_once(1000)
-                if n and start is None:
-                    start = time.perf_counter()
-                seen += n
+
+            async def consume(member: EventConsumer, until: int) -> None:
+                nonlocal seen, start
+                while seen < until:
+                    n = await member.poll_once(200)
+                    if n and start is None:
+                        start = time.perf_counter()
+                    seen += n
+            await asyncio.gather(*(consume(m, total) for m in members))
             elapsed = time.perf_counter() - (start or time.perf_counter())
-            await consumer.stop()
+            for member in members:
+                await member.stop()
             out.append({"events_stored_before": stored, "history_fill": filled,
-                        "events": total, "seconds": round(elapsed, 2),
+                        "events": total, "members": len(members), "seconds": round(elapsed, 2),
                         "events_per_s": round(total / elapsed, 1) if elapsed else None})
     finally:
         await pool.execute(f"DROP SCHEMA {schema} CASCADE")
