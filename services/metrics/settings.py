@@ -15,7 +15,8 @@ class Settings(ServiceSettings):
     service_name: ClassVar[str] = "metrics"
 
     port: int = 8005
-    consumer_batch_size: int = 2000
+    consumer_batch_size: int = Field(default=5000, ge=1, description="events a member folds "
+                                     "in one transaction at most (a backlog's batches)")
     consumer_members: int = Field(default=2, ge=1, le=8, description="members of the facts "
                                   "consumer group in each process: one folds while another "
                                   "waits for PostgreSQL")
