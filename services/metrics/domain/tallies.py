@@ -27,8 +27,8 @@ dossiers, periods and ``as_of`` (``tests/unit/test_metrics_tallies.py``).
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from datetime import UTC, date, datetime, time
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -65,6 +65,7 @@ OWN_COUNTS = DOSSIER_COUNTS + INDEX_COUNTS  # a dossier's own, by its competent 
 COUNTS = OWN_COUNTS + RATING_COUNTS + DESK_COUNTS
 
 Key = tuple[str, str, date]  # (unit, procedure or "", local day)
+Tally = MutableMapping[str, int]  # counts by name (a Counter, or a defaultdict(int))
 # A dossier that is over is judged after every time it holds (``facts.live_span``).
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
@@ -130,7 +131,7 @@ def judge(f: Facts, as_of: datetime) -> str:
     return "overdue_open" if due < clock else "open_not_due"
 
 
-def _returned(c: Counter[str], f: Facts) -> None:
+def _returned(c: Tally, f: Facts) -> None:
     c["returned"] += 1
     if f.returned_method in CHANNELS:
         c[f"returned_{f.returned_method}"] += 1
@@ -184,7 +185,7 @@ def _by(t: datetime | None, as_of: datetime) -> bool:
     return t is not None and t <= as_of
 
 
-def _received_flags(f: Facts, as_of: datetime, c: Counter[str]) -> None:
+def _received_flags(f: Facts, as_of: datetime, c: Tally) -> None:
     """The index's flags of a dossier received in the period (1.4, 3.1, 3.2, 4.2–4.5)."""
     c["received_synced"] += _by(f.synced_at, as_of)
     c["received_digitised"] += f.components_digitised and f.result_digitised \
@@ -196,7 +197,7 @@ def _received_flags(f: Facts, as_of: datetime, c: Counter[str]) -> None:
     c["received_paid_online"] += bool(f.paid_online) and _by(f.paid_at, as_of)
 
 
-def _verdict_extras(f: Facts, verdict: str, c: Counter[str]) -> None:
+def _verdict_extras(f: Facts, verdict: str, c: Tally) -> None:
     if verdict == "late":
         if f.apology_issued_at is None:
             c["late_without_apology"] += 1
@@ -209,7 +210,7 @@ def _verdict_extras(f: Facts, verdict: str, c: Counter[str]) -> None:
         c["missed_reappointment"] += 1
 
 
-def rating_tally(f: Facts, c: Counter[str]) -> None:
+def rating_tally(f: Facts, c: Tally) -> None:
     """Add the dossier's rating (whenever given) to ``c``; the caller checks the period."""
     if f.rating not in LEVELS:
         return
@@ -228,7 +229,7 @@ def desk_of(f: Facts) -> str | None:
     return f.receiving_unit or f.unit_code
 
 
-def desk_tally(f: Facts, received: bool, returned: bool, c: Counter[str]) -> None:
+def desk_tally(f: Facts, received: bool, returned: bool, c: Tally) -> None:
     c["desk_received"] += received
     c["desk_handed_over"] += received and f.unit_code != desk_of(f)
     c["desk_returned"] += returned
@@ -236,17 +237,27 @@ def desk_tally(f: Facts, received: bool, returned: bool, c: Counter[str]) -> Non
 
 
 # ------------------------------------------------------------------ the per-day counts
-def contributions(f: Facts, tz: ZoneInfo = VN) -> dict[Key, Counter[str]]:
+def contributions(f: Facts, tz: ZoneInfo = VN) -> dict[Key, Tally]:
     """The dossier's shares of the per-day counts: its ratings and desk counts always; its
     own counts once it is over (``in_counts``)."""
-    out: dict[Key, Counter[str]] = {}
-    procedure = f.procedure_code or ""
+    out: dict[Key, Tally] = {}
+    _contribute(f, out, tz)
+    return {k: v for k, v in out.items() if any(v.values())}
 
-    def at(unit: str, t: datetime) -> Counter[str]:
-        key = (unit, procedure, day_of(t, tz))
+
+def _contribute(f: Facts, out: dict[Key, Tally], tz: ZoneInfo) -> None:
+    """Add the dossier's ``contributions`` to ``out`` (rows shared with other dossiers')."""
+    procedure = f.procedure_code or ""
+    days: dict[datetime, date] = {}  # a dossier's times fall on a few days, asked often
+
+    def at(unit: str, t: datetime) -> Tally:
+        day = days.get(t)
+        if day is None:
+            day = days[t] = t.astimezone(tz).date()
+        key = (unit, procedure, day)
         found = out.get(key)
         if found is None:
-            found = out[key] = Counter()
+            found = out[key] = defaultdict(int)
         return found
 
     if f.rating in LEVELS and f.rating_unit and f.rated_at is not None:
@@ -259,10 +270,9 @@ def contributions(f: Facts, tz: ZoneInfo = VN) -> dict[Key, Counter[str]]:
             desk_tally(f, False, True, at(desk, f.returned_at))
     if in_counts(f) and f.unit_code is not None:
         _own_contributions(f, lambda t: at(f.unit_code or "", t))
-    return {k: v for k, v in out.items() if any(v.values())}
 
 
-def _own_contributions(f: Facts, at: Callable[[datetime], Counter[str]]) -> None:
+def _own_contributions(f: Facts, at: Callable[[datetime], Tally]) -> None:
     assert f.end_at is not None and f.received_at is not None
     verdict = f.closed_timeliness or "late"
     end = at(f.end_at)
@@ -298,19 +308,23 @@ def _own_contributions(f: Facts, at: Callable[[datetime], Counter[str]]) -> None
 
 
 def delta(before: Iterable[Facts], after: Iterable[Facts],
-          tz: ZoneInfo = VN) -> dict[Key, Counter[str]]:
-    """What folding ``before`` into ``after`` changes in the per-day counts (zero rows
-    left out)."""
-    out: dict[Key, Counter[str]] = {}
-    for sign, facts in ((-1, before), (1, after)):
-        for f in facts:
-            for key, counts in contributions(f, tz).items():
-                row = out.get(key)
-                if row is None:
-                    row = out[key] = Counter()
-                for name, n in counts.items():
-                    row[name] += sign * n
-    return {k: v for k, v in out.items() if any(v.values())}
+          tz: ZoneInfo = VN) -> dict[Key, dict[str, int]]:
+    """What folding ``before`` into ``after`` changes in the per-day counts: the sum of the
+    new contributions less the old, zero counts and rows left out."""
+    old: dict[Key, Tally] = {}
+    new: dict[Key, Tally] = {}
+    for f in before:
+        _contribute(f, old, tz)
+    for f in after:
+        _contribute(f, new, tz)
+    out: dict[Key, dict[str, int]] = {}
+    for key in old.keys() | new.keys():
+        was, now = old.get(key, {}), new.get(key, {})
+        row = {name: n for name in was.keys() | now.keys()
+               if (n := now.get(name, 0) - was.get(name, 0))}
+        if row:
+            out[key] = row
+    return out
 
 
 def add(into: Counter[str], counts: Mapping[str, int], sign: int = 1) -> None:
