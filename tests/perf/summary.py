@@ -34,10 +34,11 @@ LIMITS = {
     ),
     "metrics_consume": (
         "The same at every history size: a batch's reads and writes are index lookups and one "
-        "statement per table. The service's two members of the group run in one process "
-        "(decision 0024), so one folds while the other's statements run; the clock starts "
-        "when they hold the partitions of the full topics, so the first fetches count (runs "
-        "before 2 December started it after the first batch, about 5 % in their favour). "
+        "statement per table. The service runs one member of the group per process; with "
+        "two (decision 0024) one folds while the other's statements run. The clock starts "
+        "when the members hold the partitions of the full topics, so the first fetches count "
+        "(runs before 2 December started it after the first batch, about 5 % in their "
+        "favour). "
         "What is left is Python per event, about 80 µs (decoding and validating each "
         "CloudEvent, the fold of each touched dossier from its whole event set, the per-day "
         "deltas, asyncpg encoding the batch's arrays), and PostgreSQL, about 45 µs (each "
@@ -209,6 +210,12 @@ def render(r: dict[str, Any]) -> str:
                + (f", {c['members']} members)" if "members" in c else ")"),
                f"≥ {t['consume_events_per_s']} /s", c["events_per_s"] >= t["consume_events_per_s"],
                by(c["events_per_s"], t["consume_events_per_s"], True)) for c in cons],
+        *[_row(f"3. the same, {c['events_stored_before']:,} events stored, two members "
+               "(`METRICS_CONSUMER_MEMBERS=2`, off by default)",
+               f"{c['events_per_s']:.0f} events/s ({c['events']:,} events)",
+               f"≥ {t['consume_events_per_s']} /s", c["events_per_s"] >= t["consume_events_per_s"],
+               by(c["events_per_s"], t["consume_events_per_s"], True))
+          for c in r.get("metrics_consume_two_members", [])],
         _row("4. `metrics rebuild`", f"{reb['seconds']:.1f} s for {reb['events']:,} events "
              f"({reb['events_per_s']:.0f} /s, {reb['dossiers']:,} dossiers)",
              f"< {t['rebuild_1m_seconds']} s for 1,000,000", reb["seconds"] < t["rebuild_1m_seconds"]
