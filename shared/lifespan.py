@@ -92,18 +92,17 @@ async def _start(runtime: Runtime, plan: ServicePlan) -> list[ConsumerSpec]:
     await runtime.producer.start()
     runtime.spawn(runtime.relay.run(), "outbox-relay")
     for spec in specs:
-        for member in range(spec.members):
-            consumer = EventConsumer(
-                pool=runtime.pool, schema=settings.db_schema, name=spec.name,
-                group_id=prefix + spec.name,  # environments sharing a broker stay apart
-                topics=[prefix + t for t in spec.topics],
-                bootstrap=settings.kafka_bootstrap, handler=spec.handler,
-                batch_handler=spec.batch_handler, batch_size=settings.consumer_batch_size,
-                event_types=spec.event_types,
-            )
-            await consumer.start()
-            runtime.consumers.append(consumer)
-            runtime.spawn(consumer.run(), f"consumer-{spec.name}-{member}")
+        consumer = EventConsumer(
+            pool=runtime.pool, schema=settings.db_schema, name=spec.name,
+            group_id=prefix + spec.name,  # environments sharing a broker stay apart
+            topics=[prefix + t for t in spec.topics],
+            bootstrap=settings.kafka_bootstrap, handler=spec.handler,
+            batch_handler=spec.batch_handler, batch_size=settings.consumer_batch_size,
+            event_types=spec.event_types,
+        )
+        await consumer.start()
+        runtime.consumers.append(consumer)
+        runtime.spawn(consumer.run(), f"consumer-{spec.name}")
     runtime.spawn(watch_dependencies(runtime), "dependency-checks")
     return specs
 

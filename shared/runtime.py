@@ -34,9 +34,6 @@ class ConsumerSpec:
     handler: Handler | None = None
     batch_handler: BatchHandler | None = None
     event_types: frozenset[str] | None = None
-    # Members of the group in this process, sharing its name (one inbox): while one waits
-    # for PostgreSQL, another folds. They hold distinct partitions (range assignment).
-    members: int = 1
 
 
 @dataclass

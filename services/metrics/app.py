@@ -59,8 +59,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
     def consumers(_: Runtime) -> Sequence[ConsumerSpec]:
         return [ConsumerSpec(name="metrics-facts", topics=list(ALL_DOSSIER_TOPICS),
                              batch_handler=MetricsConsumer(rulebook),
-                             event_types=MetricsConsumer.event_types,
-                             members=settings.consumer_members)]
+                             event_types=MetricsConsumer.event_types)]
 
     async def stop_live(runtime: Runtime) -> None:
         runtime.component(LiveHub).stop()

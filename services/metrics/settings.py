@@ -17,10 +17,6 @@ class Settings(ServiceSettings):
     port: int = 8005
     consumer_batch_size: int = Field(default=5000, ge=1, description="events a member folds "
                                      "in one transaction at most (a backlog's batches)")
-    consumer_members: int = Field(default=1, ge=1, le=8, description="members of the facts "
-                                  "consumer group in each process: one folds while another "
-                                  "waits for PostgreSQL (2 is about 30 % faster on a "
-                                  "backlog; off by default, decision 0024)")
     rebuild_workers: int = Field(default=2, ge=1, description="`metrics rebuild`: processes "
                                  "that replay the partitions and fold the dossiers at once")
     min_sample: int = Field(default=30, ge=1, description="rankings: smaller units are listed "

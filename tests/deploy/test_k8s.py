@@ -285,14 +285,3 @@ def test_manifests_validate_against_the_kubernetes_schemas() -> None:
     for _, doc in DOCS:
         kubernetes_validate.validate(doc, "1.30.0", strict=True)
 
-
-def test_every_metrics_consumer_member_can_hold_a_partition() -> None:
-    """Members beyond the partitions would sit idle, and each idle one rejoins its group
-    after a while (``EventConsumer._rejoin_if_stranded``), rebalancing everyone."""
-    config = objects("ConfigMap")["motcua-config"]["data"]
-    partitions = int(config.get("MOTCUA_TOPIC_PARTITIONS", ServiceSettings.model_fields[
-        "topic_partitions"].default))
-    members = int(config.get("METRICS_CONSUMER_MEMBERS", MetricsSettings.model_fields[
-        "consumer_members"].default))
-    assert objects("HorizontalPodAutoscaler")["metrics"]["spec"]["maxReplicas"] * members \
-        <= partitions

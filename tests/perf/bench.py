@@ -67,7 +67,6 @@ KAFKA = os.environ.get("MOTCUA_KAFKA_BOOTSTRAP", DEFAULT_KAFKA_BOOTSTRAP)
 PG = os.environ.get("MOTCUA_DATABASE_URL", DEFAULT_DATABASE_URL)
 RB = load_rulebook(str(DEFAULT_RULEBOOK))
 METRICS = MetricsSettings()  # the consumer as the service runs it
-CONSUMER_MEMBERS = METRICS.consumer_members
 PAIRS = [(u, p.code) for p in RB.procedures for u in p.units
          if RB.unit(u) is not None and RB.unit(u).block == "department"]  # type: ignore[union-attr]
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
@@ -450,68 +449,54 @@ async def fill_history(db: str, schema: str, have: int, want: int, *,
 
 
 # ------------------------------------------------------------------ 3. consume rate
-async def consume_fresh(pool: Any, schema: str, events: int, members: int) -> dict[str, Any]:
-    """``events`` fresh events produced to new topics, consumed by ``members`` members of
-    one group in this process, as the service runs them."""
+async def consume_fresh(pool: Any, schema: str, events: int) -> dict[str, Any]:
+    """``events`` fresh events produced to new topics, consumed by one member, as the
+    service runs it."""
     prefix = f"c{uuid.uuid4().hex[:6]}."
     total = await produce(prefix, events // 5)
     topics = [prefix + t for t in ev.ALL_DOSSIER_TOPICS]
-    group = [EventConsumer(pool=pool, schema=schema, name=f"bench-{prefix}",
-                           group_id=f"bench-{prefix}", bootstrap=KAFKA, topics=topics,
-                           batch_handler=MetricsConsumer(RB),
-                           batch_size=METRICS.consumer_batch_size,
-                           event_types=MetricsConsumer.event_types)
-             for _ in range(members)]
-    for member in group:
-        await member.start()
-    async with asyncio.timeout(120):  # every member holds its partitions
-        while not all(m.assignment() for m in group) or \
-                sum(len(m.assignment()) for m in group) != 6 * len(topics):
+    consumer = EventConsumer(pool=pool, schema=schema, name=f"bench-{prefix}",
+                             group_id=f"bench-{prefix}", bootstrap=KAFKA, topics=topics,
+                             batch_handler=MetricsConsumer(RB),
+                             batch_size=METRICS.consumer_batch_size,
+                             event_types=MetricsConsumer.event_types)
+    await consumer.start()
+    async with asyncio.timeout(120):  # it holds every partition
+        while len(consumer.assignment()) != 6 * len(topics):
             await asyncio.sleep(0.2)
-    # From the moment the members hold the partitions of the full topics: the first fetches
-    # and the first batch are part of consuming.
+    # From the moment it holds the partitions of the full topics: the first fetches and the
+    # first batch are part of consuming.
     seen, start = 0, time.perf_counter()
-
-    async def consume(member: EventConsumer, until: int) -> None:
-        nonlocal seen
-        while seen < until:
-            seen += await member.poll_once(200)
-    await asyncio.gather(*(consume(m, total) for m in group))
+    while seen < total:
+        seen += await consumer.poll_once(200)
     elapsed = time.perf_counter() - start
-    for member in group:
-        await member.stop()
-    return {"events": total, "members": members, "seconds": round(elapsed, 2),
+    await consumer.stop()
+    return {"events": total, "seconds": round(elapsed, 2),
             "events_per_s": round(total / elapsed, 1) if elapsed else None}
 
 
 async def bench_consume(db: str, events_target: int, history_events: tuple[int, ...] = (0,),
-                        ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                        ) -> list[dict[str, Any]]:
     """``events_target`` fresh events consumed into a schema already holding each of
-    ``history_events`` events (about four a dossier) and their facts, by the service's
-    members; and at the middle size by two members too (``METRICS_CONSUMER_MEMBERS=2``)."""
+    ``history_events`` events (about four a dossier) and their facts."""
     schema = f"metrics_bench_{uuid.uuid4().hex[:6]}"
-    pool = await create_pool(db, schema, max_size=6)
+    pool = await create_pool(db, schema, max_size=4)
     await migrate_service(pool, schema, ROOT / "services" / "metrics" / "sql")
     out: list[dict[str, Any]] = []
-    two: list[dict[str, Any]] = []
     have = 0
     try:
-        for i, size in enumerate(history_events):
+        for size in history_events:
             dossiers = size * 100 // 294  # 2.94 events a dossier on average (measured)
             filled = await fill_history(db, schema, have, dossiers, with_events=True)
             have = max(have, dossiers)
             stored = await pool.fetchval("SELECT count(*) FROM dossier_events")
             log(f"metrics consume: {stored} events stored; producing {events_target} more")
-            run = await consume_fresh(pool, schema, events_target, CONSUMER_MEMBERS)
+            run = await consume_fresh(pool, schema, events_target)
             out.append({"events_stored_before": stored, "history_fill": filled, **run})
-            if i == 1 and CONSUMER_MEMBERS != 2:
-                stored = await pool.fetchval("SELECT count(*) FROM dossier_events")
-                two.append({"events_stored_before": stored,
-                            **await consume_fresh(pool, schema, events_target, 2)})
     finally:
         await pool.execute(f"DROP SCHEMA {schema} CASCADE")
         await pool.close()
-    return out, two
+    return out
 
 
 # ------------------------------------------------------------------ 4. rebuild
@@ -704,8 +689,8 @@ async def run() -> dict[str, Any]:
                 if "metrics_api" in ONLY:
                     results["metrics_api"] = await bench_api(stack, db, API_SIZES)
                 if "metrics_consume" in ONLY:
-                    results["metrics_consume"], results["metrics_consume_two_members"] = \
-                        await bench_consume(db, int(100_000 * SCALE), CONSUME_HISTORY)
+                    results["metrics_consume"] = await bench_consume(
+                        db, int(100_000 * SCALE), CONSUME_HISTORY)
                 return merged_with_earlier(results)
             results["forms"] = await bench_forms(stack)
             results["intake"] = await bench_intake(stack, db)
@@ -715,8 +700,8 @@ async def run() -> dict[str, Any]:
                                                          seconds=20 * max(SCALE, 0.5))
             results["freshness_sustainable"] = await bench_freshness(
                 stack, 2, seconds=20 * max(SCALE, 0.5))
-            results["metrics_consume"], results["metrics_consume_two_members"] = \
-                await bench_consume(db, int(100_000 * SCALE), CONSUME_HISTORY)
+            results["metrics_consume"] = await bench_consume(db, int(100_000 * SCALE),
+                                                             CONSUME_HISTORY)
             results["rebuild"] = await bench_rebuild(db, int(1_000_000 * SCALE))
             results["metrics_api"] = await bench_api(stack, db, API_SIZES)
         results["bare_fastapi"] = await asyncio.to_thread(bench_bare_fastapi)
@@ -782,7 +767,6 @@ def merged_with_earlier(results: dict[str, Any]) -> dict[str, Any]:
         measured["metrics_api"] = results["when"]
     if "metrics_consume" in results:
         consume = earlier["metrics_consume"] = results["metrics_consume"]
-        earlier["metrics_consume_two_members"] = results.get("metrics_consume_two_members", [])
         ratios["metrics_consume_largest_vs_smallest_history"] = round(
             consume[-1]["events_per_s"] / consume[0]["events_per_s"], 3)
         if "kafka_reference" in earlier:
