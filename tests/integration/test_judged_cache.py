@@ -1,13 +1,13 @@
 """Figures judged in the past are kept while the live hub listens, and a committed change
 to one of their units, heard through PostgreSQL's NOTIFY, makes the next read count again;
 a change elsewhere leaves them kept; figures judged "now" are never kept; with the listener
-gone, nothing is."""
+gone, nothing is. The period is last month, whatever today is."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 import asyncpg
 import pytest
@@ -25,11 +25,12 @@ from tests.unit.test_metrics_golden import RB, received, resolved
 
 pytestmark = pytest.mark.integration
 VN = timezone(timedelta(hours=7))
-OCTOBER = Period.of(date(2026, 10, 1), date(2026, 10, 31), None, SYSTEM_CLOCK.now())
+# Last month, by the clock: judged at its end, a moment past whatever the date.
+LAST_MONTH = Period.preset("last_month", SYSTEM_CLOCK.now())
 
 
 def filed(code: str, unit: str, day: int) -> list[EventRecord]:
-    at = datetime(2026, 10, day, 9, tzinfo=VN)
+    at = datetime.combine(LAST_MONTH.start.date().replace(day=day), time(9), VN)
     return [received(code, at, at + timedelta(days=3), unit=unit),
             resolved(at + timedelta(days=1))]
 
@@ -49,7 +50,7 @@ async def eventually(read: Callable[[], object], want: object, limit_s: float = 
 
 async def test_kept_until_a_change_to_their_units_is_heard(
         infra: Infra, schema_factory: Callable[[str], str]) -> None:
-    assert OCTOBER.as_of < SYSTEM_CLOCK.now()
+    assert LAST_MONTH.as_of < SYSTEM_CLOCK.now()
     schema = schema_factory("metrics")
     pool = await create_pool(infra.database_url, schema)
     try:
@@ -71,31 +72,31 @@ async def kept_until_heard(pool: asyncpg.Pool) -> None:
             while not reader.cache.listening:
                 await asyncio.sleep(0.02)
 
-        first = await reader.unit("H26.06", OCTOBER)
+        first = await reader.unit("H26.06", LAST_MONTH)
         assert first.received == 1
-        assert await reader.unit("H26.06", OCTOBER) is first  # kept
+        assert await reader.unit("H26.06", LAST_MONTH) is first  # kept
 
         # A dossier of another unit: heard, and this unit's figures stay kept.
-        other = await reader.unit("H26.02", OCTOBER)
+        other = await reader.unit("H26.02", LAST_MONTH)
         await add(pool, "ELSEWHERE", filed("ELSEWHERE", "H26.02", 7))
 
         async def received_of(unit: str) -> int:
-            return (await reader.unit(unit, OCTOBER)).received
+            return (await reader.unit(unit, LAST_MONTH)).received
         await eventually(lambda: received_of("H26.02"), 1)
         assert other.received == 0
-        assert await reader.unit("H26.06", OCTOBER) is first
+        assert await reader.unit("H26.06", LAST_MONTH) is first
 
-        # A late event of this unit, in a past day of October: counted on the next read.
+        # A late event of this unit, on a past day of last month: counted on the next read.
         await add(pool, "KEPT-2", filed("KEPT-2", "H26.06", 8))
         await eventually(lambda: received_of("H26.06"), 2)
-        second = await reader.unit("H26.06", OCTOBER)
-        assert await reader.unit("H26.06", OCTOBER) is second
+        second = await reader.unit("H26.06", LAST_MONTH)
+        assert await reader.unit("H26.06", LAST_MONTH) is second
 
         # "Everything changed" (a rebuild's swap, the start-up tally) drops every entry.
         async with pool.acquire() as conn:
             await store.notify_changed(conn, None)
         async with asyncio.timeout(10):
-            while await reader.unit("H26.06", OCTOBER) is second:
+            while await reader.unit("H26.06", LAST_MONTH) is second:
                 await asyncio.sleep(0.02)
 
         # Judged now: counted on every read.
@@ -106,5 +107,5 @@ async def kept_until_heard(pool: asyncpg.Pool) -> None:
         await asyncio.wait_for(running, 10)
     # The listener is gone: nothing is kept, nothing served from before.
     assert not reader.cache.listening and len(reader.cache) == 0
-    alone: list[Figures] = [await reader.unit("H26.06", OCTOBER) for _ in range(2)]
+    alone: list[Figures] = [await reader.unit("H26.06", LAST_MONTH) for _ in range(2)]
     assert alone[0] is not alone[1] and alone[0].received == 2
