@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, time, timedelta, timezone
 
 import asyncpg
@@ -25,8 +26,11 @@ from tests.unit.test_metrics_golden import RB, received, resolved
 
 pytestmark = pytest.mark.integration
 VN = timezone(timedelta(hours=7))
-# Last month, by the clock: judged at its end, a moment past whatever the date.
-LAST_MONTH = Period.preset("last_month", SYSTEM_CLOCK.now())
+# Last month, by the clock, judged a minute before its end: a moment well past whatever the
+# date and time, even in the first second of a month (figures judged within a second of the
+# clock are never kept).
+_MONTH = Period.preset("last_month", SYSTEM_CLOCK.now())
+LAST_MONTH = replace(_MONTH, as_of=_MONTH.end - timedelta(minutes=1))
 
 
 def filed(code: str, unit: str, day: int) -> list[EventRecord]:
