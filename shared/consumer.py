@@ -33,6 +33,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
+from shared.batching import AlignedBatches
 from shared.db import TRANSIENT, check_schema_name, is_transient
 from shared.events import Envelope, EventData, PoisonMessage, dlq_topic, from_kafka, model_for
 from shared.observability import (
@@ -52,6 +53,13 @@ log = logging.getLogger(__name__)
 # default, is kept second so that a group can be upgraded one replica at a time.
 ASSIGNORS = (RangePartitionAssignor, RoundRobinPartitionAssignor)
 
+# Aligned batches (``aligned=True``): how much is fetched for one batch at most, in
+# batches; how many polls in a row may wait for a partition with a backlog and nothing
+# fetched yet, and how long each waits.
+_FETCHED_PER_BATCH = 4
+_DEFERRALS = 5
+_WAIT_FOR_FETCH_MS = 20
+
 Handler = Callable[[asyncpg.Connection, Envelope[EventData]], Awaitable[None]]
 BatchHandler = Callable[[asyncpg.Connection, Sequence[Envelope[EventData]]], Awaitable[None]]
 
@@ -63,9 +71,11 @@ class _Decoded:
 
 
 class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, lock: asyncio.Lock, name: str) -> None:
+    def __init__(self, lock: asyncio.Lock, name: str,
+                 forget: Callable[[Any], None] | None = None) -> None:
         self.lock = lock
         self.name = name
+        self.forget = forget  # what is held of revoked partitions is read again by its owner
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         # The in-flight batch finishes and commits its offsets before partitions move.
@@ -73,6 +83,8 @@ class _WaitForBatch(ConsumerRebalanceListener):  # type: ignore[misc]
             async with asyncio.timeout(30):
                 async with self.lock:
                     pass
+        if self.forget is not None:
+            self.forget(revoked)
         for tp in revoked:
             labels = (self.name, tp.topic, str(tp.partition))
             holders = _HOLDERS.get(labels, set())
@@ -114,6 +126,7 @@ class EventConsumer:
         rejoin_after_s: float = 120.0,
         commit_timeout_s: float = 30.0,
         stall_after_s: float = 300.0,
+        aligned: bool = False,
     ) -> None:
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler and batch_handler")
@@ -135,6 +148,10 @@ class EventConsumer:
         self._dlq_producer = dlq_producer
         self._own_dlq_producer = dlq_producer is None
         self._consumer: AIOKafkaConsumer | None = None
+        # ``aligned``: batches cover one stretch of time on every partition (shared.batching),
+        # for a handler whose cost is per dossier rather than per event (metrics' fold).
+        self._aligned = AlignedBatches() if aligned else None
+        self._deferred = 0  # polls in a row that waited for a partition's first records
         self._lock = asyncio.Lock()
         self._stopping = False
         self.processed = 0
@@ -161,7 +178,8 @@ class EventConsumer:
         async with asyncio.timeout(60):
             while not set(self.topics) <= set(await self._consumer.topics()):  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
-        self._consumer.subscribe(self.topics, listener=_WaitForBatch(self._lock, self.name))
+        self._consumer.subscribe(self.topics, listener=_WaitForBatch(self._lock, self.name,
+                                                                     self._forget_held))
         if self._dlq_producer is None:
             self._dlq_producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
                                                   client_id=f"{self.name}-dlq")
@@ -259,6 +277,7 @@ class EventConsumer:
         client's stop can itself wait for ever (wait_for would wait for its cancellation)."""
         async with self._lock:
             old, self._consumer = self._consumer, None
+            self._forget_held(None)  # a new client starts from the committed offsets
         if old is not None:
             self._retire(old.stop())
 
@@ -274,15 +293,72 @@ class EventConsumer:
         if self._consumer is None:
             await self.start()
         assert self._consumer is not None
-        batch = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_size)
+        max_records = self.batch_size
+        if self._aligned is not None:
+            max_records *= _FETCHED_PER_BATCH  # all that was fetched, to align from
+            if len(self._aligned):  # take what else has arrived, without a long wait
+                timeout_ms = _WAIT_FOR_FETCH_MS if self._deferred else 0
+        batch = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         self.started.set()
-        if not batch:
-            return 0
         async with self._lock:
             if self._consumer is None:
                 return 0
+            if self._aligned is not None:
+                batch = await self._take_aligned(batch)
+            if not batch:
+                return 0
             await self.process_batch(batch, commit_offsets=commit_offsets)
         return sum(len(r) for r in batch.values())
+
+    async def _take_aligned(self, fetched: dict[TopicPartition, list[Any]],
+                            ) -> dict[TopicPartition, list[Any]]:
+        """Hold what was fetched and take one aligned batch. While a partition with a backlog
+        has nothing fetched yet (its records may be the earliest), a few polls are waited
+        for it. A partition holding a batch's worth is paused, so that the others are fetched
+        and catch up in time, and resumed when it holds less."""
+        assert self._aligned is not None and self._consumer is not None
+        self._aligned.add(fetched)
+        if self._deferred < _DEFERRALS and len(self._aligned) < 2 * self.batch_size \
+                and await self._backlog_not_held():
+            self._deferred += 1
+            return {}
+        self._deferred = 0
+        batch = self._aligned.take(self.batch_size)
+        assigned = self._consumer.assignment()
+        full = {tp for tp in assigned if self._aligned.held(tp) >= self.batch_size}
+        paused = self._consumer.paused()
+        if full - paused:
+            self._consumer.pause(*(full - paused))
+        if (paused & assigned) - full:
+            self._consumer.resume(*((paused & assigned) - full))
+        return batch
+
+    async def _backlog_not_held(self) -> bool:
+        """Whether an assigned, unpaused partition has records on the broker past its
+        position, none of them held yet (or has not been fetched at all yet)."""
+        assert self._aligned is not None and self._consumer is not None
+        consumer = self._consumer
+        for tp in consumer.assignment() - consumer.paused():
+            if self._aligned.held(tp):
+                continue
+            end = consumer.last_stable_offset(tp)
+            if end is None or end < 0:
+                end = consumer.highwater(tp)
+            if end is None:
+                return True
+            with contextlib.suppress(IllegalStateError):
+                if await consumer.position(tp) < end:
+                    return True
+        return False
+
+    def _forget_held(self, tps: Any) -> None:
+        """Drop the held records of ``tps`` (None: all of them)."""
+        if self._aligned is None:
+            return
+        if tps is None:
+            self._aligned.clear()
+        else:
+            self._aligned.drop(tps)
 
     async def process_batch(self, batch: dict[TopicPartition, list[Any]],
                             *, commit_offsets: bool = True) -> None:
@@ -392,6 +468,7 @@ class EventConsumer:
 
     def _seek_back(self, batch: dict[TopicPartition, list[Any]]) -> None:
         assert self._consumer is not None
+        self._forget_held(batch.keys())  # they follow the batch: read again after it
         for tp, records in batch.items():
             if records:
                 with contextlib.suppress(IllegalStateError):

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 import orjson
@@ -77,14 +78,22 @@ class EventData(BaseModel):
     @property
     def occurred_at(self) -> datetime:
         """When the fact happened (business time, which an importer may set in the past)."""
-        for name in _TIME_FIELDS:
-            value = getattr(self, name, None)
+        for name in _time_fields(type(self)):
+            value = getattr(self, name)
             if isinstance(value, datetime):
                 return value
         raise AttributeError(f"{type(self).__name__} has no time field")
 
 
 _TIME_FIELDS = ("at", "received_at", "requested_at", "issued_at", "resolved_at", "returned_at")
+
+
+@cache
+def _time_fields(model: type[EventData]) -> tuple[str, ...]:
+    """Which of ``_TIME_FIELDS`` the model declares, in that order (found once per model:
+    the property is read for every event consumed, and asking a model for a field it does
+    not have is slow)."""
+    return tuple(name for name in _TIME_FIELDS if name in model.model_fields)
 
 
 class MaskedApplicant(BaseModel):

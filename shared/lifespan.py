@@ -98,7 +98,7 @@ async def _start(runtime: Runtime, plan: ServicePlan) -> list[ConsumerSpec]:
             topics=[prefix + t for t in spec.topics],
             bootstrap=settings.kafka_bootstrap, handler=spec.handler,
             batch_handler=spec.batch_handler, batch_size=settings.consumer_batch_size,
-            event_types=spec.event_types,
+            event_types=spec.event_types, aligned=spec.aligned,
         )
         await consumer.start()
         runtime.consumers.append(consumer)

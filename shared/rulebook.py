@@ -156,6 +156,9 @@ class Rulebook:
     data: RulebookFile
     _units: dict[str, Unit] = field(default_factory=dict)
     _procedures: dict[str, Procedure] = field(default_factory=dict)
+    # Each unit's calendar, built once: the rulebook is never changed in place (a new one
+    # is loaded instead), and a calendar is asked for at every fold.
+    _calendars: dict[str, WorkingCalendar] = field(default_factory=dict, compare=False)
 
     @property
     def version(self) -> str:
@@ -225,6 +228,12 @@ class Rulebook:
         return [u for u in self.units if u.code not in rolled]
 
     def calendar_for(self, unit_code: str) -> WorkingCalendar:
+        calendar = self._calendars.get(unit_code)
+        if calendar is None:
+            calendar = self._calendars[unit_code] = self._calendar_of(unit_code)
+        return calendar
+
+    def _calendar_of(self, unit_code: str) -> WorkingCalendar:
         province = WorkingCalendar({o.date: o.working for o in self.data.calendar_overrides})
         chain: list[Unit] = []
         unit = self.unit(unit_code)

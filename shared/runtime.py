@@ -34,6 +34,9 @@ class ConsumerSpec:
     handler: Handler | None = None
     batch_handler: BatchHandler | None = None
     event_types: frozenset[str] | None = None
+    # Batches aligned in time across partitions (shared.batching): for a handler whose cost
+    # is per dossier, such as a fold, when catching up on a backlog.
+    aligned: bool = False
 
 
 @dataclass

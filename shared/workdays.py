@@ -39,6 +39,13 @@ def _national() -> holidays.HolidayBase:
     return holidays.country_holidays("VN")
 
 
+@lru_cache(maxsize=8192)
+def _nationally_working(d: date) -> bool:
+    """The national calendar's answer for one day, remembered: the library's check is a
+    dictionary walk and a weekday rule, asked for every day of every deadline."""
+    return bool(_national().is_working_day(d))
+
+
 @dataclass(frozen=True)
 class OfficePolicy:
     """The *policy* values of the deadline rules (docs/rules/lifecycle.md), configurable per
@@ -68,7 +75,7 @@ class WorkingCalendar:
     def is_working_day(self, d: date) -> bool:
         if d in self.overrides:
             return self.overrides[d]
-        return bool(_national().is_working_day(d))
+        return _nationally_working(d)
 
     def next_working_day(self, d: date) -> date:
         """The first working day strictly after ``d``."""

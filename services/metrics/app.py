@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
     def consumers(_: Runtime) -> Sequence[ConsumerSpec]:
         return [ConsumerSpec(name="metrics-facts", topics=list(ALL_DOSSIER_TOPICS),
                              batch_handler=MetricsConsumer(rulebook),
-                             event_types=MetricsConsumer.event_types)]
+                             event_types=MetricsConsumer.event_types, aligned=True)]
 
     async def stop_live(runtime: Runtime) -> None:
         runtime.component(LiveHub).stop()

@@ -53,8 +53,10 @@ def received(code: str) -> Envelope[Received]:
 class Services:
     """Two schemas on the real database, topics with a per-test prefix on the real broker."""
 
-    def __init__(self, infra: Infra, producer_schema: str, consumer_schema: str, prefix: str):
+    def __init__(self, infra: Infra, producer_schema: str, consumer_schema: str, prefix: str,
+                 aligned: bool = False):
         self.infra = infra
+        self.aligned = aligned  # the consumer's batches aligned in time (shared.batching)
         self.a = producer_schema
         self.b = consumer_schema
         self.prefix = prefix
@@ -102,7 +104,7 @@ class Services:
                              group_id=group, topics=[self.topic],
                              bootstrap=self.infra.kafka_bootstrap,
                              handler=handler or count_effect,  # type: ignore[arg-type]
-                             event_types=event_types)
+                             event_types=event_types, aligned=self.aligned)
 
     async def effects(self) -> dict[str, int]:
         rows = await self.pool_b.fetch(
@@ -110,10 +112,12 @@ class Services:
         return {r["id"]: r["n"] for r in rows}
 
 
-@pytest.fixture
-async def services(infra: Infra, schema_factory: Callable[[str], str],
-                   unique: str) -> AsyncIterator[Services]:
-    s = Services(infra, schema_factory("producer"), schema_factory("consumer"), f"t{unique}.")
+# Every guarantee holds for both ways of batching: as fetched, and aligned in time.
+@pytest.fixture(params=[False, True], ids=["as-fetched", "aligned"])
+async def services(request: pytest.FixtureRequest, infra: Infra,
+                   schema_factory: Callable[[str], str], unique: str) -> AsyncIterator[Services]:
+    s = Services(infra, schema_factory("producer"), schema_factory("consumer"), f"t{unique}.",
+                 aligned=request.param)
     await s.start()
     yield s
     await s.stop()

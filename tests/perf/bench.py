@@ -459,7 +459,7 @@ async def consume_fresh(pool: Any, schema: str, events: int) -> dict[str, Any]:
                              group_id=f"bench-{prefix}", bootstrap=KAFKA, topics=topics,
                              batch_handler=MetricsConsumer(RB),
                              batch_size=METRICS.consumer_batch_size,
-                             event_types=MetricsConsumer.event_types)
+                             event_types=MetricsConsumer.event_types, aligned=True)
     await consumer.start()
     async with asyncio.timeout(120):  # it holds every partition
         while len(consumer.assignment()) != 6 * len(topics):
