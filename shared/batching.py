@@ -16,7 +16,7 @@ rebalance, a restart or a sought-back batch drops it and it is read again.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from itertools import islice
 from typing import Any, Protocol
 
@@ -40,18 +40,30 @@ class AlignedBatches:
         """How many of the partition's records are held."""
         return len(self._held.get(tp, ()))
 
+    def partitions(self) -> list[Any]:
+        """The partitions with records held."""
+        return [tp for tp, records in self._held.items() if records]
+
+    def last_offset(self, tp: Any) -> int:
+        """The offset of the partition's last held record (it must hold one)."""
+        return int(self._held[tp][-1].offset)
+
     def add(self, fetched: Mapping[Any, list[Any]]) -> None:
         for tp, records in fetched.items():
             if records:
                 self._held.setdefault(tp, []).extend(records)
 
-    def take(self, limit: int) -> dict[Any, list[Any]]:
+    def take(self, limit: int, complete: Container[Any] = ()) -> dict[Any, list[Any]]:
         """At most ``limit`` records: on each held partition, its records up to the earliest
-        of the partitions' last held timestamps, the earliest first when there are more."""
+        of the partitions' last held timestamps, the earliest first when there are more.
+        A partition in ``complete`` (all it has on the broker is held) does not bound the
+        batch: nothing earlier can come from it. When every partition is complete (a member
+        that has caught up), everything held is taken, earliest first."""
         tps = [tp for tp, records in self._held.items() if records]
         if not tps:
             return {}
-        horizon = min(self._held[tp][-1].timestamp for tp in tps)
+        horizon = min((self._held[tp][-1].timestamp for tp in tps if tp not in complete),
+                      default=None)
         counts = [0] * len(tps)
         # Each partition's records up to the horizon, in their own order, merged earliest
         # first: only what is taken is looked at.
@@ -82,9 +94,11 @@ class AlignedBatches:
         self._held.clear()
 
 
-def _until(records: list[_Record], horizon: int, i: int) -> Iterator[tuple[int, int]]:
-    """``(timestamp, i)`` of the partition's records up to the first after ``horizon``."""
+def _until(records: list[_Record], horizon: int | None, i: int
+           ) -> Iterator[tuple[int, int]]:
+    """``(timestamp, i)`` of the partition's records up to the first after ``horizon``
+    (None: all of them)."""
     for rec in records:
-        if rec.timestamp > horizon:
+        if horizon is not None and rec.timestamp > horizon:
             return
         yield rec.timestamp, i

@@ -323,7 +323,10 @@ class EventConsumer:
             self._deferred += 1
             return {}
         self._deferred = 0
-        batch = self._aligned.take(self.batch_size)
+        # A partition whose every record on the broker is held does not hold the batch back.
+        complete = {tp for tp in self._aligned.partitions()
+                    if self._aligned.last_offset(tp) + 1 >= (self._end(tp) or 0)}
+        batch = self._aligned.take(self.batch_size, complete)
         assigned = self._consumer.assignment()
         full = {tp for tp in assigned if self._aligned.held(tp) >= self.batch_size}
         paused = self._consumer.paused()
@@ -341,15 +344,21 @@ class EventConsumer:
         for tp in consumer.assignment() - consumer.paused():
             if self._aligned.held(tp):
                 continue
-            end = consumer.last_stable_offset(tp)
-            if end is None or end < 0:
-                end = consumer.highwater(tp)
+            end = self._end(tp)
             if end is None:
                 return True
             with contextlib.suppress(IllegalStateError):
                 if await consumer.position(tp) < end:
                     return True
         return False
+
+    def _end(self, tp: TopicPartition) -> int | None:
+        """The partition's end on the broker as last fetched (None: not fetched yet)."""
+        assert self._consumer is not None
+        end = self._consumer.last_stable_offset(tp)
+        if end is None or end < 0:  # not known, or a broker without transactions' offsets
+            end = self._consumer.highwater(tp)
+        return int(end) if end is not None else None
 
     def _forget_held(self, tps: Any) -> None:
         """Drop the held records of ``tps`` (None: all of them)."""

@@ -475,8 +475,71 @@ async def consume_fresh(pool: Any, schema: str, events: int) -> dict[str, Any]:
             "events_per_s": round(total / elapsed, 1) if elapsed else None}
 
 
+def _replica(schema: str, topics: list[str], group: str, index: int, held: Any, seen: Any,
+             go: Any, stop: Any) -> None:
+    """One metrics replica in a process of its own (spawned): it joins the group, reports
+    how many partitions it holds, and consumes from ``go`` to ``stop``, counting records."""
+    async def run() -> None:
+        pool = await create_pool(PG, schema, max_size=4)
+        consumer = EventConsumer(pool=pool, schema=schema, name=group, group_id=group,
+                                 bootstrap=KAFKA, topics=topics,
+                                 batch_handler=MetricsConsumer(RB),
+                                 batch_size=METRICS.consumer_batch_size,
+                                 event_types=MetricsConsumer.event_types, aligned=True)
+        await consumer.start()
+        try:
+            while not go.is_set():
+                held[index] = len(consumer.assignment())
+                await asyncio.sleep(0.05)
+            while not stop.is_set():
+                n = await consumer.poll_once(200)
+                with seen.get_lock():
+                    seen.value += n
+                held[index] = len(consumer.assignment())
+        finally:
+            await consumer.stop()
+            await pool.close()
+    asyncio.run(run())
+
+
+async def consume_replicas(schema: str, events: int, replicas: int) -> dict[str, Any]:
+    """``events`` fresh events consumed by ``replicas`` members of one group, each in a
+    process of its own, as replicas of the service run. The clock starts when every member
+    holds a share of the partitions and all of them are held."""
+    prefix = f"c{uuid.uuid4().hex[:6]}."
+    total = await produce(prefix, events // 5)
+    topics = [prefix + t for t in ev.ALL_DOSSIER_TOPICS]
+    ctx = multiprocessing.get_context("spawn")
+    held, seen = ctx.Array("i", replicas), ctx.Value("q", 0)
+    go, stop = ctx.Event(), ctx.Event()
+    procs_ = [ctx.Process(target=_replica, args=(schema, topics, f"bench-{prefix}", i, held,
+                                                 seen, go, stop)) for i in range(replicas)]
+    for proc in procs_:
+        proc.start()
+    try:
+        async with asyncio.timeout(180):
+            while not (all(held[:]) and sum(held[:]) == 6 * len(topics)):
+                await asyncio.sleep(0.1)
+        shares = list(held[:])
+        go.set()
+        start = time.perf_counter()
+        async with asyncio.timeout(600):
+            while seen.value < total:
+                await asyncio.sleep(0.02)
+        elapsed = time.perf_counter() - start
+    finally:
+        stop.set()
+        for proc in procs_:
+            await asyncio.to_thread(proc.join, 60)
+            if proc.is_alive():
+                proc.kill()
+    return {"events": total, "replicas": replicas, "partitions_each": shares,
+            "seconds": round(elapsed, 2),
+            "events_per_s": round(total / elapsed, 1) if elapsed else None}
+
+
 async def bench_consume(db: str, events_target: int, history_events: tuple[int, ...] = (0,),
-                        ) -> list[dict[str, Any]]:
+                        replicas: int = 2) -> list[dict[str, Any]]:
     """``events_target`` fresh events consumed into a schema already holding each of
     ``history_events`` events (about four a dossier) and their facts."""
     schema = f"metrics_bench_{uuid.uuid4().hex[:6]}"
@@ -493,6 +556,12 @@ async def bench_consume(db: str, events_target: int, history_events: tuple[int, 
             log(f"metrics consume: {stored} events stored; producing {events_target} more")
             run = await consume_fresh(pool, schema, events_target)
             out.append({"events_stored_before": stored, "history_fill": filled, **run})
+        if replicas > 1:  # scaled out, on the largest history
+            stored = await pool.fetchval("SELECT count(*) FROM dossier_events")
+            log(f"metrics consume: {stored} events stored; {replicas} replicas, "
+                f"{2 * events_target} more (twice as many: the run is twice as fast)")
+            run = await consume_replicas(schema, 2 * events_target, replicas)
+            out.append({"events_stored_before": stored, **run})
     finally:
         await pool.execute(f"DROP SCHEMA {schema} CASCADE")
         await pool.close()
@@ -709,7 +778,7 @@ async def run() -> dict[str, Any]:
                                                              int(200_000 * SCALE))
     finally:
         await drop_database(PG, db)
-    api, consume = results["metrics_api"], results["metrics_consume"]
+    api, consume = results["metrics_api"], one_member(results["metrics_consume"])
     results["ratios"] = {
         "intake_vs_bare_fastapi": round(results["intake"]["throughput_per_s"]
                                         / results["bare_fastapi"]["throughput_per_s"], 3),
@@ -717,6 +786,7 @@ async def run() -> dict[str, Any]:
             consume[1]["events_per_s"] / results["kafka_reference"]["consumer_records_per_s"], 3),
         "metrics_consume_largest_vs_smallest_history": round(
             consume[-1]["events_per_s"] / consume[0]["events_per_s"], 3),
+        **replica_ratios(results["metrics_consume"]),
         "rebuild_vs_kafka_consumer": round(
             results["rebuild"]["events_per_s"]
             / results["kafka_reference"]["consumer_records_per_s"], 3),
@@ -740,6 +810,21 @@ def api_ratios(api: list[dict[str, Any]]) -> dict[str, float]:
         "api_p99_largest_vs_1m_history": round(api[-1]["api"]["p99_ms"] / mid["api"]["p99_ms"],
                                                3),
     }
+
+
+def one_member(consume: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The consume runs of one member, by history size (the replicas' run left out)."""
+    return [c for c in consume if "replicas" not in c]
+
+
+def replica_ratios(consume: list[dict[str, Any]]) -> dict[str, float]:
+    """The replicas' rate against one member's on the same (largest) history."""
+    scaled = [c for c in consume if "replicas" in c]
+    if not scaled:
+        return {}
+    alone = one_member(consume)[-1]
+    return {f"metrics_consume_{scaled[0]['replicas']}_replicas_vs_one": round(
+        scaled[0]["events_per_s"] / alone["events_per_s"], 3)}
 
 
 def merged_with_earlier(results: dict[str, Any]) -> dict[str, Any]:
@@ -766,7 +851,9 @@ def merged_with_earlier(results: dict[str, Any]) -> dict[str, Any]:
         ratios.update(api_ratios(results["metrics_api"]))
         measured["metrics_api"] = results["when"]
     if "metrics_consume" in results:
-        consume = earlier["metrics_consume"] = results["metrics_consume"]
+        earlier["metrics_consume"] = results["metrics_consume"]
+        consume = one_member(results["metrics_consume"])
+        ratios.update(replica_ratios(results["metrics_consume"]))
         ratios["metrics_consume_largest_vs_smallest_history"] = round(
             consume[-1]["events_per_s"] / consume[0]["events_per_s"], 3)
         if "kafka_reference" in earlier:

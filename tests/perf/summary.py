@@ -205,7 +205,9 @@ def render(r: dict[str, Any]) -> str:
              f"{r['freshness_sustainable']['achieved_per_s']:.0f} /s from 2 connections)",
              f"p99 < {t['freshness_p99_ms']} ms", r["freshness_sustainable"]["p99_ms"]
              < t["freshness_p99_ms"]) if "freshness_sustainable" in r else "",
-        *[_row(f"3. metrics consume rate, {c['events_stored_before']:,} events already stored",
+        *[_row(f"3. metrics consume rate, {c['events_stored_before']:,} events already stored"
+               + (f", {c['replicas']} replicas (processes of their own)" if "replicas" in c
+                  else ""),
                f"{c['events_per_s']:.0f} events/s ({c['events']:,} events)",
                f"≥ {t['consume_events_per_s']} /s", c["events_per_s"] >= t["consume_events_per_s"],
                by(c["events_per_s"], t["consume_events_per_s"], True)) for c in cons],

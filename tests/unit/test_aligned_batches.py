@@ -158,3 +158,19 @@ async def test_what_is_held_is_forgotten_when_its_partitions_move_or_go_back() -
     # A client let go: the next one starts from the committed offsets.
     await c._drop_client()
     assert len(held) == 0
+
+
+def test_a_partition_with_nothing_more_on_the_broker_does_not_hold_the_batch_back() -> None:
+    held = AlignedBatches()
+    held.add({"a": partition("a", [1, 5, 9]), "b": partition("b", [2, 3])})
+    # "b" has more to come (it bounds the batch at 3); "a" holds all it has.
+    batch = held.take(10, complete={"a"})
+    assert {tp: [r.timestamp for r in rs] for tp, rs in batch.items()} == {
+        "a": [1], "b": [2, 3]}
+    # Caught up everywhere (as in live running): all that is held.
+    assert [r.timestamp for r in held.take(10, complete={"a", "b"})["a"]] == [5, 9]
+    assert len(held) == 0
+    # ... the earliest first, over the limit.
+    held.add({"a": partition("a", [4, 6], first=3), "b": partition("b", [5], first=2)})
+    assert sum(len(rs) for rs in held.take(2, complete={"a", "b"}).values()) == 2
+    assert [r.timestamp for r in held.take(10, complete={"a", "b"})["a"]] == [6]
