@@ -476,9 +476,9 @@ async def consume_fresh(pool: Any, schema: str, events: int) -> dict[str, Any]:
 
 
 def _replica(schema: str, topics: list[str], group: str, index: int, held: Any, seen: Any,
-             go: Any, stop: Any) -> None:
-    """One metrics replica in a process of its own (spawned): it joins the group, reports
-    how many partitions it holds, and consumes from ``go`` to ``stop``, counting records."""
+             stop: Any) -> None:
+    """One metrics replica in a process of its own (spawned), polling as the service does
+    until ``stop``: it reports how many partitions it holds and counts the records."""
     async def run() -> None:
         pool = await create_pool(PG, schema, max_size=4)
         consumer = EventConsumer(pool=pool, schema=schema, name=group, group_id=group,
@@ -488,9 +488,6 @@ def _replica(schema: str, topics: list[str], group: str, index: int, held: Any, 
                                  event_types=MetricsConsumer.event_types, aligned=True)
         await consumer.start()
         try:
-            while not go.is_set():
-                held[index] = len(consumer.assignment())
-                await asyncio.sleep(0.05)
             while not stop.is_set():
                 n = await consumer.poll_once(200)
                 with seen.get_lock():
@@ -505,24 +502,29 @@ def _replica(schema: str, topics: list[str], group: str, index: int, held: Any, 
 async def consume_replicas(schema: str, events: int, replicas: int) -> dict[str, Any]:
     """``events`` fresh events consumed by ``replicas`` members of one group, each in a
     process of its own, as replicas of the service run. The clock starts when every member
-    holds a share of the partitions and all of them are held."""
+    holds a share of the partitions and all of them are held; what was consumed before that
+    (while the group formed) is left out of the rate. A group that does not form within two
+    minutes is reported as such."""
     prefix = f"c{uuid.uuid4().hex[:6]}."
     total = await produce(prefix, events // 5)
     topics = [prefix + t for t in ev.ALL_DOSSIER_TOPICS]
     ctx = multiprocessing.get_context("spawn")
-    held, seen = ctx.Array("i", replicas), ctx.Value("q", 0)
-    go, stop = ctx.Event(), ctx.Event()
+    held, seen, stop = ctx.Array("i", replicas), ctx.Value("q", 0), ctx.Event()
     procs_ = [ctx.Process(target=_replica, args=(schema, topics, f"bench-{prefix}", i, held,
-                                                 seen, go, stop)) for i in range(replicas)]
+                                                 seen, stop)) for i in range(replicas)]
     for proc in procs_:
         proc.start()
+    out: dict[str, Any] = {"events_produced": total, "replicas": replicas}
     try:
-        async with asyncio.timeout(180):
-            while not (all(held[:]) and sum(held[:]) == 6 * len(topics)):
-                await asyncio.sleep(0.1)
-        shares = list(held[:])
-        go.set()
-        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(120):
+                while not (all(held[:]) and sum(held[:]) == 6 * len(topics)):
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            return {**out, "group_formed": False, "partitions_each": list(held[:]),
+                    "events": None, "seconds": None, "events_per_s": None}
+        start, before = time.perf_counter(), seen.value
+        out["partitions_each"] = list(held[:])
         async with asyncio.timeout(600):
             while seen.value < total:
                 await asyncio.sleep(0.02)
@@ -533,9 +535,9 @@ async def consume_replicas(schema: str, events: int, replicas: int) -> dict[str,
             await asyncio.to_thread(proc.join, 60)
             if proc.is_alive():
                 proc.kill()
-    return {"events": total, "replicas": replicas, "partitions_each": shares,
-            "seconds": round(elapsed, 2),
-            "events_per_s": round(total / elapsed, 1) if elapsed else None}
+    return {**out, "group_formed": True, "consumed_before_the_clock": before,
+            "events": total - before, "seconds": round(elapsed, 2),
+            "events_per_s": round((total - before) / elapsed, 1) if elapsed else None}
 
 
 async def bench_consume(db: str, events_target: int, history_events: tuple[int, ...] = (0,),
@@ -819,7 +821,7 @@ def one_member(consume: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def replica_ratios(consume: list[dict[str, Any]]) -> dict[str, float]:
     """The replicas' rate against one member's on the same (largest) history."""
-    scaled = [c for c in consume if "replicas" in c]
+    scaled = [c for c in consume if "replicas" in c and c["events_per_s"]]
     if not scaled:
         return {}
     alone = one_member(consume)[-1]
