@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import multiprocessing
 import os
 import platform
@@ -475,12 +476,17 @@ async def consume_fresh(pool: Any, schema: str, events: int) -> dict[str, Any]:
             "events_per_s": round(total / elapsed, 1) if elapsed else None}
 
 
-def _replica(schema: str, topics: list[str], group: str, index: int, held: Any, seen: Any,
-             stop: Any) -> None:
+def _replica(db: str, schema: str, topics: list[str], group: str, index: int, held: Any,
+             seen: Any, stop: Any) -> None:
     """One metrics replica in a process of its own (spawned), polling as the service does
     until ``stop``: it reports how many partitions it holds and counts the records."""
+    # Its group's changes go to the bench's log: a rebalance during the run shows there.
+    logging.basicConfig(format=f"[replica {index}] %(asctime)s %(name)s: %(message)s",
+                        level=logging.WARNING)
+    logging.getLogger("aiokafka.consumer.group_coordinator").setLevel(logging.INFO)
+
     async def run() -> None:
-        pool = await create_pool(PG, schema, max_size=4)
+        pool = await create_pool(db, schema, max_size=4)
         consumer = EventConsumer(pool=pool, schema=schema, name=group, group_id=group,
                                  bootstrap=KAFKA, topics=topics,
                                  batch_handler=MetricsConsumer(RB),
@@ -499,7 +505,8 @@ def _replica(schema: str, topics: list[str], group: str, index: int, held: Any, 
     asyncio.run(run())
 
 
-async def consume_replicas(schema: str, events: int, replicas: int) -> dict[str, Any]:
+async def consume_replicas(db: str, schema: str, events: int, replicas: int
+                           ) -> dict[str, Any]:
     """``events`` fresh events consumed by ``replicas`` members of one group, each in a
     process of its own, as replicas of the service run. The clock starts when every member
     holds a share of the partitions and all of them are held; what was consumed before that
@@ -510,8 +517,8 @@ async def consume_replicas(schema: str, events: int, replicas: int) -> dict[str,
     topics = [prefix + t for t in ev.ALL_DOSSIER_TOPICS]
     ctx = multiprocessing.get_context("spawn")
     held, seen, stop = ctx.Array("i", replicas), ctx.Value("q", 0), ctx.Event()
-    procs_ = [ctx.Process(target=_replica, args=(schema, topics, f"bench-{prefix}", i, held,
-                                                 seen, stop)) for i in range(replicas)]
+    procs_ = [ctx.Process(target=_replica, args=(db, schema, topics, f"bench-{prefix}", i,
+                                                 held, seen, stop)) for i in range(replicas)]
     for proc in procs_:
         proc.start()
     out: dict[str, Any] = {"events_produced": total, "replicas": replicas}
@@ -535,6 +542,11 @@ async def consume_replicas(schema: str, events: int, replicas: int) -> dict[str,
             await asyncio.to_thread(proc.join, 60)
             if proc.is_alive():
                 proc.kill()
+    conn = await asyncpg.connect(db)
+    try:  # a replica that could not apply its events dead-letters them: none may have
+        out["dead_lettered"] = await conn.fetchval(f"SELECT count(*) FROM {schema}.dead_letters")
+    finally:
+        await conn.close()
     return {**out, "group_formed": True, "consumed_before_the_clock": before,
             "events": total - before, "seconds": round(elapsed, 2),
             "events_per_s": round((total - before) / elapsed, 1) if elapsed else None}
@@ -562,7 +574,7 @@ async def bench_consume(db: str, events_target: int, history_events: tuple[int, 
             stored = await pool.fetchval("SELECT count(*) FROM dossier_events")
             log(f"metrics consume: {stored} events stored; {replicas} replicas, "
                 f"{2 * events_target} more (twice as many: the run is twice as fast)")
-            run = await consume_replicas(schema, 2 * events_target, replicas)
+            run = await consume_replicas(db, schema, 2 * events_target, replicas)
             out.append({"events_stored_before": stored, **run})
     finally:
         await pool.execute(f"DROP SCHEMA {schema} CASCADE")

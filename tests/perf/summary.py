@@ -91,6 +91,8 @@ def _consume_row(c: dict[str, Any], target: float) -> str:
                     f"{c['partitions_each']})", f"≥ {target:.0f} /s", None)
     extra = (f", {c['consumed_before_the_clock']:,} more while the group formed"
              if c.get("consumed_before_the_clock") else "")
+    if c.get("dead_lettered"):
+        extra += f", {c['dead_lettered']:,} dead-lettered: not a valid run"
     return _row(name, f"{c['events_per_s']:.0f} events/s ({c['events']:,} events{extra})",
                 f"≥ {target:.0f} /s", c["events_per_s"] >= target,
                 by(c["events_per_s"], target, True))
