@@ -178,8 +178,8 @@ class EventConsumer:
         async with asyncio.timeout(60):
             while not set(self.topics) <= set(await self._consumer.topics()):  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
-        self._consumer.subscribe(self.topics, listener=_WaitForBatch(self._lock, self.name,
-                                                                     self._forget_held))
+        self._consumer.subscribe(self.topics, listener=_WaitForBatch(
+            self._lock, self.name, self._forget_for(self._consumer)))
         if self._dlq_producer is None:
             self._dlq_producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
                                                   client_id=f"{self.name}-dlq")
@@ -360,6 +360,15 @@ class EventConsumer:
             end = self._consumer.highwater(tp)
         return int(end) if end is not None else None
 
+    def _forget_for(self, client: AIOKafkaConsumer) -> Callable[[Any], None]:
+        """``_forget_held`` for ``client``'s revoke hook, which does nothing once another
+        client has replaced it: a retired client still leaving its group may revoke
+        partitions that the new client holds records of."""
+        def forget(tps: Any) -> None:
+            if self._consumer is client:
+                self._forget_held(tps)
+        return forget
+
     def _forget_held(self, tps: Any) -> None:
         """Drop the held records of ``tps`` (None: all of them)."""
         if self._aligned is None:
@@ -403,8 +412,14 @@ class EventConsumer:
                         self._seek_back(batch)
                         raise
                     poison.append((item.record, "handler-error", repr(one_exc)[:1000]))
-        for rec, reason, detail in poison:
-            await self._dead_letter(rec, reason, detail)
+        try:
+            for rec, reason, detail in poison:
+                await self._dead_letter(rec, reason, detail)
+        except Exception:
+            # Not copied to its dead-letter topic: the batch is read again (the inbox skips
+            # what was applied), or the poison left would be passed over.
+            self._seek_back(batch)
+            raise
         if commit_offsets:
             await self.commit(batch)
         self._observe_lag(batch)

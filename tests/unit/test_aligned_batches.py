@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg
+import pytest
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaConnectionError
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -174,3 +176,45 @@ def test_a_partition_with_nothing_more_on_the_broker_does_not_hold_the_batch_bac
     held.add({"a": partition("a", [4, 6], first=3), "b": partition("b", [5], first=2)})
     assert sum(len(rs) for rs in held.take(2, complete={"a", "b"}).values()) == 2
     assert [r.timestamp for r in held.take(10, complete={"a", "b"})["a"]] == [6]
+
+
+async def test_a_retired_clients_revoke_leaves_the_new_clients_records() -> None:
+    c = aligned_consumer()
+    held = c._aligned
+    assert held is not None
+    old, new = Seeker(), Seeker()
+    c._consumer = cast(Any, old)
+    old_forget = c._forget_for(cast(Any, old))
+    c._consumer = cast(Any, new)  # made again after a stall; the old one is still leaving
+    tp = TopicPartition("t", 0)
+    held.add({tp: partition("a", [1, 2])})
+    old_forget([tp])
+    assert held.held(tp) == 2
+    c._forget_for(cast(Any, new))([tp])
+    assert held.held(tp) == 0
+
+
+class FailingDeadLetters:
+    async def send_and_wait(self, *_args: Any, **_kwargs: Any) -> None:
+        raise KafkaConnectionError("the broker is away")
+
+
+@dataclass
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes = b"not json"
+    key: bytes = b"k"
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+async def test_a_poison_message_not_copied_to_its_dead_letter_topic_is_read_again() -> None:
+    c = aligned_consumer()
+    c._dlq_producer = cast(Any, FailingDeadLetters())
+    seeker = Seeker()
+    c._consumer = cast(Any, seeker)
+    tp = TopicPartition("t", 0)
+    with pytest.raises(KafkaConnectionError):
+        await c.process_batch({tp: [Message("t", 0, 41), Message("t", 0, 42)]})
+    assert seeker.sought == {tp: 41}  # neither is passed over
