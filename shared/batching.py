@@ -59,7 +59,7 @@ class AlignedBatches:
         A partition in ``complete`` (all it has on the broker is held) does not bound the
         batch: nothing earlier can come from it. When every partition is complete (a member
         that has caught up), everything held is taken, earliest first."""
-        tps = [tp for tp, records in self._held.items() if records]
+        tps = self.partitions()
         if not tps:
             return {}
         horizon = min((self._held[tp][-1].timestamp for tp in tps if tp not in complete),

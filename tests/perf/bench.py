@@ -450,17 +450,21 @@ async def fill_history(db: str, schema: str, have: int, want: int, *,
 
 
 # ------------------------------------------------------------------ 3. consume rate
+def metrics_member(pool: Any, schema: str, group: str, topics: list[str]) -> EventConsumer:
+    """A member of metrics' consumer group, configured as the service configures it."""
+    return EventConsumer(pool=pool, schema=schema, name=group, group_id=group, bootstrap=KAFKA,
+                         topics=topics, batch_handler=MetricsConsumer(RB),
+                         batch_size=METRICS.consumer_batch_size,
+                         event_types=MetricsConsumer.event_types, aligned=True)
+
+
 async def consume_fresh(pool: Any, schema: str, events: int) -> dict[str, Any]:
     """``events`` fresh events produced to new topics, consumed by one member, as the
     service runs it."""
     prefix = f"c{uuid.uuid4().hex[:6]}."
     total = await produce(prefix, events // 5)
     topics = [prefix + t for t in ev.ALL_DOSSIER_TOPICS]
-    consumer = EventConsumer(pool=pool, schema=schema, name=f"bench-{prefix}",
-                             group_id=f"bench-{prefix}", bootstrap=KAFKA, topics=topics,
-                             batch_handler=MetricsConsumer(RB),
-                             batch_size=METRICS.consumer_batch_size,
-                             event_types=MetricsConsumer.event_types, aligned=True)
+    consumer = metrics_member(pool, schema, f"bench-{prefix}", topics)
     await consumer.start()
     async with asyncio.timeout(120):  # it holds every partition
         while len(consumer.assignment()) != 6 * len(topics):
@@ -487,11 +491,7 @@ def _replica(db: str, schema: str, topics: list[str], group: str, index: int, he
 
     async def run() -> None:
         pool = await create_pool(db, schema, max_size=4)
-        consumer = EventConsumer(pool=pool, schema=schema, name=group, group_id=group,
-                                 bootstrap=KAFKA, topics=topics,
-                                 batch_handler=MetricsConsumer(RB),
-                                 batch_size=METRICS.consumer_batch_size,
-                                 event_types=MetricsConsumer.event_types, aligned=True)
+        consumer = metrics_member(pool, schema, group, topics)
         await consumer.start()
         try:
             while not stop.is_set():
