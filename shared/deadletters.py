@@ -162,7 +162,8 @@ router = APIRouter(prefix="/v1/ops", tags=["operations"])
 Operator = Annotated[Principal, Depends(bearer("operator"))]
 
 
-def dead_letters(request: Request) -> DeadLetters:
+async def dead_letters(request: Request) -> DeadLetters:
+    # async: a plain function would be sent to the thread pool on every request
     runtime = get_runtime(request)
     return DeadLetters(runtime.pool, runtime.consumers, runtime.settings.kafka_bootstrap)
 

@@ -5,8 +5,9 @@ the live hub) are provided by the service's bootstrap and looked up by their typ
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -92,6 +93,19 @@ def get_runtime(request: Request) -> Runtime:
 def component_of(request: Request, kind: type[T]) -> T:
     """The running service's component of type ``kind`` (provided by its bootstrap)."""
     return get_runtime(request).component(kind)
+
+
+@functools.cache
+def provided(kind: type[T]) -> Callable[[Request], Awaitable[T]]:
+    """A FastAPI dependency giving the running service's component of type ``kind`` (one per
+    type, so a test can override it). It is a coroutine function: FastAPI sends a plain
+    function to its thread pool, one hop to a worker thread and back on every request."""
+
+    async def dependency(request: Request) -> T:
+        return component_of(request, kind)
+
+    dependency.__name__ = f"provided_{kind.__name__}"
+    return dependency
 
 
 def clock_of(request: Request) -> Clock:

@@ -38,7 +38,7 @@ from shared.docs import answers, security
 from shared.events import ComplaintCode, DossierCode
 from shared.portal_keys import ConfiguredKeys
 from shared.problems import Problem, invalid
-from shared.runtime import clock_of, component_of
+from shared.runtime import clock_of, component_of, provided
 from shared.textbounds import PersonName, Phone, PlainText
 from shared.timebounds import AwareMoment, LocalTime
 
@@ -142,11 +142,7 @@ class ReactionRequest(BaseModel):
     at: AwareMoment | None = Field(default=None, description="importer token only")
 
 
-def handlers(request: Request) -> ComplaintHandlers:
-    return component_of(request, ComplaintHandlers)
-
-
-Handlers = Annotated[ComplaintHandlers, Depends(handlers)]
+Handlers = Annotated[ComplaintHandlers, Depends(provided(ComplaintHandlers))]
 
 
 @contextmanager

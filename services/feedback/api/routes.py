@@ -27,7 +27,7 @@ from shared.auth import Principal, TokenSent, bearer, business_time, verify_toke
 from shared.docs import answers, security
 from shared.events import CriteriaScores, DossierCode, Rating
 from shared.problems import Problem
-from shared.runtime import clock_of, component_of
+from shared.runtime import clock_of, provided
 from shared.textbounds import PlainText
 from shared.timebounds import AwareMoment, LocalTime
 
@@ -61,11 +61,7 @@ ANSWERS = answers(403, 409, 422, 429, said={
     429: "too many wrong PINs for this dossier or from this address; see Retry-After"})
 
 
-def handlers(request: Request) -> FeedbackHandlers:
-    return component_of(request, FeedbackHandlers)
-
-
-Handlers = Annotated[FeedbackHandlers, Depends(handlers)]
+Handlers = Annotated[FeedbackHandlers, Depends(provided(FeedbackHandlers))]
 
 
 @contextmanager

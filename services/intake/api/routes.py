@@ -61,7 +61,7 @@ from shared.idempotency import IdempotencyKey, mark_replayed
 from shared.masking import mask_personal_data
 from shared.notifications import mask_address
 from shared.problems import Problem, invalid
-from shared.runtime import clock_of, component_of, get_runtime
+from shared.runtime import clock_of, component_of, get_runtime, provided
 from shared.textbounds import search_key
 from shared.timebounds import Day
 
@@ -93,11 +93,7 @@ async def portal(request: Request,
 Caller = Annotated[Portal, Depends(portal)]
 
 
-def handlers(request: Request) -> IntakeHandlers:
-    return component_of(request, IntakeHandlers)
-
-
-Handlers = Annotated[IntakeHandlers, Depends(handlers)]
+Handlers = Annotated[IntakeHandlers, Depends(provided(IntakeHandlers))]
 
 
 @contextmanager

@@ -21,18 +21,14 @@ from services.intake.service_layer.webhooks import (
 from shared.audit import audit_note, audited
 from shared.docs import answers
 from shared.problems import Problem, invalid
-from shared.runtime import clock_of, component_of
+from shared.runtime import clock_of, provided
 from shared.timebounds import LocalTime
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 
 
-def handlers(request: Request) -> WebhookHandlers:
-    return component_of(request, WebhookHandlers)
-
-
-Handlers = Annotated[WebhookHandlers, Depends(handlers)]
+Handlers = Annotated[WebhookHandlers, Depends(provided(WebhookHandlers))]
 
 
 @contextmanager

@@ -35,7 +35,7 @@ from shared.audit import audited
 from shared.auth import Principal, bearer
 from shared.docs import answers
 from shared.problems import Problem, invalid
-from shared.runtime import clock_of, component_of, settings_of
+from shared.runtime import clock_of, provided, settings_of
 from shared.timebounds import LocalTime
 
 router = APIRouter(prefix="/v1/metrics")
@@ -43,10 +43,7 @@ Operator = Annotated[Principal, Depends(bearer("operator"))]
 FIGURE_ANSWERS = answers(404, 422, said={404: "unknown unit"})
 
 
-def index766(request: Request) -> Index766:
-    return component_of(request, Index766)
-
-
+index766 = provided(Index766)
 Index = Annotated[Index766, Depends(index766)]
 
 

@@ -88,8 +88,8 @@ async def query_period(request: Request, preset: PresetQ = None, first: FromQ = 
     return period(request, preset, first, last, as_of)
 
 
-def watched_period(request: Request, preset: PresetQ = None, first: FromQ = None,
-                   last: ToQ = None) -> Watched:
+async def watched_period(request: Request, preset: PresetQ = None, first: FromQ = None,
+                         last: ToQ = None) -> Watched:
     """What a stream subscriber watches: a preset stays relative to the clock."""
     p = period(request, preset, first, last, None)  # validated as the reads are
     if preset is None and first is None and last is None:

@@ -18,7 +18,7 @@ from shared.auth import Principal, bearer
 from shared.clock import VN, local_today, month_span
 from shared.docs import answers
 from shared.problems import Problem, invalid
-from shared.runtime import clock_of, component_of
+from shared.runtime import clock_of, provided
 from shared.timebounds import Day, LocalTime
 
 router = APIRouter(prefix="/v1/national-portal")
@@ -26,11 +26,7 @@ Operator = Annotated[Principal, Depends(bearer("operator"))]
 ANSWERS = answers(401, 403, 404, 422, said={404: "no such dossier among the caller's units"})
 
 
-def handlers(request: Request) -> SyncHandlers:
-    return component_of(request, SyncHandlers)
-
-
-Handlers = Annotated[SyncHandlers, Depends(handlers)]
+Handlers = Annotated[SyncHandlers, Depends(provided(SyncHandlers))]
 
 
 @contextmanager

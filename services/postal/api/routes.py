@@ -32,7 +32,7 @@ from services.postal.settings import Settings
 from shared.auth import Principal, bearer, business_time
 from shared.docs import answers, security
 from shared.problems import Problem, invalid
-from shared.runtime import clock_of, component_of, settings_of
+from shared.runtime import clock_of, provided, settings_of
 from shared.timebounds import AwareMoment, LocalTime
 
 router = APIRouter(prefix="/v1")
@@ -82,11 +82,7 @@ courier_signature = APIKeyHeader(name="X-Signature", auto_error=False,
                                  description="HMAC-SHA256 hex of `<X-Timestamp>.<raw body>`")
 
 
-def handlers(request: Request) -> PostalHandlers:
-    return component_of(request, PostalHandlers)
-
-
-Handlers = Annotated[PostalHandlers, Depends(handlers)]
+Handlers = Annotated[PostalHandlers, Depends(provided(PostalHandlers))]
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from shared.docs import answers
 from shared.forms import render
 from shared.idempotency import IdempotencyKey, mark_replayed
 from shared.problems import Problem, invalid
-from shared.runtime import clock_of, component_of
+from shared.runtime import clock_of, provided
 from shared.timebounds import Moment
 
 router = APIRouter(prefix="/v1")
@@ -36,11 +36,7 @@ Reader = Annotated[Principal, Depends(bearer("officer", "leader", "importer", "o
 ANSWERS = answers(401, 403, 404, 409, 422, said={404: "no such dossier among the caller's units"})
 
 
-def handlers(request: Request) -> ProcessingHandlers:
-    return component_of(request, ProcessingHandlers)
-
-
-Handlers = Annotated[ProcessingHandlers, Depends(handlers)]
+Handlers = Annotated[ProcessingHandlers, Depends(provided(ProcessingHandlers))]
 
 
 @contextmanager
