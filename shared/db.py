@@ -29,6 +29,17 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     # A pooled connection whose server died mid-operation: "cannot switch to state ...;
     # another operation is in progress". The next connection is a fresh one.
     asyncpg.InternalClientError,
+    # The database cannot do anyone's work for now: a standby during a failover, a full
+    # disk, no memory (docs/decisions/0026).
+    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.InsufficientResourcesError,
+    # The schema is not what the code expects (a migration not yet run, a table dropped or
+    # renamed by hand, the wrong schema): every message fails alike until it is put right,
+    # so none of them is poison.
+    asyncpg.InvalidSchemaNameError,
+    asyncpg.UndefinedTableError,
+    asyncpg.UndefinedColumnError,
+    asyncpg.UndefinedFunctionError,
 )
 
 

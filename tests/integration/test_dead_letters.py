@@ -113,6 +113,51 @@ async def test_fixed_handler_redrive_applies_once(infra: Infra, pool: asyncpg.Po
         await consumer.stop()
 
 
+async def test_a_missing_table_is_waited_for_not_dead_lettered(infra: Infra, pool: asyncpg.Pool,
+                                                               unique: str) -> None:
+    """The schema not being what the code expects (a table renamed by hand, a migration not
+    yet run) fails every event alike: not the messages' fault. The batch is read again until
+    the table is back; nothing is dead-lettered, and each event is applied once."""
+    topic = f"t{unique}.{PROCESSING_TOPIC}"
+    await ensure_topics(infra.kafka_bootstrap, [topic, dlq_topic(topic)], partitions=2)
+    events: list[Envelope[Any]] = [received(f"H56.01-261124-{i:04d}") for i in range(4)]
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    await producer.start()
+    try:
+        for env in events:
+            key, value, headers = to_kafka(env)
+            await producer.send_and_wait(topic, value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+    await pool.execute("ALTER TABLE effects RENAME TO effects_away")
+    handler = Buggy()
+    handler.fixed = True
+    schema = await pool.fetchval("SELECT current_schema()")
+    consumer = EventConsumer(pool=pool, schema=schema, name="missing-table", topics=[topic],
+                             bootstrap=infra.kafka_bootstrap, handler=handler)
+    await consumer.start()
+    try:
+        failures = 0
+        async with asyncio.timeout(30):
+            while failures < 3:  # every attempt fails, and the next one reads the batch again
+                try:
+                    await consumer.poll_once(500)
+                except asyncpg.UndefinedTableError:
+                    failures += 1
+        assert await pool.fetchval("SELECT count(*) FROM dead_letters") == 0
+        assert await pool.fetchval("SELECT count(*) FROM inbox") == 0
+
+        await pool.execute("ALTER TABLE effects_away RENAME TO effects")
+        async with asyncio.timeout(30):
+            while await pool.fetchval("SELECT count(*) FROM effects") < len(events):
+                await consumer.poll_once(500)
+        effects = await pool.fetch("SELECT event_id, count(*) AS n FROM effects "
+                                   "GROUP BY event_id")
+        assert {r["event_id"]: r["n"] for r in effects} == {e.id: 1 for e in events}
+        assert await pool.fetchval("SELECT count(*) FROM dead_letters") == 0
+    finally:
+        await consumer.stop()
+
 async def test_the_operators_api_lists_shows_and_redrives(api: Api, unique: str) -> None:
     topic = api.stack.topic_prefix + PROCESSING_TOPIC
     producer = AIOKafkaProducer(bootstrap_servers=api.infra.kafka_bootstrap)
