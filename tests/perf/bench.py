@@ -41,6 +41,7 @@ import asyncpg
 import httpx
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -177,6 +178,34 @@ async def settled(db: str, quiet_s: float = 3.0, limit_s: float = 180.0) -> floa
     return round(time.perf_counter() - started, 1)
 
 
+_PG_TABLES = """SELECT schemaname AS schema, sum(n_tup_ins + n_tup_upd + n_tup_del) AS written
+                FROM pg_stat_user_tables GROUP BY schemaname"""
+
+
+async def pg_work(db: str) -> dict[str, Any]:
+    """PostgreSQL's counters for the bench's database: transactions committed, and rows
+    written per schema (inserted, updated or deleted). The counters lag a backend's commits
+    by at most a second; taken after a quiet spell, they are complete."""
+    conn = await asyncpg.connect(db)
+    try:
+        commits = await conn.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+        written = {r["schema"]: int(r["written"]) for r in await conn.fetch(_PG_TABLES)}
+    finally:
+        await conn.close()
+    return {"transactions": int(commits), "rows_written": written}
+
+
+def pg_work_per_dossier(before: dict[str, Any], after: dict[str, Any],
+                        dossiers: int) -> dict[str, Any]:
+    n = max(dossiers, 1)
+    by_schema = {s: round((w - before["rows_written"].get(s, 0)) / n, 2)
+                 for s, w in after["rows_written"].items() if s in SERVICES}
+    return {"transactions": round((after["transactions"] - before["transactions"]) / n, 2),
+            "rows_written": round(sum(by_schema.values()), 2),
+            "rows_written_by_service": dict(sorted(by_schema.items(), key=lambda kv: -kv[1]))}
+
+
 async def bench_intake(stack: Any, db: str) -> dict[str, Any]:
     """Sustained filings, and what they cost: the CPU seconds each process of the pipeline
     spends per 1,000 dossiers accepted (from the filing until every consumer has applied
@@ -188,6 +217,7 @@ async def bench_intake(stack: Any, db: str) -> dict[str, Any]:
     idle_from = procs.snapshot(stack.pids())
     await asyncio.sleep(5)
     idle_to = procs.snapshot(stack.pids())
+    pg_before = await pg_work(db)
     before = procs.snapshot(stack.pids())
     load_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = await asyncio.to_thread(wrk, url, post_script(DESK_KEY),
@@ -196,6 +226,10 @@ async def bench_intake(stack: Any, db: str) -> dict[str, Any]:
     result["caught_up_after_s"] = await settled(db)
     after = procs.snapshot(stack.pids())
     accepted = result["requests"] - result["non_2xx"]
+    # Where PostgreSQL's share goes. The settle loop's reads write no row, and commit about
+    # twenty read-only transactions a second while it waits: a few per thousand dossiers.
+    result["postgresql_per_dossier"] = pg_work_per_dossier(pg_before, await pg_work(db),
+                                                           accepted)
     per_1000 = procs.cost(before, after, accepted)
     per_1000["load generator (wrk)"] = round(
         (load_after.ru_utime + load_after.ru_stime - load_before.ru_utime
@@ -347,6 +381,19 @@ async def produce(prefix: str, dossiers: int) -> int:
     return sent
 
 
+async def drop_topics(prefix: str) -> None:
+    """Delete a measurement's topics (and their dead-letter topics) once it is done: a broker
+    that keeps every earlier measurement's partitions is not the one the next measures on."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA, client_id="bench-admin")
+    await admin.start()
+    try:
+        ours = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if ours:
+            await admin.delete_topics(ours)
+    finally:
+        await admin.close()
+
+
 # ------------------------------------------------------------------ history
 HISTORY_END = datetime(2026, 11, 26, 8, tzinfo=VN)
 HISTORY_PER_DAY = 1000  # dossiers a day, province-wide; more history reaches further back
@@ -476,6 +523,7 @@ async def consume_fresh(pool: Any, schema: str, events: int) -> dict[str, Any]:
         seen += await consumer.poll_once(200)
     elapsed = time.perf_counter() - start
     await consumer.stop()
+    await drop_topics(prefix)
     return {"events": total, "seconds": round(elapsed, 2),
             "events_per_s": round(total / elapsed, 1) if elapsed else None}
 
@@ -542,6 +590,7 @@ async def consume_replicas(db: str, schema: str, events: int, replicas: int
             await asyncio.to_thread(proc.join, 60)
             if proc.is_alive():
                 proc.kill()
+        await drop_topics(prefix)
     conn = await asyncpg.connect(db)
     try:  # a replica that could not apply its events dead-letters them: none may have
         out["dead_lettered"] = await conn.fetchval(f"SELECT count(*) FROM {schema}.dead_letters")
@@ -591,6 +640,7 @@ async def bench_rebuild(db: str, events_target: int) -> dict[str, Any]:
     produced_s = time.perf_counter() - t0
     settings = MetricsSettings(database_url=db, kafka_bootstrap=KAFKA, topic_prefix=prefix)
     report = await rebuild(settings)
+    await drop_topics(prefix)
     return {"events": total, "produce_seconds": round(produced_s, 1), "seconds": report.seconds,
             "events_per_s": round(total / report.seconds, 1), "dossiers": report.dossiers,
             "messages_replayed": report.messages}

@@ -13,16 +13,19 @@ LIMITS = {
     "intake": (
         "CPU. Two cores carry the load generator, six Python services, PostgreSQL and Kafka. "
         "The table above says where a dossier's CPU goes: intake itself (FastAPI parsing and "
-        "validation, the calendar, about ten PostgreSQL round trips in the filing's "
-        "transaction, the audit record group-committed with the other requests waiting), "
-        "PostgreSQL (those statements, and every consumer's), then "
+        "validation, the calendar, eight PostgreSQL round trips in the filing's transaction: "
+        "BEGIN, the code counter, the dossier, the notification preference, the timeline "
+        "entry with its webhook deliveries and contact, the notification, the outbox, COMMIT; "
+        "the audit record group-committed with the other requests waiting), PostgreSQL "
+        "(those statements, and every consumer's: the second table counts its transactions "
+        "and rows per dossier, about one row in each table the dossier passes through), then "
         "the five consumers (processing, postal, feedback, metrics, the national portal "
         "connector) and Kafka. A profile of intake under load shows no single hot spot: about "
-        "half in the endpoint and its round trips, the rest in the ASGI stack and its "
-        "middlewares. Two cores cannot carry 1,000 dossiers a second at this cost; the 2 ms "
-        "target is not met either. What would help: fewer statements per filing still (one "
-        "for the counter, the dossier and the outbox), more intake replicas on more cores, "
-        "the consumers on other machines. The references (Kafka's tools, bare FastAPI) "
+        "a third in asyncpg sending its statements, a sixth in the event loop, the rest in "
+        "the ASGI stack, its middlewares and the audit. Two cores cannot carry 1,000 "
+        "dossiers a second at this cost; the 2 ms target is not met either. What would help: "
+        "fewer transactions per dossier across the pipeline, more intake replicas on more "
+        "cores, the consumers on other machines. The references (Kafka's tools, bare FastAPI) "
         "vary by a third from one run to another on this shared machine: compare the ratios."
     ),
     "freshness": (
@@ -176,6 +179,23 @@ def _cost_rows(intake: dict[str, Any]) -> list[str]:
         "|---|---|---|---|",
         *[f"| {name} | {v:.3f} | {idle.get(name, '—')} | {rss.get(name, '—')} |"
           for name, v in sorted(cpu.items(), key=lambda kv: -kv[1])],
+        *_pg_rows(intake.get("postgresql_per_dossier")),
+    ]
+
+
+def _pg_rows(pg: dict[str, Any] | None) -> list[str]:
+    if not pg:
+        return []
+    return [
+        "",
+        f"PostgreSQL's share, over the same run: **{pg['transactions']:.1f} transactions "
+        f"committed and {pg['rows_written']:.1f} rows written per dossier** (inserted, updated "
+        "or deleted; indexes and the write-ahead log not counted), by the service whose "
+        "schema they are in:",
+        "",
+        "| service | rows written / dossier |",
+        "|---|---|",
+        *[f"| {s} | {n:.2f} |" for s, n in pg["rows_written_by_service"].items()],
     ]
 
 
