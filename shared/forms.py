@@ -6,6 +6,7 @@ for the status look-up. A service builds a :class:`Form` from its own data (a pu
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -77,7 +78,21 @@ def qr_png(url: str) -> bytes:
     return out.getvalue()
 
 
+# reportlab's registered fonts are shared by every canvas, and using one from two threads at
+# once breaks a render (the subsetting at save reads the font file through one shared
+# position: an IndexError, seen as a 500 when two desks printed at the same moment). Routes
+# render in worker threads, so one render at a time per process. A render holds the GIL
+# throughout anyway: this costs no throughput.
+_RENDERING = threading.Lock()
+
+
 def render(form: Form) -> bytes:
+    """The form as a PDF. Safe to call from several threads at once."""
+    with _RENDERING:
+        return _render(form)
+
+
+def _render(form: Form) -> bytes:
     regular, bold = _fonts()
     out = io.BytesIO()
     size = landscape(A4) if form.wide else A4

@@ -6,6 +6,8 @@ dd/mm/yyyy dates and the title, with a QR code of the look-up URL."""
 from __future__ import annotations
 
 import io
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +23,7 @@ from services.intake.domain.dossier import Dossier
 from services.processing.domain.control_slip import SlipEntry
 from services.processing.domain.forms import control_slip_form
 from services.processing.domain.workflow import Dossier as ProcessingDossier
+from shared import forms as shared_forms
 from shared.forms import Form, place_date, render, vn_date, vn_datetime
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -148,3 +151,24 @@ def test_long_forms_go_on_to_the_next_page() -> None:
     form = forms.register("Sở Tư pháp", "Hải Phòng", many, {}, T, T, T)
     pages = pypdf.PdfReader(io.BytesIO(render(form))).pages
     assert len(pages) > 1 and "H26.01-261116-0079" in pages[-1].extract_text()
+
+
+def test_forms_rendered_at_once_in_threads_all_come_out_whole() -> None:
+    """Routes render in worker threads, and reportlab's fonts are shared: two desks printing
+    at the same moment once made one render fail (an IndexError in the font's subsetting),
+    a 500 to the officer."""
+    names = ["Trần Thị Bình", "Nguyễn Văn Ân", "Lê Thị Hồng Nhung", "Phạm Quốc Việt"]
+    built = [forms.receipt(dossier(code=f"H26.01-261116-{i:04d}",
+                                   applicant={"full_name": names[i % 4]}),
+                           NAMES, f"{i:06d}", LOOKUP, T) for i in range(24)]
+    shared_forms._fonts.cache_clear()  # as in a worker process that has not rendered yet
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads change hands often: a race shows at once
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            pdfs = list(pool.map(render, built))
+    finally:
+        sys.setswitchinterval(switching)
+    for i, pdf in enumerate(pdfs):
+        text = " ".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+        assert f"H26.01-261116-{i:04d}" in text and names[i % 4].split()[0] in text
