@@ -34,7 +34,13 @@ from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssigno
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from shared.batching import AlignedBatches
-from shared.db import TRANSIENT, check_schema_name, is_transient
+from shared.db import (
+    SCHEMA_MISMATCH,
+    TRANSIENT,
+    after_transient,
+    check_schema_name,
+    is_transient,
+)
 from shared.events import Envelope, EventData, PoisonMessage, dlq_topic, from_kafka, model_for
 from shared.observability import (
     CONSUMED,
@@ -233,7 +239,8 @@ class EventConsumer:
             except (KafkaError, *TRANSIENT) as exc:
                 if self._stopping:
                     return
-                log.warning("consumer %s: %r; retrying in %.1fs", self.name, exc, backoff)
+                log.warning("consumer %s: %r; retrying in %.1fs", self.name, exc, backoff,
+                            exc_info=isinstance(exc, SCHEMA_MISMATCH))
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             except Exception as exc:  # e.g. a start that timed out: make the client again
@@ -400,7 +407,11 @@ class EventConsumer:
         try:
             await self._apply_in_one_transaction(decoded)
         except Exception as exc:
-            if is_transient(exc):
+            # Out of memory or over a limit may be the batch's size: its messages are tried
+            # one by one first (any of them failing the same way seeks the batch back).
+            if is_transient(exc) and not (isinstance(exc, asyncpg.InsufficientResourcesError)
+                                          and len(decoded) > 1):
+                await after_transient(self.pool, exc)
                 self._seek_back(batch)
                 raise
             log.warning("consumer %s: batch failed (%r); isolating the message", self.name, exc)
@@ -409,6 +420,7 @@ class EventConsumer:
                     await self._apply_in_one_transaction([item])
                 except Exception as one_exc:
                     if is_transient(one_exc):
+                        await after_transient(self.pool, one_exc)
                         self._seek_back(batch)
                         raise
                     poison.append((item.record, "handler-error", repr(one_exc)[:1000]))

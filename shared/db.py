@@ -10,6 +10,16 @@ from typing import Any
 import asyncpg
 import orjson
 
+# Errors that say the code and the schema disagree (a migration not yet run, a table dropped
+# or renamed by hand, the wrong schema), which a typo in a statement also raises: retried
+# like an outage (decision 0026), and logged with their traceback.
+SCHEMA_MISMATCH: tuple[type[BaseException], ...] = (
+    asyncpg.InvalidSchemaNameError,
+    asyncpg.UndefinedTableError,
+    asyncpg.UndefinedColumnError,
+    asyncpg.UndefinedFunctionError,
+)
+
 # Errors after which the same work is simply retried later (the database or broker is away,
 # or a transaction lost a race): a consumer seeks its batch back, an API answers 503.
 # Anything else is the message's or the request's own fault.
@@ -33,18 +43,22 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     # disk, no memory (docs/decisions/0026).
     asyncpg.ReadOnlySQLTransactionError,
     asyncpg.InsufficientResourcesError,
-    # The schema is not what the code expects (a migration not yet run, a table dropped or
-    # renamed by hand, the wrong schema): every message fails alike until it is put right,
-    # so none of them is poison.
-    asyncpg.InvalidSchemaNameError,
-    asyncpg.UndefinedTableError,
-    asyncpg.UndefinedColumnError,
-    asyncpg.UndefinedFunctionError,
+    # The schema is not what the code expects: every message fails alike until it is put
+    # right, so none of them is poison.
+    *SCHEMA_MISMATCH,
 )
 
 
 def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TRANSIENT)
+
+
+async def after_transient(pool: asyncpg.Pool, exc: BaseException) -> None:
+    """What a transient error asks of the pool: after a read-only answer, its connections
+    reached a standby (a failover moved the primary), so each is closed when next released
+    and the next ones are opened afresh, to wherever the address points now."""
+    if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+        await pool.expire_connections()
 
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -150,8 +164,12 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int
 
 
 async def ping(pool: asyncpg.Pool) -> bool:
+    """Whether the database answers and takes writes (a standby answers, read-only)."""
     try:
         async with pool.acquire(timeout=2) as conn:
-            return bool(await conn.fetchval("SELECT 1", timeout=2))
+            writable = bool(await conn.fetchval("SELECT NOT pg_is_in_recovery()", timeout=2))
     except Exception:
         return False
+    if not writable:
+        await pool.expire_connections()
+    return writable

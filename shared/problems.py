@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.db import TRANSIENT
+from shared.db import SCHEMA_MISMATCH, TRANSIENT, after_transient
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -181,8 +181,13 @@ def install_problem_handlers(app: FastAPI, *, type_base: str) -> ProblemHandler:
 
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         # The database restarting or out of connections is the caller's cue to retry, not a
-        # bug. The transaction rolled back, so nothing was changed.
-        log.warning("dependency unavailable: %r", exc, extra={"path": request.url.path})
+        # bug. The transaction rolled back, so nothing was changed. A schema that disagrees
+        # with the code may also be a typo in a statement: its traceback is logged.
+        log.warning("dependency unavailable: %r", exc, extra={"path": request.url.path},
+                    exc_info=isinstance(exc, SCHEMA_MISMATCH))
+        runtime = getattr(request.app.state, "runtime", None)
+        if runtime is not None:
+            await after_transient(runtime.pool, exc)
         return problem_response(503, "Service Unavailable",
                                 "a dependency is restarting; nothing was changed, retry shortly",
                                 instance=request.url.path, headers={"Retry-After": "2"})

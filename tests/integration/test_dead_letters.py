@@ -7,7 +7,7 @@ token opens."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -119,16 +119,8 @@ async def test_a_missing_table_is_waited_for_not_dead_lettered(infra: Infra, poo
     yet run) fails every event alike: not the messages' fault. The batch is read again until
     the table is back; nothing is dead-lettered, and each event is applied once."""
     topic = f"t{unique}.{PROCESSING_TOPIC}"
-    await ensure_topics(infra.kafka_bootstrap, [topic, dlq_topic(topic)], partitions=2)
     events: list[Envelope[Any]] = [received(f"H56.01-261124-{i:04d}") for i in range(4)]
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
-    await producer.start()
-    try:
-        for env in events:
-            key, value, headers = to_kafka(env)
-            await producer.send_and_wait(topic, value, key=key, headers=headers)
-    finally:
-        await producer.stop()
+    await _produced(infra, topic, events)
     await pool.execute("ALTER TABLE effects RENAME TO effects_away")
     handler = Buggy()
     handler.fixed = True
@@ -157,6 +149,89 @@ async def test_a_missing_table_is_waited_for_not_dead_lettered(infra: Infra, poo
         assert await pool.fetchval("SELECT count(*) FROM dead_letters") == 0
     finally:
         await consumer.stop()
+
+
+async def _produced(infra: Infra, topic: str, events: list[Envelope[Any]]) -> None:
+    await ensure_topics(infra.kafka_bootstrap, [topic, dlq_topic(topic)], partitions=2)
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    await producer.start()
+    try:
+        for env in events:
+            key, value, headers = to_kafka(env)
+            await producer.send_and_wait(topic, value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+
+async def test_a_pool_that_reached_a_standby_opens_fresh_connections(
+        infra: Infra, schema_factory: Callable[[str], str], unique: str) -> None:
+    """A connection opened during a failover may have reached a standby, and stays read-only
+    for its whole session. The consumer's pool closes such connections after a read-only
+    answer, so the next attempt reaches the primary, instead of retrying on the same one."""
+    schema = schema_factory("standby")
+    p = await create_pool(infra.database_url, schema, min_size=1, max_size=1)
+    try:
+        await migrate_service(p, schema, None)
+        await p.execute("CREATE TABLE effects (event_id uuid, dossier_code text)")
+        # The pool's one connection now answers as a standby does, for the rest of its life.
+        await p.execute("SET SESSION default_transaction_read_only = on")
+        topic = f"t{unique}.{PROCESSING_TOPIC}"
+        events: list[Envelope[Any]] = [received(f"H56.01-261125-{i:04d}") for i in range(3)]
+        await _produced(infra, topic, events)
+        handler = Buggy()
+        handler.fixed = True
+        consumer = EventConsumer(pool=p, schema=schema, name="standby", topics=[topic],
+                                 bootstrap=infra.kafka_bootstrap, handler=handler)
+        await consumer.start()
+        refused = 0
+        try:
+            async with asyncio.timeout(30):
+                while await p.fetchval("SELECT count(*) FROM effects") < len(events):
+                    try:
+                        await consumer.poll_once(500)
+                    except asyncpg.ReadOnlySQLTransactionError:
+                        refused += 1
+        finally:
+            await consumer.stop()
+        assert refused == 1  # one refusal; the next connection was a fresh one
+        assert await p.fetchval("SELECT count(*) FROM dead_letters") == 0
+        assert await p.fetchval("SELECT count(*) FROM inbox") == len(events)
+    finally:
+        await p.close()
+
+
+class TooBigTogether:
+    """A batch handler that runs out of memory on more than one event at once."""
+
+    async def __call__(self, conn: asyncpg.Connection,
+                      envelopes: Sequence[Envelope[EventData]]) -> None:
+        if len(envelopes) > 1:
+            raise asyncpg.OutOfMemoryError("out of memory")
+        for env in envelopes:
+            await conn.execute("INSERT INTO effects VALUES ($1, $2)", env.id,
+                               env.data.dossier_code)
+
+
+async def test_a_batch_too_big_for_memory_is_applied_one_event_at_a_time(
+        infra: Infra, pool: asyncpg.Pool, unique: str) -> None:
+    """Out of memory may be the batch's size, not the database's state: its events are
+    tried one by one before the batch is sought back, so the consumer makes progress."""
+    topic = f"t{unique}.{PROCESSING_TOPIC}"
+    events: list[Envelope[Any]] = [received(f"H56.01-261126-{i:04d}") for i in range(4)]
+    await _produced(infra, topic, events)
+    schema = await pool.fetchval("SELECT current_schema()")
+    consumer = EventConsumer(pool=pool, schema=schema, name="too-big", topics=[topic],
+                             bootstrap=infra.kafka_bootstrap, batch_handler=TooBigTogether())
+    await consumer.start()
+    try:
+        async with asyncio.timeout(30):
+            while await pool.fetchval("SELECT count(*) FROM effects") < len(events):
+                await consumer.poll_once(500)
+    finally:
+        await consumer.stop()
+    effects = await pool.fetch("SELECT event_id, count(*) AS n FROM effects GROUP BY event_id")
+    assert {r["event_id"]: r["n"] for r in effects} == {e.id: 1 for e in events}
+    assert await pool.fetchval("SELECT count(*) FROM dead_letters") == 0
 
 async def test_the_operators_api_lists_shows_and_redrives(api: Api, unique: str) -> None:
     topic = api.stack.topic_prefix + PROCESSING_TOPIC

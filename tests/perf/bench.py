@@ -384,14 +384,17 @@ async def produce(prefix: str, dossiers: int) -> int:
 async def drop_topics(prefix: str) -> None:
     """Delete a measurement's topics (and their dead-letter topics) once it is done: a broker
     that keeps every earlier measurement's partitions is not the one the next measures on."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA, client_id="bench-admin")
-    await admin.start()
     try:
-        ours = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if ours:
-            await admin.delete_topics(ours)
-    finally:
-        await admin.close()
+        admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA, client_id="bench-admin")
+        await admin.start()
+        try:
+            ours = [t for t in await admin.list_topics() if t.startswith(prefix)]
+            if ours:
+                await admin.delete_topics(ours)
+        finally:
+            await admin.close()
+    except Exception as exc:  # housekeeping: never the measurement's own outcome
+        log(f"topics {prefix}* not deleted: {exc!r}")
 
 
 # ------------------------------------------------------------------ history
@@ -519,11 +522,13 @@ async def consume_fresh(pool: Any, schema: str, events: int) -> dict[str, Any]:
     # From the moment it holds the partitions of the full topics: the first fetches and the
     # first batch are part of consuming.
     seen, start = 0, time.perf_counter()
-    while seen < total:
-        seen += await consumer.poll_once(200)
-    elapsed = time.perf_counter() - start
-    await consumer.stop()
-    await drop_topics(prefix)
+    try:
+        while seen < total:
+            seen += await consumer.poll_once(200)
+        elapsed = time.perf_counter() - start
+    finally:
+        await consumer.stop()
+        await drop_topics(prefix)
     return {"events": total, "seconds": round(elapsed, 2),
             "events_per_s": round(total / elapsed, 1) if elapsed else None}
 
@@ -639,8 +644,10 @@ async def bench_rebuild(db: str, events_target: int) -> dict[str, Any]:
     total = await produce(prefix, events_target // 5)
     produced_s = time.perf_counter() - t0
     settings = MetricsSettings(database_url=db, kafka_bootstrap=KAFKA, topic_prefix=prefix)
-    report = await rebuild(settings)
-    await drop_topics(prefix)
+    try:
+        report = await rebuild(settings)
+    finally:
+        await drop_topics(prefix)
     return {"events": total, "produce_seconds": round(produced_s, 1), "seconds": report.seconds,
             "events_per_s": round(total / report.seconds, 1), "dossiers": report.dossiers,
             "messages_replayed": report.messages}
