@@ -54,7 +54,6 @@ from services.metrics.adapters.exports import (
     period_label,
 )
 from services.metrics.api.export_routes import router
-from services.metrics.api.index766_routes import index766
 from services.metrics.api.routes import may_read, query_period
 from services.metrics.domain.facts import EventRecord, Facts, fold
 from services.metrics.domain.figures import Period
@@ -73,6 +72,7 @@ from services.metrics.domain.report_ii06a import (
 )
 from services.metrics.service_layer.index766 import Index766
 from shared.problems import install_problem_handlers
+from shared.runtime import provided
 from tests.unit.test_metrics_golden import NOVEMBER, RB, VN, ev, resolved, t
 
 P3, P4 = "1.011946", "2.001229"
@@ -369,7 +369,7 @@ def app() -> FastAPI:
     a.include_router(router)
     install_problem_handlers(a, type_base="/problems/")
     index = FakeIndex(cast(Any, FakePool()), RB)
-    a.dependency_overrides[index766] = lambda: index
+    a.dependency_overrides[provided(Index766)] = lambda: index
     a.dependency_overrides[may_read] = lambda: None
     a.dependency_overrides[query_period] = lambda: NOVEMBER
     return a

@@ -43,8 +43,7 @@ Operator = Annotated[Principal, Depends(bearer("operator"))]
 FIGURE_ANSWERS = answers(404, 422, said={404: "unknown unit"})
 
 
-index766 = provided(Index766)
-Index = Annotated[Index766, Depends(index766)]
+Index = Annotated[Index766, Depends(provided(Index766))]
 
 
 @contextmanager
