@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from shared.audit import AuditWriter
 from shared.clock import SYSTEM_CLOCK, Clock
+from shared.collector import settle_after_start_up
 from shared.consumer import EventConsumer
 from shared.db import create_pool
 from shared.health import watch_dependencies
@@ -70,6 +71,7 @@ def service_lifespan(settings: ServiceSettings,
         runtime.provide(AuditWriter(pool))  # the routes' audit records, group-committed
         specs = await _start(runtime, plan)
         app.state.runtime = runtime
+        settle_after_start_up(settings.gc_thresholds)  # what start-up built is never walked
         log.info("service started", extra={"port": settings.port,
                                            "consumers": [s.name for s in specs]})
         try:

@@ -12,9 +12,10 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from shared.collector import DEFAULT_THRESHOLDS
 from shared.db import Timeouts
 
 DEFAULT_DATABASE_URL = "postgresql://motcua:motcua@127.0.0.1:25432/motcua"
@@ -40,10 +41,11 @@ class _ProjectWideFallback(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for name in self.settings_cls.model_fields:
+        for name, field in self.settings_cls.model_fields.items():
             value = os.environ.get(f"MOTCUA_{name.upper()}")
-            if value is not None:
-                values[name] = value
+            if value is not None:  # a list or tuple is JSON, as in the prefixed variable
+                values[name] = (self.decode_complex_value(name, field, value)
+                                if self.field_is_complex(field) else value)
         return values
 
 
@@ -103,6 +105,10 @@ class ServiceSettings(BaseSettings):
                                   "piece of a request body; then 408")
     keep_alive_s: int = Field(default=5, ge=1, description="idle keep-alive connections "
                                 "are closed after this")
+    gc_thresholds: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
+        default=DEFAULT_THRESHOLDS, description="the garbage collector's generation "
+        "thresholds, set with the start-up heap frozen once the service has started "
+        "(shared/collector.py); JSON, e.g. [50000, 20, 20]")
     http_impl: Literal["httptools", "h11"] = Field(
         default="httptools", description="h11 also caps the header bytes while reading them "
                                          "(slower); a reverse proxy in front should anyway")

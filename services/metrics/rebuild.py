@@ -37,6 +37,7 @@ from services.metrics.adapters import store
 from services.metrics.domain import tallies
 from services.metrics.domain.facts import EventRecord, Facts, fold
 from services.metrics.settings import Settings
+from shared.collector import settle_after_start_up
 from shared.db import Timeouts, create_pool
 from shared.events import ALL_DOSSIER_TOPICS, PoisonMessage, from_kafka
 from shared.logging import configure_logging
@@ -179,6 +180,7 @@ def _split(items: list[TopicPartition], n: int) -> list[list[TopicPartition]]:
 def _replay_worker(values: dict[str, Any], partitions: list[tuple[str, int]]) -> RebuildReport:
     async def run() -> RebuildReport:
         settings, report = Settings(**values), RebuildReport()
+        settle_after_start_up(settings.gc_thresholds)
         pool = await _pool(settings)
         try:
             async with pool.acquire() as conn:
@@ -193,6 +195,7 @@ def _fold_worker(values: dict[str, Any], share: int, shares: int
                  ) -> tuple[RebuildReport, dict[tallies.Key, Counter[str]]]:
     async def run() -> tuple[RebuildReport, dict[tallies.Key, Counter[str]]]:
         settings, report = Settings(**values), RebuildReport()
+        settle_after_start_up(settings.gc_thresholds)
         pool = await _pool(settings)
         try:
             async with pool.acquire() as conn:

@@ -106,5 +106,7 @@ async def test_sigterm_drains_requests_flushes_the_outbox_and_commits_offsets(
         await terminate(stack, "processing")
         group = stack.topic_prefix + "processing-workflow"
         assert await committed_lag(infra.kafka_bootstrap, group) == 0
-        for service in ("intake", "processing"):  # the lifespan's shutdown ran to its end
-            assert "service stopped" in (stack.run_dir / f"{service}.log").read_text()
+        for service in ("intake", "processing"):  # the lifespan ran from its end of start-up
+            log = (stack.run_dir / f"{service}.log").read_text()  # to the end of its shutdown
+            assert "garbage collector settled" in log
+            assert "service stopped" in log

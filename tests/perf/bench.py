@@ -53,6 +53,7 @@ from services.metrics.domain.facts import EventRecord, fold  # noqa: E402
 from services.metrics.rebuild import rebuild  # noqa: E402
 from services.metrics.settings import Settings as MetricsSettings  # noqa: E402
 from shared import events as ev  # noqa: E402
+from shared.collector import settle_after_start_up  # noqa: E402
 from shared.consumer import EventConsumer  # noqa: E402
 from shared.db import create_pool  # noqa: E402
 from shared.kafka import ensure_topics  # noqa: E402
@@ -543,6 +544,7 @@ def _replica(db: str, schema: str, topics: list[str], group: str, index: int, he
     logging.getLogger("aiokafka.consumer.group_coordinator").setLevel(logging.INFO)
 
     async def run() -> None:
+        settle_after_start_up(METRICS.gc_thresholds)
         pool = await create_pool(db, schema, max_size=4)
         consumer = metrics_member(pool, schema, group, topics)
         await consumer.start()
@@ -810,6 +812,9 @@ async def run() -> dict[str, Any]:
     }
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is required (apt-get install wrk)")
+    # The collector as a service process sets it once started: the consume and rebuild
+    # measurements run their members in this process.
+    settle_after_start_up(METRICS.gc_thresholds)
     db = await create_database(PG)
     try:
         tmp = Path(tempfile.mkdtemp(prefix="bench-"))
