@@ -16,6 +16,7 @@ tests/perf/RESULTS.md. Benchmarks, not tests: nothing here passes or fails on a 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import multiprocessing
@@ -611,7 +612,8 @@ async def consume_replicas(db: str, schema: str, events: int, replicas: int
 async def bench_consume(db: str, events_target: int, history_events: tuple[int, ...] = (0,),
                         replicas: int = 2) -> list[dict[str, Any]]:
     """``events_target`` fresh events consumed into a schema already holding each of
-    ``history_events`` events (about four a dossier) and their facts."""
+    ``history_events`` events (about three a dossier) and their facts, by one member; from
+    1M stored on (at full scale), also by ``replicas`` members in processes of their own."""
     schema = f"metrics_bench_{uuid.uuid4().hex[:6]}"
     pool = await create_pool(db, schema, max_size=4)
     await migrate_service(pool, schema, ROOT / "services" / "metrics" / "sql")
@@ -626,12 +628,12 @@ async def bench_consume(db: str, events_target: int, history_events: tuple[int, 
             log(f"metrics consume: {stored} events stored; producing {events_target} more")
             run = await consume_fresh(pool, schema, events_target)
             out.append({"events_stored_before": stored, "history_fill": filled, **run})
-        if replicas > 1:  # scaled out, on the largest history
-            stored = await pool.fetchval("SELECT count(*) FROM dossier_events")
-            log(f"metrics consume: {stored} events stored; {replicas} replicas, "
-                f"{2 * events_target} more (twice as many: the run is twice as fast)")
-            run = await consume_replicas(db, schema, 2 * events_target, replicas)
-            out.append({"events_stored_before": stored, **run})
+            if replicas > 1 and size >= events_target * 10:  # scaled out, from 1M stored
+                stored = await pool.fetchval("SELECT count(*) FROM dossier_events")
+                log(f"metrics consume: {stored} events stored; {replicas} replicas, "
+                    f"{2 * events_target} more (twice as many: the run is twice as fast)")
+                run = await consume_replicas(db, schema, 2 * events_target, replicas)
+                out.append({"events_stored_before": stored, **run})
     finally:
         await pool.execute(f"DROP SCHEMA {schema} CASCADE")
         await pool.close()
@@ -894,13 +896,11 @@ def one_member(consume: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def replica_ratios(consume: list[dict[str, Any]]) -> dict[str, float]:
-    """The replicas' rate against one member's on the same (largest) history."""
-    scaled = [c for c in consume if "replicas" in c and c["events_per_s"]]
-    if not scaled:
-        return {}
-    alone = one_member(consume)[-1]
-    return {f"metrics_consume_{scaled[0]['replicas']}_replicas_vs_one": round(
-        scaled[0]["events_per_s"] / alone["events_per_s"], 3)}
+    """Each replicas' rate against one member's just before it, on the same history."""
+    return {f"metrics_consume_{c['replicas']}_replicas_vs_one_at_{alone['events_stored_before']}"
+            "_stored": round(c["events_per_s"] / alone["events_per_s"], 3)
+            for alone, c in itertools.pairwise(consume)
+            if "replicas" in c and "replicas" not in alone and c["events_per_s"]}
 
 
 def merged_with_earlier(results: dict[str, Any]) -> dict[str, Any]:
