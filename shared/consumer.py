@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -466,14 +467,16 @@ class EventConsumer:
                 )
             }
             fresh: list[Envelope[EventData]] = []
+            counted: Counter[tuple[bool, str]] = Counter()  # (fresh, topic): counted once each
             for item in items:
                 env = item.envelope
-                if env.id in new_ids:
+                is_new = env.id in new_ids
+                if is_new:
                     new_ids.discard(env.id)  # a duplicate inside the same batch is skipped too
                     fresh.append(env)
-                    CONSUMED.labels(self.name, item.record.topic).inc()
-                else:
-                    DUPLICATES.labels(self.name, item.record.topic).inc()
+                counted[is_new, item.record.topic] += 1
+            for (is_new, topic), n in counted.items():
+                (CONSUMED if is_new else DUPLICATES).labels(self.name, topic).inc(n)
             if self.batch_handler is not None:
                 await self.batch_handler(conn, fresh)
             else:
