@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 # Young generation: a collection after this many net allocations (the interpreter's 700);
 # the two older ones after this many of the younger one's (its 10 and 10).
-DEFAULT_THRESHOLDS = (50_000, 20, 20)
+DEFAULT_THRESHOLDS = (10_000, 20, 20)
 
 
 def settle_after_start_up(thresholds: tuple[int, int, int] = DEFAULT_THRESHOLDS) -> int:

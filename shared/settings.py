@@ -108,7 +108,7 @@ class ServiceSettings(BaseSettings):
     gc_thresholds: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
         default=DEFAULT_THRESHOLDS, description="the garbage collector's generation "
         "thresholds, set with the start-up heap frozen once the service has started "
-        "(shared/collector.py); JSON, e.g. [50000, 20, 20]")
+        "(shared/collector.py); JSON, e.g. [10000, 20, 20]")
     http_impl: Literal["httptools", "h11"] = Field(
         default="httptools", description="h11 also caps the header bytes while reading them "
                                          "(slower); a reverse proxy in front should anyway")
