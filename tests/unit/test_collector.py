@@ -27,7 +27,8 @@ def test_what_start_up_built_is_frozen_and_the_thresholds_are_set() -> None:
     gc.unfreeze()
     built_at_start_up = [{"n": i} for i in range(1000)]
     frozen = settle_after_start_up((12_345, 7, 3))
-    assert frozen == gc.get_freeze_count() > len(built_at_start_up)
+    # How many were frozen (some of them, the settling's own temporaries, are freed since).
+    assert frozen > len(built_at_start_up)
     assert gc.get_threshold() == (12_345, 7, 3)
     # A full collection no longer walks them: only what is made after start-up is tracked.
     assert not any(o is built_at_start_up for o in gc.get_objects())
