@@ -1,7 +1,9 @@
 """Figures judged in the past are kept while the live hub listens, and a committed change
 to one of their units, heard through PostgreSQL's NOTIFY, makes the next read count again;
-a change elsewhere leaves them kept; figures judged "now" are never kept; with the listener
-gone, nothing is. The period is last month, whatever today is."""
+a change elsewhere leaves them kept; figures judged "now" are kept for the moments they hold
+for, until a change or the next time in their facts; with the listener gone, nothing is.
+The periods are last month, whatever today is, and a month judged by a clock of the test's
+own."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from services.metrics.adapters.live import LiveHub
 from services.metrics.adapters.reader import MetricsReader
 from services.metrics.domain.facts import EventRecord
 from services.metrics.domain.figures import Figures, Period
-from shared.clock import SYSTEM_CLOCK
+from shared.clock import SYSTEM_CLOCK, FixedClock
 from shared.db import create_pool
 from shared.migrations import migrate_service
 from tests.conftest import ROOT, Infra
@@ -103,9 +105,6 @@ async def kept_until_heard(pool: asyncpg.Pool) -> None:
             while await reader.unit("H26.06", LAST_MONTH) is second:
                 await asyncio.sleep(0.02)
 
-        # Judged now: counted on every read.
-        now = Period.month_of(SYSTEM_CLOCK.now())
-        assert await reader.unit("H26.06", now) is not await reader.unit("H26.06", now)
     finally:
         hub.stop()
         await asyncio.wait_for(running, 10)
@@ -113,3 +112,47 @@ async def kept_until_heard(pool: asyncpg.Pool) -> None:
     assert not reader.cache.listening and len(reader.cache) == 0
     alone: list[Figures] = [await reader.unit("H26.06", LAST_MONTH) for _ in range(2)]
     assert alone[0] is not alone[1] and alone[0].received == 2
+
+
+async def test_judged_now_kept_until_a_change_or_the_next_time_in_their_facts(
+        infra: Infra, schema_factory: Callable[[str], str]) -> None:
+    schema = schema_factory("metrics")
+    pool = await create_pool(infra.database_url, schema)
+    # Ten days into this month, mid-morning, on the reader's own clock.
+    clock = FixedClock(datetime.combine(_MONTH.end.date() + timedelta(days=10), time(9), VN))
+    t0 = clock.now()
+    reader = MetricsReader(pool, RB, clock=clock)
+    hub = LiveHub(reader, interval_s=0.05)
+    running: asyncio.Task[None] | None = None
+
+    async def this_month() -> Figures:
+        return await reader.unit("H26.06", Period.month_of(clock.now()))
+    try:
+        await migrate_service(pool, schema, ROOT / "services" / "metrics" / "sql")
+        running = asyncio.create_task(hub.run())
+        async with asyncio.timeout(10):
+            while not reader.cache.listening:
+                await asyncio.sleep(0.02)
+        first = await this_month()
+        clock.advance(timedelta(minutes=1))
+        assert await this_month() is first  # a minute later: nothing has moved
+        # Received an hour ago, due in half an hour: heard, counted on the next read, and
+        # kept until it falls due; judged after that, it is overdue.
+        await add(pool, "NOW-1", [received("NOW-1", t0 - timedelta(hours=1),
+                                           t0 + timedelta(minutes=30), unit="H26.06")])
+
+        async def in_progress() -> int:
+            return (await this_month()).in_progress
+        await eventually(in_progress, first.in_progress + 1)
+        second = await this_month()
+        assert second.overdue_open == first.overdue_open
+        clock.advance(timedelta(minutes=28))
+        assert await this_month() is second
+        clock.advance(timedelta(minutes=2))
+        third = await this_month()
+        assert third is not second and third.overdue_open == second.overdue_open + 1
+    finally:
+        hub.stop()
+        if running is not None:
+            await asyncio.wait_for(running, 10)
+        await pool.close()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from services.metrics.adapters import sql_figures, store
+from services.metrics.domain import tallies
 from services.metrics.domain.facts import fold
 from services.metrics.domain.figures import Period, desk_counts, figures
 from shared.db import create_pool
@@ -86,6 +87,9 @@ async def test_sql_figures_equal_the_pure_function(infra: Infra,
                                [f for f in facts if units is None or f.rating_unit in units], p)
                 counted = await sql_figures.figures(pool, units, p)
                 assert counted == pure, (p, units)
+                assert await sql_figures.settled_until(pool, units, p) == tallies.settled_until(
+                    [f for f in facts if units is None or f.unit_code in units],
+                    [f for f in facts if units is None or f.rating_unit in units], p), (p, units)
             by_unit = await sql_figures.figures_by_unit(pool, p)
             for unit, counted in by_unit.items():
                 pure = figures([f for f in facts if f.unit_code == unit],
@@ -161,6 +165,13 @@ async def test_sql_figures_equal_the_pure_function_for_random_dossiers(
                                    [f for f in facts if units is None or f.rating_unit in units],
                                    p)
                     assert await sql_figures.figures(pool, units, p) == pure, (p, units, events)
+                    for procedure in (None, "P3"):
+                        mine = [f for f in facts if (units is None or f.unit_code in units)
+                                and procedure in (None, f.procedure_code)]
+                        rated = [f for f in facts if (units is None or f.rating_unit in units)
+                                 and procedure in (None, f.procedure_code)]
+                        assert await sql_figures.settled_until(pool, units, p, procedure) == \
+                            tallies.settled_until(mine, rated, p), (p, units, procedure, events)
                 assert await sql_figures.desk_counts(pool, p) == desk_counts(facts, p), p
     finally:
         await pool.close()

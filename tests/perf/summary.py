@@ -76,7 +76,9 @@ LIMITS = {
         "day (a few hundred per unit). Both are the same at every history size. Under wrk's "
         "eight connections the service, PostgreSQL and wrk share two cores: p50 is that "
         "queue (eight requests over the throughput) and p99 its tail. 'This month so far' is "
-        "judged now and always counted. "
+        "judged now: kept for the moments it cannot move (until the next time in the facts "
+        "of a live dossier or a rating, the next midnight, the month's end; decision 0028), "
+        "and counted again after one of them or a change to its units. "
         "The national index reads the same per-day counts, per procedure, then scores every "
         "indicator in Python; it is not kept."
     ),

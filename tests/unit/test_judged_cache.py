@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 from services.metrics.adapters.judged_cache import JudgedCache
 
@@ -125,3 +126,67 @@ async def test_an_entry_older_than_its_age_is_counted_again() -> None:
 async def test_no_entries_at_all_means_off() -> None:
     cache, count = listening(max_entries=0), Counting()
     assert [await cache.get("k", ["A"], count, keep=True) for _ in range(2)] == [1, 2]
+
+
+T0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
+
+
+class Settling:
+    """A computation judged "now": how many times it has run, and that it holds for an
+    hour from the moment it is asked at."""
+
+    def __init__(self, cache: JudgedCache[int]) -> None:
+        self.runs = 0
+        self.cache = cache
+
+    async def at(self, moment: datetime, key: str = "k", units: list[str] | None = None
+                 ) -> int:
+        async def compute() -> tuple[int, datetime]:
+            self.runs += 1
+            return self.runs, moment + timedelta(hours=1)
+        return await self.cache.get_settled(key, units or ["A"], compute, moment)
+
+
+async def test_a_value_judged_now_is_served_for_the_moments_it_holds_for() -> None:
+    cache = listening()
+    now = Settling(cache)
+    assert await now.at(T0) == 1
+    assert await now.at(T0 + timedelta(minutes=59, seconds=59)) == 1
+    assert await now.at(T0 + timedelta(hours=1)) == 2  # settled until then, not at it
+    assert await now.at(T0 + timedelta(minutes=30)) == 3  # before the kept moments
+    # A change of its units drops it; another unit's does not.
+    cache.invalidate(["B"])
+    assert await now.at(T0 + timedelta(minutes=31)) == 3
+    cache.invalidate(["A"])
+    assert await now.at(T0 + timedelta(minutes=31)) == 4
+
+
+async def test_a_value_judged_now_and_one_judged_in_the_past_do_not_answer_each_other() -> None:
+    cache, count = listening(), Counting()
+    now = Settling(cache)
+    assert await cache.get("k", ["A"], count, keep=True) == 1
+    assert await now.at(T0) == 1  # replaces it under the same key
+    assert await cache.get("k", ["A"], count, keep=True) == 2
+
+
+async def test_a_value_judged_now_is_not_kept_unless_listening_or_when_it_holds_for_no_time(
+        ) -> None:
+    closed: JudgedCache[int] = JudgedCache()
+    now = Settling(closed)
+    assert [await now.at(T0) for _ in range(2)] == [1, 2]
+    cache = listening()
+
+    async def instant() -> tuple[int, datetime]:
+        return 7, T0
+    assert await cache.get_settled("k", ["A"], instant, T0) == 7
+    assert len(cache) == 0
+
+
+async def test_a_value_judged_now_whose_read_overlapped_a_change_is_not_kept() -> None:
+    cache = listening()
+
+    async def changing() -> tuple[int, datetime]:
+        cache.invalidate(["Z"])
+        return 1, T0 + timedelta(hours=1)
+    assert await cache.get_settled("k", ["A"], changing, T0) == 1
+    assert len(cache) == 0

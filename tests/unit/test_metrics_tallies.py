@@ -185,6 +185,59 @@ def test_per_day_counts_equal_the_fold(data: st.DataObject) -> None:
             assert figures_from(read(per_day, facts, p, units)) == expected, (p, units)
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_figures_are_the_same_at_every_moment_until_they_are_settled_until(
+        data: st.DataObject) -> None:
+    """Judged later than ``as_of`` but before ``settled_until``, every figure and every
+    count of the national index is what it was at ``as_of``."""
+    events, facts, _ = drawn(data, 8)
+    for _ in range(3):
+        p = data.draw(window(times_of(events)))
+        for units in ({UNITS[0]}, None):
+            mine = [f for f in facts if units is None or f.unit_code in units]
+            rated = [f for f in facts if units is None or f.rating_unit in units]
+            until = tallies.settled_until(mine, rated, p)
+            assert until >= p.as_of
+            span = until - p.as_of
+            last = until - timedelta(microseconds=1)  # a fraction of the span may round up
+            for later in {min(last, p.as_of + span * data.draw(st.floats(0, 1))), last}:
+                if later < p.as_of:
+                    continue
+                q = Period(p.start, p.end, later)
+                assert figures(mine, rated, q) == figures(mine, rated, p), (p, later, until)
+                assert index_counts(mine, q, units, TERMS) == index_counts(mine, p, units,
+                                                                           TERMS)
+
+
+def test_an_open_dossier_settles_the_figures_until_it_falls_due() -> None:
+    got, due = at(10), at(30)
+    f = fold("X", [ev("dossier.received", got, dossier_code="X", unit_code="H26.06",
+                      procedure_code="P1", channel="counter", received_at=got.isoformat(),
+                      counted_from=got.isoformat(), due_at=due.isoformat(),
+                      processing_days=3, return_method="counter")], RB)
+    p = Period.of(BASE.date(), BASE.date() + timedelta(days=20), at(20), NOW)
+    # Not due yet at 20h, on the day after; and from the next midnight on, the day is cut
+    # elsewhere: the earlier of the two.
+    midnight = datetime.combine(at(20).date() + timedelta(days=1), datetime.min.time(), VN)
+    assert tallies.settled_until([f], [], p) == min(due, midnight) == midnight
+    p = Period.of(BASE.date(), BASE.date() + timedelta(days=20), at(25), NOW)
+    assert tallies.settled_until([f], [], p) == due
+    assert figures([f], [], Period(p.start, p.end, due)).overdue_open == 0
+    assert figures([f], [], Period(p.start, p.end, due + timedelta(seconds=1))).overdue_open == 1
+    # Over before the cut, it no longer moves anything: only the midnight and the end do.
+    p = Period.of(BASE.date(), BASE.date() + timedelta(days=20), at(24 * 5 + 1), NOW)
+    closed = fold("X", [ev("dossier.received", got, dossier_code="X", unit_code="H26.06",
+                           procedure_code="P1", channel="counter", received_at=got.isoformat(),
+                           counted_from=got.isoformat(), due_at=due.isoformat(),
+                           processing_days=3, return_method="counter"),
+                        ev("dossier.resolved", at(12), resolved_at=at(12).isoformat(),
+                           outcome="approved")], RB)
+    assert closed.live_until is not None and closed.live_until < tallies.cut(p)
+    assert tallies.settled_until([closed], [], p) == datetime.combine(
+        at(24 * 6).date(), datetime.min.time(), VN)
+
+
 TERMS = {"P1": ProcedureTerms("P1", 50_000, "whole", frozenset({UNITS[0]})),
          "P2": ProcedureTerms("P2", 0, "partial", frozenset(UNITS)),
          "P3": ProcedureTerms("P3", 10_000, "none", frozenset({UNITS[1]}))}

@@ -285,6 +285,33 @@ async def own_counts_by_procedure(db: Db, units: Sequence[str] | None, p: Period
     return out
 
 
+# ``tallies.settled_until``: the next local midnight and the period's end are added in Python.
+_INSTANTS = ", ".join(f"f.{c}" for c in tallies.INSTANTS)
+
+
+async def settled_until(db: Db, units: Sequence[str] | None, p: Period,
+                        procedure: str | None = None,
+                        rollup: Mapping[str, str] | None = None) -> datetime:
+    """``tallies.settled_until`` for the dossiers and ratings ``counted`` reads for ``p``:
+    the earliest time at or after ``as_of`` of a dossier live from the cut on (the GiST
+    index again, open-ended) or of a rating, one statement."""
+    _aligned(p)
+    wanted = None if units is None else with_rolled_in(units, rollup)
+    source = "facts f" if wanted is None else \
+        "unnest($3::text[]) AS u(code) JOIN facts f ON f.unit_code = u.code"
+    found = await db.fetchval(
+        f"""SELECT LEAST(
+                (SELECT min(t) FROM {source}, unnest(ARRAY[{_INSTANTS}]) AS t
+                 WHERE tstzrange(f.live_from, f.live_until, '[]') && tstzrange($1, NULL, '[]')
+                   AND ($4::text IS NULL OR f.procedure_code = $4) AND t >= $2),
+                (SELECT min(f.rated_at) FROM facts f
+                 WHERE f.rated_at >= $2 AND ($3::text[] IS NULL OR f.rating_unit = ANY($3))
+                   AND ($4::text IS NULL OR f.procedure_code = $4)))""",
+        tallies.cut(p), p.as_of, wanted, procedure)
+    bounds = tallies.settled_until([], [], p)
+    return bounds if found is None else min(bounds, found)
+
+
 @asynccontextmanager
 async def _one_connection(db: Db) -> AsyncIterator[asyncpg.Connection]:
     if isinstance(db, asyncpg.Pool):

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
-from datetime import UTC, date, datetime, time
+from dataclasses import fields
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -105,6 +106,35 @@ def is_live(f: Facts, since: datetime, until: datetime) -> bool:
     """Whether the dossier's live span meets ``[since, until]`` (``None`` bounds are open)."""
     return (f.live_from is None or f.live_from <= until) and (
         f.live_until is None or f.live_until >= since)
+
+
+# Every time a dossier's facts hold: the only things a count compares ``as_of`` with.
+INSTANTS = tuple(f.name for f in fields(Facts) if "datetime" in str(f.type))
+
+
+def settled_until(dossiers: Iterable[Facts], ratings: Iterable[Facts], p: Window,
+                  tz: ZoneInfo = VN) -> datetime:
+    """The first moment after ``as_of`` at which the figures of ``p`` over these dossiers
+    and ratings may differ from those judged at ``as_of``, the facts unchanged: judged at
+    any moment of ``[as_of, settled_until)``, they are the same.
+
+    A count compares ``as_of`` only with the times of a dossier's facts (``t <= as_of``, or
+    a due time before the stopped clock), and the per-day counts are read up to ``as_of``'s
+    day. So the figures can move only at the next local midnight, at the period's end, at a
+    time (at or after ``as_of``) of a dossier live at some moment from the cut on (one over
+    before it is fixed in the per-day counts), or at a rating given at or after ``as_of``.
+    The PostgreSQL adapter's ``sql_figures.settled_until`` reads the same times."""
+    a = p.as_of
+    moments = [datetime.combine(day_of(a, tz) + timedelta(days=1), time(0), tz)]
+    if p.end > a:
+        moments.append(p.end)
+    since = cut(p, tz)
+    for f in dossiers:
+        if f.live_until is None or f.live_until >= since:
+            moments += [t for name in INSTANTS
+                        if (t := getattr(f, name)) is not None and t >= a]
+    moments += [f.rated_at for f in ratings if f.rated_at is not None and f.rated_at >= a]
+    return min(moments)
 
 
 def in_counts(f: Facts) -> bool:
