@@ -1,7 +1,7 @@
 """Figures for units, blocks and procedures, counted by PostgreSQL (``sql_figures``) under the
 definitions of ``domain.figures``; those judged at a moment already past are kept until their
-units change, and those judged "now" until then or until the moment they are settled until
-(``judged_cache``)."""
+units change, and those judged "now" until then or until the first moment at which they
+could move (``judged_cache``)."""
 
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ class MetricsReader:
     def _past(self, p: Period) -> bool:
         """Whether ``p`` is judged at a moment already past (its figures then change only
         with the facts): a period that has ended, or an ``as_of`` asked for. One judged
-        "now" (``as_of`` taken from the clock as the request came in) is kept for the
-        moments it holds for (``sql_figures.settled_until``), under a key without its
-        ``as_of``: no other request asks for the same moment."""
+        "now" (``as_of`` taken from the clock as the request came in) is kept under a key
+        without its ``as_of``, since no other request asks for the same moment, for the
+        moments it holds for (``sql_figures.settled_until``)."""
         return p.as_of <= self.clock.now() - _NOT_NOW
 
     async def _kept(self, key: tuple[object, ...], units: list[str] | None, p: Period,
