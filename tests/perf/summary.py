@@ -127,16 +127,17 @@ def _api_rows(a: dict[str, Any], mid: dict[str, Any], t: dict[str, Any]) -> list
     """One history size: the figures (October, judged at its end; this month so far), the
     766 index, and the month-end SQL report beside them."""
     n, fig, now, idx = a["dossiers"], a["api"], a["api_this_month"], a["index766"]
-    bound = 1.5 * mid["api"]["p99_ms"]
+    # The bound on growth is for the sizes above 1M (the target names the largest).
+    bound, above = 1.5 * mid["api"]["p99_ms"], a["dossiers"] > mid["dossiers"]
     over = fig["p99_ms"] / t["api_p99_ms"]
     return [
         _row(f"5. metrics API p50 / p99, October, {n:,} dossiers stored",
              f"{fig['p50_ms']:.1f} / {fig['p99_ms']:.1f} ms ({fig['throughput_per_s']:.0f} /s, "
              f"{fig['non_2xx']} non-2xx)",
-             f"p99 < {t['api_p99_ms']} ms" + ("" if a is mid else f", ≤ {bound:.1f} ms (1.5× "
-                                               f"the {mid['dossiers']:,})"),
+             f"p99 < {t['api_p99_ms']} ms" + (f", ≤ {bound:.1f} ms (1.5× the "
+                                               f"{mid['dossiers']:,})" if above else ""),
              fig["p99_ms"] < t["api_p99_ms"] and fig["non_2xx"] == 0
-             and (a is mid or fig["p99_ms"] <= bound),
+             and (not above or fig["p99_ms"] <= bound),
              "" if fig["p99_ms"] < t["api_p99_ms"] else f"({over:.1f}× over)"),
         *([_row(f"5. metrics API p50 / p99, October, {n:,} dossiers, one connection",
                 f"{one['p50_ms']:.1f} / {one['p99_ms']:.1f} ms ({one['throughput_per_s']:.0f} /s, "
