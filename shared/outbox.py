@@ -2,11 +2,13 @@
 transaction as the state change, and a relay publishes them to Kafka.
 
 Commit order. ``bigserial`` numbers rows when they are inserted, not when their
-transaction commits, so with plain inserts a later-numbered row can commit first and be
-published before an earlier one. :func:`write_events` therefore takes a per-schema
-transaction-level advisory lock before numbering its rows. Call it as the last statement
-of the transaction: the lock is held only from the insert to the commit, and ids are then
-assigned in commit order. The relay publishes rows in id order, so in commit order.
+transaction commits, so a row numbered later can commit first. The rows are therefore
+numbered again at commit (``seq``, shared/sql/0005, decision 0029): a deferred trigger
+takes a per-schema transaction-level advisory lock as the transaction commits and numbers
+its rows in the order :func:`write_events` wrote them. The lock is held until the commit
+is done, so ``seq`` follows commit order, and it is held only inside PostgreSQL's commit,
+never across a turn of the writer's event loop. The relay publishes rows in ``seq`` order,
+so in commit order. :func:`write_events` may come anywhere in the transaction.
 
 The relay runs in every replica but publishes in one at a time (a session advisory lock
 elects it); it wakes on NOTIFY and polls as a fallback, publishes a batch with the
@@ -48,20 +50,17 @@ async def write_events(conn: asyncpg.Connection, schema: str,
     if not conn.is_in_transaction():
         raise RuntimeError("write_events must run inside the state change's transaction")
     check_schema_name(schema)
-    # One round trip: the lock is taken before the rows are numbered (the INSERT reads the
-    # locking CTE first), and the NOTIFY is delivered at commit.
+    # One round trip; the NOTIFY is delivered at commit. The rows are numbered at commit, in
+    # the order written here, under the schema's outbox lock (shared/sql/0005).
     await conn.execute(
-        f"""WITH lock AS (SELECT pg_advisory_xact_lock(hashtext($1))),
-                 rows AS (INSERT INTO {schema}.outbox
+        f"""WITH rows AS (INSERT INTO {schema}.outbox
                             (event_id, topic, key, event_type, headers, payload)
                           SELECT e.id, e.t, e.k, e.ty, e.h::jsonb, e.p
-                          FROM unnest($2::uuid[], $3::text[], $4::text[],
-                                 $5::text[], $6::text[], $7::bytea[])
+                          FROM unnest($1::uuid[], $2::text[], $3::text[],
+                                 $4::text[], $5::text[], $6::bytea[])
                                WITH ORDINALITY AS e(id, t, k, ty, h, p, n)
-                          CROSS JOIN LATERAL (SELECT 1 FROM lock) AS l(x)
                           ORDER BY e.n RETURNING 1)
-            SELECT pg_notify($8, '') FROM (SELECT count(*) FROM rows) AS c""",
-        f"outbox:{schema}",
+            SELECT pg_notify($7, '') FROM (SELECT count(*) FROM rows) AS c""",
         [e.id for e in events], [topic_prefix + e.data.topic for e in events],
         [e.key for e in events], [e.type for e in events],
         [orjson.dumps([[k, v.decode()] for k, v in to_headers(e)]).decode() for e in events],
@@ -112,7 +111,7 @@ class OutboxRelay(LeaderLoop):
     async def fetch_pending(self, limit: int | None = None) -> list[OutboxRow]:
         rows = await self.pool.fetch(
             f"""SELECT id, topic, key, headers, payload FROM {self.schema}.outbox
-                WHERE sent_at IS NULL ORDER BY id LIMIT $1""",
+                WHERE sent_at IS NULL ORDER BY seq LIMIT $1""",
             limit or self.batch_size,
         )
         return [
@@ -122,7 +121,7 @@ class OutboxRelay(LeaderLoop):
         ]
 
     async def publish(self, rows: Sequence[OutboxRow]) -> None:
-        """Send in id order and wait until the broker has acknowledged every message."""
+        """Send in commit order and wait until the broker has acknowledged every message."""
         futures = [
             await self.producer.send(r.topic, r.payload, key=r.key.encode(), headers=r.headers)
             for r in rows

@@ -202,6 +202,30 @@ async def test_relay_publishes_in_commit_order_under_concurrent_writers(services
     assert published == commit_order
 
 
+async def test_rows_are_numbered_when_their_transaction_commits(services: Services) -> None:
+    """A transaction that writes its events first and commits last is published last; and
+    the outbox lock is not held from the write to the commit: the other transaction writes
+    and commits meanwhile without waiting for it."""
+    code = "H56.01-261123-0098"
+    await services.file(code)
+    first, second = (Envelope(source="intake",
+                              data=SupplementReceived(dossier_code=code, received_at=NOW))
+                     for _ in range(2))
+    async with services.pool_a.acquire() as a, services.pool_a.acquire() as b:
+        open_first = a.transaction()
+        await open_first.start()
+        await write_events(a, services.a, [first], topic_prefix=services.prefix)
+        async with asyncio.timeout(10), b.transaction():
+            await write_events(b, services.a, [second], topic_prefix=services.prefix)
+        await open_first.commit()
+    relay = await services.relay()
+    await relay.drain()
+    records = await read_all(services.infra.kafka_bootstrap, services.topic, expect=3)
+    published = [dict(r.headers)["ce_id"].decode() for r in records
+                 if dict(r.headers)["ce_type"] == b"dossier.supplement_received"]
+    assert published == [str(second.id), str(first.id)]
+
+
 async def test_poison_messages_go_to_the_dead_letter_topic_and_the_consumer_moves_on(
         services: Services, unique: str) -> None:
     bootstrap = services.infra.kafka_bootstrap
