@@ -11,6 +11,8 @@ from typing import Literal
 Preference = Literal["auto", "email", "sms", "zalo", "none"]
 ChannelName = Literal["email", "sms", "zalo"]
 PREFERENCES: tuple[Preference, ...] = ("auto", "email", "sms", "zalo", "none")
+# What an applicant who never chose wants: no stored preference reads as this.
+DEFAULT_PREFERENCE: Preference = "auto"
 CHANNELS: tuple[ChannelName, ...] = ("email", "sms", "zalo")
 
 
@@ -18,7 +20,7 @@ CHANNELS: tuple[ChannelName, ...] = ("email", "sms", "zalo")
 class Contact:
     email: str | None = None
     phone: str | None = None
-    preference: Preference = "auto"
+    preference: Preference = DEFAULT_PREFERENCE
 
 
 def choose_channel(contact: Contact) -> tuple[ChannelName, str] | None:

@@ -10,7 +10,13 @@ from typing import Any, Literal
 
 import asyncpg
 
-from shared.notifications.contact import Contact, Preference, choose_channel, why_not_sent
+from shared.notifications.contact import (
+    DEFAULT_PREFERENCE,
+    Contact,
+    Preference,
+    choose_channel,
+    why_not_sent,
+)
 from shared.notifications.messages import Message
 from shared.rows import Db
 
@@ -21,23 +27,36 @@ def new_id() -> str:
     return "ntf_" + uuid.uuid4().hex
 
 
-async def enqueue(db: Db, *, dedup_key: str, subject_code: str, kind: str, contact: Contact,
-                  message: Message) -> str | None:
-    """The notification of one step, written in the caller's transaction (so a committed
-    step is never left unannounced and a rolled-back one announces nothing): pending on
-    the channel ``choose_channel`` gives, or at once ``skipped`` with the reason (opted out,
-    no contact) so the desk sees it. Its id; None when ``dedup_key`` was queued before (an
-    event applied twice)."""
+# The columns of a queued notification, in the order ``queued_row`` gives their values; a
+# statement that queues one with other writes (intake's timeline entry) inserts these.
+QUEUED_COLUMNS = ("id, subject_code, kind, dedup_key, channel, address, subject, text, status, "
+                  "last_error")
+# One notification queued ($1..$10: ``queued_row``), once per dedup key; its id.
+QUEUE = f"""INSERT INTO applicant_notifications ({QUEUED_COLUMNS})
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (dedup_key) DO NOTHING RETURNING id"""
+
+
+def queued_row(*, dedup_key: str, subject_code: str, kind: str, contact: Contact,
+               message: Message) -> tuple[str | None, ...]:
+    """The values of a notification queued now: pending on the channel ``choose_channel``
+    gives, or at once ``skipped`` with the reason (opted out, no contact) so the desk sees
+    it."""
     chosen = choose_channel(contact)
     channel, address = chosen if chosen else (None, None)
-    found: str | None = await db.fetchval(
-        """INSERT INTO applicant_notifications (id, subject_code, kind, dedup_key, channel, address,
-                                      subject, text, status, last_error)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-           ON CONFLICT (dedup_key) DO NOTHING RETURNING id""",
-        new_id(), subject_code, kind, dedup_key, channel, address, message.subject,
-        message.text, "pending" if chosen else "skipped",
-        None if chosen else why_not_sent(contact))
+    return (new_id(), subject_code, kind, dedup_key, channel, address, message.subject,
+            message.text, "pending" if chosen else "skipped",
+            None if chosen else why_not_sent(contact))
+
+
+async def enqueue(db: Db, *, dedup_key: str, subject_code: str, kind: str, contact: Contact,
+                  message: Message) -> str | None:
+    """The notification of one step (``queued_row``), written in the caller's transaction
+    (so a committed step is never left unannounced and a rolled-back one announces
+    nothing). Its id; None when ``dedup_key`` was queued before (an event applied twice)."""
+    found: str | None = await db.fetchval(QUEUE, *queued_row(
+        dedup_key=dedup_key, subject_code=subject_code, kind=kind, contact=contact,
+        message=message))
     return found
 
 
@@ -57,7 +76,7 @@ async def prefer(db: Db, subject_code: str, preference: Preference, now: datetim
 async def preference_of(db: Db, subject_code: str) -> Preference:
     found = await db.fetchval("SELECT preference FROM notification_preferences "
                               "WHERE subject_code = $1", subject_code)
-    return "auto" if found is None else found
+    return DEFAULT_PREFERENCE if found is None else found
 
 
 async def history(db: Db, subject_code: str, limit: int = 200) -> list[dict[str, Any]]:

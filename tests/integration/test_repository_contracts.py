@@ -13,16 +13,25 @@ import asyncpg
 import pytest
 
 from services.feedback.service_layer.unit_of_work import PostgresFeedbackUnitOfWork
+from services.intake.adapters.notifications import (
+    CONTACT,
+    contact_at_filing,
+    step_notification,
+)
 from services.intake.adapters.repository import add_portal_key, load_catalog
 from services.intake.service_layer.unit_of_work import PostgresIntakeUnitOfWork
 from services.postal.service_layer.unit_of_work import PostgresPostalUnitOfWork
 from services.processing.service_layer.unit_of_work import PostgresProcessingUnitOfWork
 from shared.db import create_pool
 from shared.migrations import migrate_service
+from shared.notifications import Preference
+from shared.notifications.store import QUEUED_COLUMNS
 from shared.outbox import OutboxWriter
 from shared.rulebook import load_rulebook
 from shared.settings import DEFAULT_RULEBOOK
+from shared.timebounds import in_legal_zone
 from shared.unit_of_work import PostgresUnitOfWork
+from shared.workdays import due_date
 from tests.conftest import Infra
 from tests.contracts import repositories as c
 
@@ -100,3 +109,38 @@ class TestPostgresCouriers(Postal, c.CouriersContract): ...
 class TestPostgresUnits(Postal, c.UnitsContract): ...
 class TestPostgresRatedDossiers(Feedback, c.RatedDossiersContract): ...
 class TestPostgresGuesses(Feedback, c.GuessesContract): ...
+
+
+@pytest.mark.parametrize("preference", ["auto", "none"])
+async def test_a_filing_s_notification_is_the_one_its_contact_read_back_gives(
+        pools: dict[str, tuple[asyncpg.Pool, str]], preference: Preference) -> None:
+    """A filing queues its notification in the statement of its timeline entry, from the
+    contact it knows (``contact_at_filing``); every later step reads the contact back from
+    the dossier (``CONTACT``). Both give the same notification."""
+    rb = load_rulebook(str(DEFAULT_RULEBOOK))
+    procedure = rb.procedure(c.PROCEDURE)
+    assert procedure is not None
+    deadline = due_date(c.T0, procedure.processing_days, rb.calendar_for(c.UNIT),
+                        rb.policy_for(c.UNIT))
+    async for uow in _repos(pools, "intake"):
+        d = c.intake_dossier("N-1", applicant={"kind": "citizen", "full_name": "Trần Thị Bình",
+                                               "id_number": "031203004568",
+                                               "email": "binh@example.vn",
+                                               "phone": "0912345679"})
+        [env] = uow.publish(d.filed(deadline))  # as the handler: filed, then added
+        await uow.dossiers.add(d)
+        if preference != "auto":
+            await uow.notifications.prefer(d.code, preference, c.T0)
+        uow.pending.clear()  # the events are not what this test is about
+        detail = {"channel": d.channel, "due_at": in_legal_zone(deadline.due_at)}
+        await uow.timeline.record(env, c.T0, detail,
+                                  contact_at_filing(d, procedure.name, preference))
+        queued = await uow.conn.fetchrow(
+            f"SELECT {QUEUED_COLUMNS} FROM applicant_notifications WHERE subject_code = $1",
+            d.code)
+        read_back = await uow.conn.fetchrow(
+            f"SELECT * FROM ({CONTACT.replace('$2', '$1')}) AS c", d.code)
+        expected = step_notification(env, detail, read_back)
+        assert queued is not None and expected is not None
+        assert tuple(queued)[1:] == expected[1:]  # all but the new id
+        assert queued["status"] == ("pending" if preference == "auto" else "skipped")

@@ -213,7 +213,8 @@ class FakeTimeline:
     def __init__(self) -> None:
         self.rows: dict[Any, dict[str, Any]] = {}
 
-    async def record(self, env: Envelope[Any], at: datetime, detail: dict[str, Any]) -> None:
+    async def record(self, env: Envelope[Any], at: datetime, detail: dict[str, Any],
+                     contact: Any = None) -> None:
         self.rows.setdefault(env.id, {"dossier_code": env.data.dossier_code, "at": at,
                                       "event_type": env.type, "source": env.source,
                                       "detail": copy.deepcopy(detail)})

@@ -316,7 +316,8 @@ async def test_a_filing_keeps_the_preference_and_the_portal_may_opt_out() -> Non
     uow = FakeIntakeUnitOfWork()
     h = IntakeHandlers(RB, lambda: uow, "test-pin-pepper")
     await h.file(filing(DESK))
-    assert uow.notifications.preferences[CODE][0] == "auto"
+    assert CODE not in uow.notifications.preferences  # the default is what no row means
+    assert (await h.notifications(CODE, DESK)).preference == "auto"
     uow.notifications.rows.append({"subject_code": CODE, "status": "pending", "id": "ntf_1"})
     at = datetime(2026, 11, 3, 9, 0, tzinfo=VN)
     seen = await h.set_notifications(SetNotifications(CODE, Requested(DESK, at, {}), "none"))

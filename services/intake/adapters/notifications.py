@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
+from services.intake.domain.dossier import Dossier
 from shared.events import Envelope
-from shared.notifications import Contact, Preference, compose, enqueue, history, prefer
+from shared.notifications import Contact, Preference, compose, history, prefer
 from shared.notifications.messages import (
     APOLOGY_ISSUED,
     PICKED_UP,
@@ -20,7 +21,7 @@ from shared.notifications.messages import (
     STOPPED,
     SUPPLEMENT_REQUESTED,
 )
-from shared.notifications.store import preference_of
+from shared.notifications.store import QUEUE, preference_of, queued_row
 from shared.rows import Db
 
 # The timeline entries the applicant is told of; a courier's pick-up only of the result.
@@ -43,16 +44,34 @@ def notified(kind: str, detail: dict[str, Any]) -> bool:
     return kind in NOTIFIED and (kind != PICKED_UP or detail.get("direction") == "outbound")
 
 
-async def notify_step(db: Db, env: Envelope[Any], detail: dict[str, Any],
-                      row: Mapping[str, Any]) -> str | None:
-    """Queue the applicant's notification of a timeline entry just recorded, in the same
-    transaction (skipped at once when opted out or without contact); the notification's
-    id, or None when the entry tells the applicant nothing. ``row``: the dossier's
-    ``CONTACT`` (``found`` null when there is no such dossier)."""
+class ContactRow(TypedDict):
+    """What ``CONTACT`` reads, or what a filing knows already (``contact_at_filing``)."""
+
+    found: bool | None
+    email: str | None
+    phone: str | None
+    due_at: datetime | None
+    return_method: str | None
+    procedure_name: str | None
+    preference: Preference
+
+
+def contact_at_filing(d: Dossier, procedure_name: str, preference: Preference) -> ContactRow:
+    """The contact of a dossier being filed, as ``CONTACT`` would read it after the insert:
+    the filing knows every part of it, so its notification is queued in the statement that
+    records its timeline entry."""
+    return ContactRow(found=True, email=d.applicant.get("email"), phone=d.applicant.get("phone"),
+                      due_at=d.due_at, return_method=d.return_method,
+                      procedure_name=procedure_name, preference=preference)
+
+
+def step_notification(env: Envelope[Any], detail: dict[str, Any],
+                      row: Mapping[str, Any]) -> tuple[str | None, ...] | None:
+    """The applicant's notification of a timeline entry (``queued_row``'s values), or None
+    when the entry tells the applicant nothing. ``row``: the dossier's ``ContactRow``
+    (``found`` null when there is no such dossier)."""
     kind, code = env.type, env.data.dossier_code
-    if not notified(kind, detail):
-        return None
-    if not row["found"]:
+    if not notified(kind, detail) or not row["found"]:
         return None
     facts = dict(detail)
     if kind == RECEIVED:
@@ -61,8 +80,20 @@ async def notify_step(db: Db, env: Envelope[Any], detail: dict[str, Any],
         facts["return_method"] = row["return_method"]
     message = compose(kind, code, row["procedure_name"], facts)
     contact = Contact(email=row["email"], phone=row["phone"], preference=row["preference"])
-    return await enqueue(db, dedup_key=f"{env.id}:{kind}", subject_code=code, kind=kind,
-                         contact=contact, message=message)
+    return queued_row(dedup_key=f"{env.id}:{kind}", subject_code=code, kind=kind,
+                      contact=contact, message=message)
+
+
+async def notify_step(db: Db, env: Envelope[Any], detail: dict[str, Any],
+                      row: Mapping[str, Any]) -> str | None:
+    """Queue the applicant's notification of a timeline entry just recorded, in the same
+    transaction (skipped at once when opted out or without contact); the notification's
+    id, or None when the entry tells the applicant nothing."""
+    values = step_notification(env, detail, row)
+    if values is None:
+        return None
+    found: str | None = await db.fetchval(QUEUE, *values)
+    return found
 
 
 class NotificationRepository:

@@ -11,10 +11,17 @@ from typing import Any
 import asyncpg
 import orjson
 
-from services.intake.adapters.notifications import CONTACT, notified, notify_step
+from services.intake.adapters.notifications import (
+    CONTACT,
+    ContactRow,
+    notified,
+    notify_step,
+    step_notification,
+)
 from services.intake.domain.dossier import Dossier
 from shared.auth import hash_api_key
 from shared.events import Envelope, EventData
+from shared.notifications.store import QUEUED_COLUMNS
 from shared.rows import Db, Table
 from shared.rulebook import Rulebook
 from shared.timebounds import in_legal_zone
@@ -263,22 +270,37 @@ _RECORD = """
         JOIN webhook_subscriptions s ON s.portal_id = d.portal_id AND s.removed_at IS NULL
         WHERE $4 = ANY(s.events) OR '*' = ANY(s.events)
         ON CONFLICT (subscription_id, event_id) DO NOTHING
-    )
+    ){told}
     SELECT EXISTS (SELECT 1 FROM added) AS added{contact}"""
-RECORD = _RECORD.format(contact="")
+RECORD = _RECORD.format(told="", contact="")
 RECORD_AND_CONTACT = _RECORD.format(
-    contact=f", contact.* FROM (SELECT) AS one LEFT JOIN ({CONTACT}) AS contact ON true")
+    told="", contact=f", contact.* FROM (SELECT) AS one LEFT JOIN ({CONTACT}) AS contact ON true")
+# With the notification already composed ($8..$17: ``queued_row``), queued if the entry is.
+RECORD_AND_NOTIFY = _RECORD.format(contact="", told=f""", told AS (
+        INSERT INTO applicant_notifications ({QUEUED_COLUMNS})
+        SELECT {", ".join(f"${n}::text" for n in range(8, 18))} FROM added
+        ON CONFLICT (dedup_key) DO NOTHING
+    )""")
 
 
 class TimelineRepository:
     def __init__(self, db: Db) -> None:
         self.db = db
 
-    async def record(self, env: Envelope[Any], at: datetime, detail: dict[str, Any]) -> None:
+    async def record(self, env: Envelope[Any], at: datetime, detail: dict[str, Any],
+                     contact: ContactRow | None = None) -> None:
         """The entry, and in the same transaction one webhook delivery per subscription of
         the filing portal that wants this event type (docs/rules/webhooks.md) and the
         applicant's notification of the steps they are told of
-        (docs/rules/notifications.md)."""
+        (docs/rules/notifications.md). Given the ``contact`` (a filing knows it), all of it
+        is one statement; else the contact is read with the entry and the notification
+        queued after."""
+        if contact is not None:
+            values = step_notification(env, detail, contact)
+            if values is not None:
+                await self.db.execute(RECORD_AND_NOTIFY, env.id, env.data.dossier_code, at,
+                                      env.type, env.source, detail, in_legal_zone(at), *values)
+                return
         told = notified(env.type, detail)
         row = await self.db.fetchrow(RECORD_AND_CONTACT if told else RECORD,
                                      env.id, env.data.dossier_code, at, env.type, env.source,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from services.intake.adapters.notifications import ContactRow, contact_at_filing
 from services.intake.adapters.repository import DuplicateFiling, Portal, json_detail
 from services.intake.domain import forms
 from services.intake.domain.dossier import Dossier
@@ -24,6 +25,7 @@ from shared.auth import pin_digest, receipt_pin
 from shared.events import Delivered, Envelope, EventData
 from shared.forms import Form
 from shared.idempotency import is_repeat, request_fingerprint
+from shared.notifications.contact import DEFAULT_PREFERENCE
 from shared.rulebook import Rulebook
 from shared.timebounds import in_legal_zone
 from shared.workdays import due_date
@@ -118,7 +120,8 @@ class IntakeHandlers:
         fingerprint = request_fingerprint(cmd.asked.request)
         try:
             async with self.unit_of_work() as uow:
-                return await self._file(uow, cmd, fingerprint, procedure.processing_days)
+                return await self._file(uow, cmd, fingerprint, procedure.processing_days,
+                                        procedure.name)
         except DuplicateFiling:
             # A concurrent request with the same Idempotency-Key or external_ref won; this
             # transaction (and its sequence number) rolled back.
@@ -131,7 +134,7 @@ class IntakeHandlers:
             return _replay(earlier, cmd, fingerprint)
 
     async def _file(self, uow: IntakeUnitOfWork, cmd: FileDossier, fingerprint: str,
-                    processing_days: int) -> Filed:
+                    processing_days: int, procedure_name: str) -> Filed:
         asked, rb = cmd.asked, self.rulebook
         earlier = await uow.dossiers.find_filed(asked.portal.id, asked.idempotency_key,
                                                 cmd.external_ref)
@@ -159,11 +162,16 @@ class IntakeHandlers:
             else cmd.receiving_unit)
         event = d.filed(deadline)
         await uow.dossiers.add(d)
-        await uow.notifications.prefer(code, cmd.notify or (
-            "none" if asked.portal.role == "importer" else "auto"), asked.at)
+        preference = cmd.notify or (
+            "none" if asked.portal.role == "importer" else DEFAULT_PREFERENCE)
+        if preference != DEFAULT_PREFERENCE:
+            # No stored preference reads as the default: a round trip saved while the
+            # unit's code counter is held.
+            await uow.notifications.prefer(code, preference, asked.at)
         detail = {"channel": "postal"} if deadline is None else {
             "channel": cmd.channel, "due_at": in_legal_zone(deadline.due_at)}
-        await _record(uow, event, asked, detail)
+        await _record(uow, event, asked, detail,
+                      contact_at_filing(d, procedure_name, preference))
         await uow.commit()
         return Filed(d, replayed=False)
 
@@ -329,9 +337,9 @@ async def _visible(uow: IntakeUnitOfWork, code: str, portal: Portal, *,
 
 
 async def _record(uow: IntakeUnitOfWork, event: EventData, asked: Requested,
-                  detail: dict[str, Any]) -> None:
+                  detail: dict[str, Any], contact: ContactRow | None = None) -> None:
     [env] = uow.publish(event)
-    await uow.timeline.record(env, asked.at, detail)
+    await uow.timeline.record(env, asked.at, detail, contact)
 
 
 async def _repeated(uow: IntakeUnitOfWork, asked: Requested, fingerprint: str) -> bool:

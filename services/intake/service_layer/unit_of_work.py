@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from services.intake.adapters.notifications import NotificationRepository
+from services.intake.adapters.notifications import ContactRow, NotificationRepository
 from services.intake.adapters.repository import (
     DossierRepository,
     RequestKeyRepository,
@@ -34,7 +34,8 @@ class Dossiers(Protocol):
 
 
 class Timeline(Protocol):
-    async def record(self, env: Envelope[Any], at: datetime, detail: dict[str, Any]) -> None: ...
+    async def record(self, env: Envelope[Any], at: datetime, detail: dict[str, Any],
+                     contact: ContactRow | None = None) -> None: ...
     async def latest(self, code: str, limit: int) -> tuple[list[Any], int]: ...
 
 
