@@ -51,9 +51,10 @@ class Table(Generic[T]):
         row = await db.fetchrow(self.by_key(lock=lock), key)
         return self.from_row(row) if row else None
 
-    def insert(self, *, on_conflict: str = "DO NOTHING") -> str:
-        """INSERT of every column; ``on_conflict`` '' for none."""
-        params = ", ".join(f"${i}" for i in range(1, len(self.columns) + 1))
+    def insert(self, *, on_conflict: str = "DO NOTHING", first: int = 1) -> str:
+        """INSERT of every column, from parameter ``$first`` on; ``on_conflict`` '' for
+        none."""
+        params = ", ".join(f"${i}" for i in range(first, first + len(self.columns)))
         sql = f"INSERT INTO {self.name} ({self._listed}) VALUES ({params})"
         return sql + (f" ON CONFLICT ({self.key}) {on_conflict}" if on_conflict else "")
 

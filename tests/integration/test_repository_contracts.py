@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,7 +19,12 @@ from services.intake.adapters.notifications import (
     contact_at_filing,
     step_notification,
 )
-from services.intake.adapters.repository import add_portal_key, load_catalog
+from services.intake.adapters.repository import (
+    DuplicateFiling,
+    FirstEntry,
+    add_portal_key,
+    load_catalog,
+)
 from services.intake.service_layer.unit_of_work import PostgresIntakeUnitOfWork
 from services.postal.service_layer.unit_of_work import PostgresPostalUnitOfWork
 from services.processing.service_layer.unit_of_work import PostgresProcessingUnitOfWork
@@ -112,29 +118,45 @@ class TestPostgresGuesses(Feedback, c.GuessesContract): ...
 
 
 @pytest.mark.parametrize("preference", ["auto", "none"])
-async def test_a_filing_s_notification_is_the_one_its_contact_read_back_gives(
+async def test_a_filing_in_one_statement_writes_what_its_steps_one_by_one_would(
         pools: dict[str, tuple[asyncpg.Pool, str]], preference: Preference) -> None:
-    """A filing queues its notification in the statement of its timeline entry, from the
-    contact it knows (``contact_at_filing``); every later step reads the contact back from
-    the dossier (``CONTACT``). Both give the same notification."""
+    """A filing writes its dossier, its first timeline entry, the entry's webhook deliveries
+    and its notification in one statement (``dossiers.add`` with a ``FirstEntry``), the
+    notification composed from the contact the filing knows (``contact_at_filing``). Every
+    later step records its entry after the dossier is there and reads the contact back
+    (``CONTACT``). Both give the same rows."""
     rb = load_rulebook(str(DEFAULT_RULEBOOK))
     procedure = rb.procedure(c.PROCEDURE)
     assert procedure is not None
     deadline = due_date(c.T0, procedure.processing_days, rb.calendar_for(c.UNIT),
                         rb.policy_for(c.UNIT))
     async for uow in _repos(pools, "intake"):
-        d = c.intake_dossier("N-1", applicant={"kind": "citizen", "full_name": "Trần Thị Bình",
-                                               "id_number": "031203004568",
-                                               "email": "binh@example.vn",
-                                               "phone": "0912345679"})
+        await uow.conn.execute(
+            """INSERT INTO webhook_subscriptions (id, portal_id, url, events, secret, created_at)
+               VALUES (gen_random_uuid(), $1, 'https://portal.example.vn/hooks', '{*}',
+                       'whsec_x', now())""", c.PORTAL)
+        d = c.intake_dossier("N-1", external_ref="ref-N-1", applicant={
+            "kind": "citizen", "full_name": "Trần Thị Bình", "id_number": "031203004568",
+            "email": "binh@example.vn", "phone": "0912345679"})
         [env] = uow.publish(d.filed(deadline))  # as the handler: filed, then added
-        await uow.dossiers.add(d)
-        if preference != "auto":
-            await uow.notifications.prefer(d.code, preference, c.T0)
         uow.pending.clear()  # the events are not what this test is about
         detail = {"channel": d.channel, "due_at": in_legal_zone(deadline.due_at)}
-        await uow.timeline.record(env, c.T0, detail,
-                                  contact_at_filing(d, procedure.name, preference))
+        await uow.dossiers.add(d, FirstEntry(env, c.T0, detail,
+                                             contact_at_filing(d, procedure.name, preference)))
+        if preference != "auto":
+            await uow.notifications.prefer(d.code, preference, c.T0)
+
+        assert await uow.dossiers.get(d.code) == d
+        entries, total = await uow.timeline.latest(d.code, 10)
+        assert total == 1 and entries[0]["event_type"] == env.type
+        assert entries[0]["detail"] == detail
+        [hook] = await uow.conn.fetch(
+            "SELECT event_id, payload FROM webhook_deliveries WHERE dossier_code = $1", d.code)
+        assert hook["event_id"] == env.id
+        data = dict(hook["payload"]["data"])
+        assert datetime.fromisoformat(data.pop("status_at")) == d.status_at
+        assert data == {"dossier_code": d.code, "external_ref": "ref-N-1", "status": d.status,
+                        "detail": detail}
         queued = await uow.conn.fetchrow(
             f"SELECT {QUEUED_COLUMNS} FROM applicant_notifications WHERE subject_code = $1",
             d.code)
@@ -144,3 +166,7 @@ async def test_a_filing_s_notification_is_the_one_its_contact_read_back_gives(
         assert queued is not None and expected is not None
         assert tuple(queued)[1:] == expected[1:]  # all but the new id
         assert queued["status"] == ("pending" if preference == "auto" else "skipped")
+        with pytest.raises(DuplicateFiling):  # the same code again: nothing more written
+            await uow.dossiers.add(d, FirstEntry(env, c.T0, detail,
+                                                 contact_at_filing(d, procedure.name,
+                                                                   preference)))

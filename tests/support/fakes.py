@@ -13,6 +13,7 @@ from typing import Any, Self
 
 from services.feedback.domain.complaint import Complaint
 from services.feedback.domain.rating import RatedDossier
+from services.intake.adapters.repository import FirstEntry
 from services.intake.domain.dossier import Dossier as IntakeDossier
 from services.postal.domain.shipment import Shipment
 from services.processing.adapters.repository import NewHop
@@ -160,15 +161,16 @@ class FakeProcessingUnitOfWork(FakeUnitOfWork):
 
 # ------------------------------------------------------------------ intake
 class FakeIntakeDossiers:
-    def __init__(self) -> None:
+    def __init__(self, timeline: FakeTimeline) -> None:
         self.rows: dict[str, IntakeDossier] = {}
         self.counters: dict[tuple[str, date], int] = {}
+        self.timeline = timeline  # where a filing's first entry goes
 
     async def get(self, code: str, *, lock: bool = False) -> IntakeDossier | None:
         found = self.rows.get(code)
         return copy.deepcopy(found) if found else None
 
-    async def add(self, d: IntakeDossier) -> None:
+    async def add(self, d: IntakeDossier, first: FirstEntry | None = None) -> None:
         from services.intake.adapters.repository import DuplicateFiling
 
         clash = d.code in self.rows or any(
@@ -179,6 +181,8 @@ class FakeIntakeDossiers:
         if clash:
             raise DuplicateFiling(d.code)
         self.rows[d.code] = copy.deepcopy(d)
+        if first is not None:
+            await self.timeline.record(first.env, first.at, first.detail)
 
     async def save(self, d: IntakeDossier) -> None:
         if d.code in self.rows:
@@ -213,8 +217,7 @@ class FakeTimeline:
     def __init__(self) -> None:
         self.rows: dict[Any, dict[str, Any]] = {}
 
-    async def record(self, env: Envelope[Any], at: datetime, detail: dict[str, Any],
-                     contact: Any = None) -> None:
+    async def record(self, env: Envelope[Any], at: datetime, detail: dict[str, Any]) -> None:
         self.rows.setdefault(env.id, {"dossier_code": env.data.dossier_code, "at": at,
                                       "event_type": env.type, "source": env.source,
                                       "detail": copy.deepcopy(detail)})
@@ -272,8 +275,8 @@ class FakeNotifications:
 
 class FakeIntakeUnitOfWork(FakeUnitOfWork):
     def __init__(self) -> None:
-        self.dossiers = FakeIntakeDossiers()
         self.timeline = FakeTimeline()
+        self.dossiers = FakeIntakeDossiers(self.timeline)
         self.supplements = FakeSupplements()
         self.request_keys = FakeRequestKeys()
         self.notifications = FakeNotifications()

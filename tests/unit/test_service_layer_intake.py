@@ -59,7 +59,7 @@ from shared.idempotency import KeyReused
 from shared.rulebook import load_rulebook
 from shared.settings import DEFAULT_RULEBOOK
 from tests.support.api import OTHER_UNIT, PROCEDURE, UNIT, applicant
-from tests.support.fakes import FakeIntakeDossiers, FakeIntakeUnitOfWork, published
+from tests.support.fakes import FakeIntakeDossiers, FakeIntakeUnitOfWork, FakeTimeline, published
 
 RB = load_rulebook(str(DEFAULT_RULEBOOK))
 PEPPER = "test-pin-pepper"
@@ -306,8 +306,8 @@ class RacedDossiers(FakeIntakeDossiers):
     """Two tries of one filing racing: the loser looked for an earlier filing before the
     winner committed, found none, and its insert then clashes with the winner's row."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, timeline: FakeTimeline) -> None:
+        super().__init__(timeline)
         blind: list[bool] = []
         # A function, so that the rollback of the losing try does not restore the list.
         self._blind: Callable[[], list[bool]] = lambda: blind
@@ -326,7 +326,7 @@ class RacedDossiers(FakeIntakeDossiers):
 class RacedUnitOfWork(FakeIntakeUnitOfWork):
     def __init__(self) -> None:
         super().__init__()
-        self.raced = self.dossiers = RacedDossiers()
+        self.raced = self.dossiers = RacedDossiers(self.timeline)
         self._repositories = (self.dossiers, self.timeline, self.supplements, self.request_keys)
 
 

@@ -167,6 +167,17 @@ class PortalKeys:
 DOSSIERS = Table("dossiers", Dossier, "code")
 
 
+@dataclass(frozen=True)
+class FirstEntry:
+    """A filing's timeline entry, written with its dossier (``DossierRepository.add``), and
+    the contact the filing knows, to queue its notification with it."""
+
+    env: Envelope[Any]
+    at: datetime
+    detail: dict[str, Any]
+    contact: ContactRow
+
+
 class DuplicateFiling(Exception):
     """Another filing with the same Idempotency-Key or external_ref committed first."""
 
@@ -178,10 +189,22 @@ class DossierRepository:
     async def get(self, code: str, *, lock: bool = False) -> Dossier | None:
         return await DOSSIERS.get(self.db, code, lock=lock)
 
-    async def add(self, d: Dossier) -> None:
-        """:raises DuplicateFiling: (the transaction is then aborted)."""
+    async def add(self, d: Dossier, first: FirstEntry | None = None) -> None:
+        """The dossier and (``first``) its first timeline entry, with what recording an
+        entry writes (``TimelineRepository.record``), in one statement: the unit's code
+        counter is held until the commit, and this is one round trip while it is.
+        :raises DuplicateFiling: (the transaction is then aborted)."""
         try:
-            await self.db.execute(DOSSIERS.insert(on_conflict=""), *DOSSIERS.insert_values(d))
+            if first is None:
+                await self.db.execute(DOSSIERS.insert(on_conflict=""),
+                                      *DOSSIERS.insert_values(d))
+                return
+            env = first.env
+            entry = (env.id, env.data.dossier_code, first.at, env.type, env.source,
+                     first.detail, in_legal_zone(first.at))
+            told = step_notification(env, first.detail, first.contact)
+            await self.db.execute(FILE_AND_RECORD if told is None else FILE_RECORD_AND_NOTIFY,
+                                  *entry, *(told or ()), *DOSSIERS.insert_values(d))
         except asyncpg.UniqueViolationError as exc:
             raise DuplicateFiling(d.code) from exc
 
@@ -247,7 +270,7 @@ class DossierRepository:
 # statement: $1 event id, $2 dossier, $3 at, $4 type, $5 source, $6 detail, $7 the time in
 # +07:00. The payload follows Standard Webhooks' shape ({type, timestamp, data}).
 _RECORD = """
-    WITH added AS (
+    WITH {filed}added AS (
         INSERT INTO timeline (event_id, dossier_code, at, event_type, source, detail)
         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING
         RETURNING event_id
@@ -266,41 +289,47 @@ _RECORD = """
                        'detail', $6::jsonb)),
                now(), now(), now()
         FROM added a
-        JOIN dossiers d ON d.code = $2
+        JOIN {dossiers} d ON d.code = $2
         JOIN webhook_subscriptions s ON s.portal_id = d.portal_id AND s.removed_at IS NULL
         WHERE $4 = ANY(s.events) OR '*' = ANY(s.events)
         ON CONFLICT (subscription_id, event_id) DO NOTHING
     ){told}
     SELECT EXISTS (SELECT 1 FROM added) AS added{contact}"""
-RECORD = _RECORD.format(told="", contact="")
+RECORD = _RECORD.format(filed="", dossiers="dossiers", told="", contact="")
 RECORD_AND_CONTACT = _RECORD.format(
-    told="", contact=f", contact.* FROM (SELECT) AS one LEFT JOIN ({CONTACT}) AS contact ON true")
-# With the notification already composed ($8..$17: ``queued_row``), queued if the entry is.
-RECORD_AND_NOTIFY = _RECORD.format(contact="", told=f""", told AS (
+    filed="", dossiers="dossiers", told="",
+    contact=f", contact.* FROM (SELECT) AS one LEFT JOIN ({CONTACT}) AS contact ON true")
+
+
+def _file_and_record(notify: bool) -> str:
+    """A filing in one statement: the dossier (its columns from ``$18``, or ``$8`` without
+    a notification), its first timeline entry and webhook deliveries, and (``notify``) the
+    notification composed from the contact the filing knows ($8..$17: ``queued_row``)."""
+    first = 18 if notify else 8
+    filed = (f"filed AS ({DOSSIERS.insert(on_conflict='', first=first)}"
+             " RETURNING code, portal_id, external_ref, status, status_at), ")
+    told = "" if not notify else f""", told AS (
         INSERT INTO applicant_notifications ({QUEUED_COLUMNS})
         SELECT {", ".join(f"${n}::text" for n in range(8, 18))} FROM added
         ON CONFLICT (dedup_key) DO NOTHING
-    )""")
+    )"""
+    return _RECORD.format(filed=filed, dossiers="filed", told=told, contact="")
+
+
+FILE_AND_RECORD = _file_and_record(notify=False)
+FILE_RECORD_AND_NOTIFY = _file_and_record(notify=True)
 
 
 class TimelineRepository:
     def __init__(self, db: Db) -> None:
         self.db = db
 
-    async def record(self, env: Envelope[Any], at: datetime, detail: dict[str, Any],
-                     contact: ContactRow | None = None) -> None:
+    async def record(self, env: Envelope[Any], at: datetime, detail: dict[str, Any]) -> None:
         """The entry, and in the same transaction one webhook delivery per subscription of
         the filing portal that wants this event type (docs/rules/webhooks.md) and the
         applicant's notification of the steps they are told of
-        (docs/rules/notifications.md). Given the ``contact`` (a filing knows it), all of it
-        is one statement; else the contact is read with the entry and the notification
-        queued after."""
-        if contact is not None:
-            values = step_notification(env, detail, contact)
-            if values is not None:
-                await self.db.execute(RECORD_AND_NOTIFY, env.id, env.data.dossier_code, at,
-                                      env.type, env.source, detail, in_legal_zone(at), *values)
-                return
+        (docs/rules/notifications.md). (A filing's first entry is written with the dossier:
+        ``DossierRepository.add``.)"""
         told = notified(env.type, detail)
         row = await self.db.fetchrow(RECORD_AND_CONTACT if told else RECORD,
                                      env.id, env.data.dossier_code, at, env.type, env.source,

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.intake.adapters.notifications import ContactRow, contact_at_filing
-from services.intake.adapters.repository import DuplicateFiling, Portal, json_detail
+from services.intake.adapters.notifications import contact_at_filing
+from services.intake.adapters.repository import DuplicateFiling, FirstEntry, Portal, json_detail
 from services.intake.domain import forms
 from services.intake.domain.dossier import Dossier
 from services.intake.domain.filing import FieldError, channel_refusal, check_filing, dossier_code
@@ -160,18 +160,17 @@ class IntakeHandlers:
             population_data=cmd.population_data,
             receiving_unit=None if cmd.receiving_unit in (None, cmd.unit_code)
             else cmd.receiving_unit)
-        event = d.filed(deadline)
-        await uow.dossiers.add(d)
+        [env] = uow.publish(d.filed(deadline))
         preference = cmd.notify or (
             "none" if asked.portal.role == "importer" else DEFAULT_PREFERENCE)
-        if preference != DEFAULT_PREFERENCE:
-            # No stored preference reads as the default: a round trip saved while the
-            # unit's code counter is held.
-            await uow.notifications.prefer(code, preference, asked.at)
         detail = {"channel": "postal"} if deadline is None else {
             "channel": cmd.channel, "due_at": in_legal_zone(deadline.due_at)}
-        await _record(uow, event, asked, detail,
-                      contact_at_filing(d, procedure_name, preference))
+        # The dossier and its first entry in one round trip: the unit's code counter is
+        # held from next_sequence to the commit.
+        await uow.dossiers.add(d, FirstEntry(env, asked.at, detail,
+                                             contact_at_filing(d, procedure_name, preference)))
+        if preference != DEFAULT_PREFERENCE:  # no stored preference reads as the default
+            await uow.notifications.prefer(code, preference, asked.at)
         await uow.commit()
         return Filed(d, replayed=False)
 
@@ -337,9 +336,9 @@ async def _visible(uow: IntakeUnitOfWork, code: str, portal: Portal, *,
 
 
 async def _record(uow: IntakeUnitOfWork, event: EventData, asked: Requested,
-                  detail: dict[str, Any], contact: ContactRow | None = None) -> None:
+                  detail: dict[str, Any]) -> None:
     [env] = uow.publish(event)
-    await uow.timeline.record(env, asked.at, detail, contact)
+    await uow.timeline.record(env, asked.at, detail)
 
 
 async def _repeated(uow: IntakeUnitOfWork, asked: Requested, fingerprint: str) -> bool:

@@ -8,9 +8,10 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from services.intake.adapters.notifications import ContactRow, NotificationRepository
+from services.intake.adapters.notifications import NotificationRepository
 from services.intake.adapters.repository import (
     DossierRepository,
+    FirstEntry,
     RequestKeyRepository,
     SupplementRepository,
     TimelineRepository,
@@ -23,7 +24,7 @@ from shared.unit_of_work import PostgresUnitOfWork, UnitOfWork
 
 class Dossiers(Protocol):
     async def get(self, code: str, *, lock: bool = False) -> Dossier | None: ...
-    async def add(self, d: Dossier) -> None: ...
+    async def add(self, d: Dossier, first: FirstEntry | None = None) -> None: ...
     async def save(self, d: Dossier) -> None: ...
     async def find_filed(self, portal_id: str, idempotency_key: str | None,
                          external_ref: str | None) -> Dossier | None: ...
@@ -34,8 +35,7 @@ class Dossiers(Protocol):
 
 
 class Timeline(Protocol):
-    async def record(self, env: Envelope[Any], at: datetime, detail: dict[str, Any],
-                     contact: ContactRow | None = None) -> None: ...
+    async def record(self, env: Envelope[Any], at: datetime, detail: dict[str, Any]) -> None: ...
     async def latest(self, code: str, limit: int) -> tuple[list[Any], int]: ...
 
 
