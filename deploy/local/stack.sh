@@ -185,7 +185,8 @@ port = $PG_PORT
 unix_socket_directories = '$PG_HOME'
 max_connections = 300
 shared_buffers = 512MB
-wal_level = logical
+# Enough for base backups and WAL archiving; nothing decodes the WAL (logical would log more).
+wal_level = replica
 max_wal_senders = 4
 logging_collector = off
 timezone = 'UTC'
