@@ -8,7 +8,9 @@ takes a per-schema transaction-level advisory lock as the transaction commits an
 its rows in the order :func:`write_events` wrote them. The lock is held until the commit
 is done, so ``seq`` follows commit order, and it is held only inside PostgreSQL's commit,
 never across a turn of the writer's event loop. The relay publishes rows in ``seq`` order,
-so in commit order. :func:`write_events` may come anywhere in the transaction.
+so in commit order. :func:`write_events` may come anywhere in the transaction, and
+:func:`outbox_insert` makes the same write a part of a larger statement (decision 0030): the
+relay's NOTIFY is sent by the commit-time trigger too (shared/sql/0006).
 
 The relay runs in every replica but publishes in one at a time (a session advisory lock
 elects it); it wakes on NOTIFY and polls as a fallback, publishes a batch with the
@@ -42,6 +44,27 @@ def notify_channel(schema: str) -> str:
     return f"outbox_{check_schema_name(schema)}"
 
 
+def outbox_insert(schema: str, events: Sequence[Envelope[Any]], *, topic_prefix: str = "",
+                  first: int = 1) -> tuple[str, list[Any]]:
+    """The INSERT of events into the schema's outbox, its parameters from ``$first`` on, and
+    their values: a statement of its own, or a part of a larger one (a data-modifying
+    ``WITH``). The rows are numbered, and the relay woken, when the transaction commits
+    (shared/sql/0005, 0006), in the order they are written here."""
+    check_schema_name(schema)
+    p = [f"${n}" for n in range(first, first + 6)]
+    sql = f"""INSERT INTO {schema}.outbox (event_id, topic, key, event_type, headers, payload)
+              SELECT e.id, e.t, e.k, e.ty, e.h::jsonb, e.p
+              FROM unnest({p[0]}::uuid[], {p[1]}::text[], {p[2]}::text[], {p[3]}::text[],
+                          {p[4]}::text[], {p[5]}::bytea[])
+                   WITH ORDINALITY AS e(id, t, k, ty, h, p, n)
+              ORDER BY e.n"""
+    return sql, [
+        [e.id for e in events], [topic_prefix + e.data.topic for e in events],
+        [e.key for e in events], [e.type for e in events],
+        [orjson.dumps([[k, v.decode()] for k, v in to_headers(e)]).decode() for e in events],
+        [encode_data(e.data) for e in events]]
+
+
 async def write_events(conn: asyncpg.Connection, schema: str,
                        events: Sequence[Envelope[Any]], *, topic_prefix: str = "") -> None:
     """Append events to the schema's outbox inside the caller's transaction."""
@@ -49,22 +72,8 @@ async def write_events(conn: asyncpg.Connection, schema: str,
         return
     if not conn.is_in_transaction():
         raise RuntimeError("write_events must run inside the state change's transaction")
-    check_schema_name(schema)
-    # One round trip; the NOTIFY is delivered at commit. The rows are numbered at commit, in
-    # the order written here, under the schema's outbox lock (shared/sql/0005).
-    await conn.execute(
-        f"""WITH rows AS (INSERT INTO {schema}.outbox
-                            (event_id, topic, key, event_type, headers, payload)
-                          SELECT e.id, e.t, e.k, e.ty, e.h::jsonb, e.p
-                          FROM unnest($1::uuid[], $2::text[], $3::text[],
-                                 $4::text[], $5::text[], $6::bytea[])
-                               WITH ORDINALITY AS e(id, t, k, ty, h, p, n)
-                          ORDER BY e.n RETURNING 1)
-            SELECT pg_notify($7, '') FROM (SELECT count(*) FROM rows) AS c""",
-        [e.id for e in events], [topic_prefix + e.data.topic for e in events],
-        [e.key for e in events], [e.type for e in events],
-        [orjson.dumps([[k, v.decode()] for k, v in to_headers(e)]).decode() for e in events],
-        [encode_data(e.data) for e in events], notify_channel(schema))
+    sql, args = outbox_insert(schema, events, topic_prefix=topic_prefix)
+    await conn.execute(sql, *args)
 
 
 # Writes events to a service's outbox inside the caller's transaction.
@@ -81,6 +90,10 @@ class OutboxWriter:
 
     async def write(self, conn: asyncpg.Connection, events: Sequence[Envelope[Any]]) -> None:
         await write_events(conn, self.schema, events, topic_prefix=self.topic_prefix)
+
+    def insert(self, events: Sequence[Envelope[Any]], first: int) -> tuple[str, list[Any]]:
+        """``outbox_insert`` into this outbox."""
+        return outbox_insert(self.schema, events, topic_prefix=self.topic_prefix, first=first)
 
 
 @dataclass(frozen=True)

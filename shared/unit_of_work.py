@@ -30,10 +30,16 @@ class UnitOfWork(Protocol):
     """The port every service's unit of work extends with its repositories."""
 
     def publish(self, *events: EventData | Sequence[EventData]) -> list[Envelope[Any]]: ...
+    def outbox_part(self, first: int) -> OutboxPart | None: ...
     async def commit(self) -> None: ...
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
                         trace: TracebackType | None) -> None: ...
+
+
+# The outbox INSERT of a unit of work's pending events and its parameters' values, for a
+# repository to make a part of its own statement (``outbox_part``).
+OutboxPart = tuple[str, list[Any]]
 
 
 class UnitOfWorkError(RuntimeError):
@@ -68,6 +74,7 @@ class PostgresUnitOfWork(EventCollector):
         self._conn: asyncpg.Connection | PoolConnectionProxy[Any] | None = None
         self._tx: Transaction | None = None
         self.committed: list[Envelope[Any]] = []
+        self._in_statement: list[Envelope[Any]] = []  # written by a repository's statement
 
     @classmethod
     def joining(cls, conn: asyncpg.Connection, outbox: OutboxWriter) -> Self:
@@ -101,10 +108,21 @@ class PostgresUnitOfWork(EventCollector):
         self.open_repositories(self.conn)
         return self
 
+    def outbox_part(self, first: int) -> OutboxPart | None:
+        """The pending events' outbox INSERT, its parameters from ``$first`` on, for a
+        repository to make a part of its own statement (one round trip fewer); those events
+        are then not written again by ``commit``. None when nothing is pending."""
+        events, self.pending = self.pending, []
+        if not events:
+            return None
+        self._in_statement += events
+        return self._outbox.insert(events, first)
+
     async def commit(self) -> None:
         """Write the pending events to the outbox, then commit (unless joined)."""
         events, self.pending = self.pending, []
         await self._outbox.write(self.conn, events)
+        events, self._in_statement = self._in_statement + events, []
         self.committed += events
         if self._tx is not None:
             await self._tx.commit()
@@ -116,9 +134,10 @@ class PostgresUnitOfWork(EventCollector):
             if self._tx is not None:
                 await self._tx.rollback()
                 self._tx = None
-            elif kind is None and self.pending:
+            elif kind is None and (self.pending or self._in_statement):
                 raise UnitOfWorkError("events were published but never committed")
         finally:
+            self._in_statement = []
             if self._given is None and self._conn is not None and self._pool is not None:
                 await self._pool.release(self._conn)
             self._conn = None

@@ -30,7 +30,7 @@ from shared.events import (
 from shared.events import DossierReceived as Received
 from shared.kafka import ensure_topics, make_producer
 from shared.migrations import migrate_service
-from shared.outbox import OutboxRelay, write_events
+from shared.outbox import OutboxRelay, notify_channel, write_events
 from tests.conftest import Infra
 from tests.support.kafka import committed_lag, read_all
 
@@ -251,6 +251,40 @@ async def test_rows_are_numbered_when_their_transaction_commits(services: Servic
     published = [dict(r.headers)["ce_id"].decode() for r in records
                  if dict(r.headers)["ce_type"] == b"dossier.supplement_received"]
     assert published == [str(second.id), str(first.id)]
+
+
+async def test_the_relay_is_woken_once_per_transaction_when_it_commits(
+        services: Services) -> None:
+    """The wake-up is sent by the commit-time trigger (shared/sql/0006): nothing while the
+    transaction is open, one notification for its three rows once it commits, none for a
+    transaction rolled back."""
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    code = "H56.01-261123-0097"
+    events = [Envelope(source="intake",
+                       data=SupplementReceived(dossier_code=code, received_at=NOW))
+              for _ in range(4)]
+
+    def hear(_conn: object, _pid: int, channel: str, _payload: object) -> None:
+        heard.put_nowait(channel)
+
+    async with services.pool_a.acquire() as listener, services.pool_a.acquire() as writer:
+        await listener.add_listener(notify_channel(services.a), hear)
+        async with writer.transaction():
+            await write_events(writer, services.a, events[:1], topic_prefix=services.prefix)
+            await writer.execute("SELECT pg_sleep(0)")
+            await write_events(writer, services.a, events[1:3], topic_prefix=services.prefix)
+            await listener.execute("SELECT 1")  # a round trip: anything sent would be in
+            assert heard.empty()
+        async with asyncio.timeout(10):
+            assert await heard.get() == notify_channel(services.a)
+        tx = writer.transaction()
+        await tx.start()
+        await write_events(writer, services.a, events[3:], topic_prefix=services.prefix)
+        await tx.rollback()
+        await listener.execute("SELECT 1")
+        await asyncio.sleep(0.2)
+        assert heard.empty()  # one for the three rows: nothing more came after the first
+        await listener.remove_listener(notify_channel(services.a), hear)
 
 
 async def test_poison_messages_go_to_the_dead_letter_topic_and_the_consumer_moves_on(

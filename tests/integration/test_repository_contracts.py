@@ -139,12 +139,18 @@ async def test_a_filing_in_one_statement_writes_what_its_steps_one_by_one_would(
             "kind": "citizen", "full_name": "Trần Thị Bình", "id_number": "031203004568",
             "email": "binh@example.vn", "phone": "0912345679"})
         [env] = uow.publish(d.filed(deadline))  # as the handler: filed, then added
-        uow.pending.clear()  # the events are not what this test is about
         detail = {"channel": d.channel, "due_at": in_legal_zone(deadline.due_at)}
-        await uow.dossiers.add(d, FirstEntry(env, c.T0, detail,
-                                             contact_at_filing(d, procedure.name, preference)))
         if preference != "auto":
             await uow.notifications.prefer(d.code, preference, c.T0)
+        await uow.dossiers.add(d, FirstEntry(env, c.T0, detail,
+                                             contact_at_filing(d, procedure.name, preference),
+                                             events=uow.outbox_part))
+        # The event was written by the same statement, and the commit writes it no more.
+        assert uow.pending == []
+        await uow.commit()  # joined: writes the outbox, leaves the commit to the caller
+        assert uow.committed == [env]
+        assert await uow.conn.fetch("SELECT event_id, event_type, key FROM outbox") == [
+            (env.id, env.type, env.key)]
 
         assert await uow.dossiers.get(d.code) == d
         entries, total = await uow.timeline.latest(d.code, 10)
@@ -166,7 +172,7 @@ async def test_a_filing_in_one_statement_writes_what_its_steps_one_by_one_would(
         assert queued is not None and expected is not None
         assert tuple(queued)[1:] == expected[1:]  # all but the new id
         assert queued["status"] == ("pending" if preference == "auto" else "skipped")
-        with pytest.raises(DuplicateFiling):  # the same code again: nothing more written
+        with pytest.raises(DuplicateFiling):  # the same code again
             await uow.dossiers.add(d, FirstEntry(env, c.T0, detail,
                                                  contact_at_filing(d, procedure.name,
                                                                    preference)))

@@ -23,7 +23,7 @@ from services.processing.domain.workflow import State
 from services.processing.service_layer.commands import Worklist
 from shared.events import Envelope, EventData
 from shared.notifications import Contact, Message
-from shared.unit_of_work import EventCollector, UnitOfWorkError
+from shared.unit_of_work import EventCollector, OutboxPart, UnitOfWorkError
 
 
 class FakeUnitOfWork(EventCollector):
@@ -44,6 +44,11 @@ class FakeUnitOfWork(EventCollector):
         self.entered = True
         self._saved = [copy.deepcopy(vars(r)) for r in self._repositories]
         return self
+
+    def outbox_part(self, first: int) -> OutboxPart | None:
+        """Nothing to put in a statement: the fakes run none, and the events stay pending
+        until ``commit`` keeps them, as a real unit of work's commit does."""
+        return None
 
     async def commit(self) -> None:
         if not self.entered:

@@ -3,7 +3,9 @@ keys, dossiers, their timeline, supplements and the keys of applicants' requests
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -25,6 +27,7 @@ from shared.notifications.store import QUEUED_COLUMNS
 from shared.rows import Db, Table
 from shared.rulebook import Rulebook
 from shared.timebounds import in_legal_zone
+from shared.unit_of_work import OutboxPart
 
 
 async def load_catalog(conn: asyncpg.Connection, rulebook: Rulebook) -> bool:
@@ -176,6 +179,8 @@ class FirstEntry:
     at: datetime
     detail: dict[str, Any]
     contact: ContactRow
+    # The unit of work's pending events, written by the same statement (``outbox_part``).
+    events: Callable[[int], OutboxPart | None] = lambda _first: None
 
 
 class DuplicateFiling(Exception):
@@ -203,8 +208,10 @@ class DossierRepository:
             entry = (env.id, env.data.dossier_code, first.at, env.type, env.source,
                      first.detail, in_legal_zone(first.at))
             told = step_notification(env, first.detail, first.contact)
-            await self.db.execute(FILE_AND_RECORD if told is None else FILE_RECORD_AND_NOTIFY,
-                                  *entry, *(told or ()), *DOSSIERS.insert_values(d))
+            dossier = DOSSIERS.insert_values(d)
+            outbox = first.events(len(entry) + len(told or ()) + len(dossier) + 1)
+            await self.db.execute(file_and_record(told is not None, outbox and outbox[0]),
+                                  *entry, *(told or ()), *dossier, *(outbox[1] if outbox else ()))
         except asyncpg.UniqueViolationError as exc:
             raise DuplicateFiling(d.code) from exc
 
@@ -301,10 +308,12 @@ RECORD_AND_CONTACT = _RECORD.format(
     contact=f", contact.* FROM (SELECT) AS one LEFT JOIN ({CONTACT}) AS contact ON true")
 
 
-def _file_and_record(notify: bool) -> str:
+@functools.cache
+def file_and_record(notify: bool, outbox: str | None) -> str:
     """A filing in one statement: the dossier (its columns from ``$18``, or ``$8`` without
-    a notification), its first timeline entry and webhook deliveries, and (``notify``) the
-    notification composed from the contact the filing knows ($8..$17: ``queued_row``)."""
+    a notification), its first timeline entry and webhook deliveries, (``notify``) the
+    notification composed from the contact the filing knows ($8..$17: ``queued_row``), and
+    (``outbox``: an ``outbox_insert`` numbered after the dossier's columns) its events."""
     first = 18 if notify else 8
     filed = (f"filed AS ({DOSSIERS.insert(on_conflict='', first=first)}"
              " RETURNING code, portal_id, external_ref, status, status_at), ")
@@ -313,11 +322,9 @@ def _file_and_record(notify: bool) -> str:
         SELECT {", ".join(f"${n}::text" for n in range(8, 18))} FROM added
         ON CONFLICT (dedup_key) DO NOTHING
     )"""
+    if outbox:
+        told += f", sent AS ({outbox})"
     return _RECORD.format(filed=filed, dossiers="filed", told=told, contact="")
-
-
-FILE_AND_RECORD = _file_and_record(notify=False)
-FILE_RECORD_AND_NOTIFY = _file_and_record(notify=True)
 
 
 class TimelineRepository:
