@@ -28,7 +28,7 @@ def new_id() -> str:
 
 
 # The columns of a queued notification, in the order ``queued_row`` gives their values; a
-# statement that queues one with other writes (intake's timeline entry) inserts these.
+# statement that queues one with other writes (intake's filing, decision 0030) inserts these.
 QUEUED_COLUMNS = ("id, subject_code, kind, dedup_key, channel, address, subject, text, status, "
                   "last_error")
 # One notification queued ($1..$10: ``queued_row``), once per dedup key; its id.

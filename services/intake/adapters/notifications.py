@@ -12,6 +12,7 @@ from typing import Any, TypedDict
 from services.intake.domain.dossier import Dossier
 from shared.events import Envelope
 from shared.notifications import Contact, Preference, compose, history, prefer
+from shared.notifications.contact import DEFAULT_PREFERENCE
 from shared.notifications.messages import (
     APOLOGY_ISSUED,
     PICKED_UP,
@@ -30,10 +31,10 @@ NOTIFIED = frozenset({RECEIVED, SUPPLEMENT_REQUESTED, APOLOGY_ISSUED, RESOLVED, 
 
 # The applicant's contact for a dossier's notification, read with its timeline entry
 # (``TimelineRepository.record``, where $2 names the dossier).
-CONTACT = """
+CONTACT = f"""
     SELECT true AS found, d.applicant->>'email' AS email, d.applicant->>'phone' AS phone,
            d.due_at, d.return_method, p.name AS procedure_name,
-           coalesce(np.preference, 'auto') AS preference
+           coalesce(np.preference, '{DEFAULT_PREFERENCE}') AS preference
     FROM dossiers d
     LEFT JOIN procedures p ON p.code = d.procedure_code
     LEFT JOIN notification_preferences np ON np.subject_code = d.code
@@ -59,7 +60,7 @@ class ContactRow(TypedDict):
 def contact_at_filing(d: Dossier, procedure_name: str, preference: Preference) -> ContactRow:
     """The contact of a dossier being filed, as ``CONTACT`` would read it after the insert:
     the filing knows every part of it, so its notification is queued in the statement that
-    records its timeline entry."""
+    writes the dossier (decision 0030)."""
     return ContactRow(found=True, email=d.applicant.get("email"), phone=d.applicant.get("phone"),
                       due_at=d.due_at, return_method=d.return_method,
                       procedure_name=procedure_name, preference=preference)

@@ -210,7 +210,8 @@ class DossierRepository:
             told = step_notification(env, first.detail, first.contact)
             dossier = DOSSIERS.insert_values(d)
             outbox = first.events(len(entry) + len(told or ()) + len(dossier) + 1)
-            await self.db.execute(file_and_record(told is not None, outbox and outbox[0]),
+            await self.db.execute(file_and_record(told is not None,
+                                                  outbox[0] if outbox else None),
                                   *entry, *(told or ()), *dossier, *(outbox[1] if outbox else ()))
         except asyncpg.UniqueViolationError as exc:
             raise DuplicateFiling(d.code) from exc

@@ -165,10 +165,10 @@ class IntakeHandlers:
             "none" if asked.portal.role == "importer" else DEFAULT_PREFERENCE)
         detail = {"channel": "postal"} if deadline is None else {
             "channel": cmd.channel, "due_at": in_legal_zone(deadline.due_at)}
-        # The dossier, its first entry and its events in one round trip: the unit's code
-        # counter is held from next_sequence to the commit.
         if preference != DEFAULT_PREFERENCE:  # no stored preference reads as the default
             await uow.notifications.prefer(code, preference, asked.at)
+        # The dossier, its first entry and its events in one round trip: the unit's code
+        # counter is held from next_sequence to the commit (decision 0030).
         await uow.dossiers.add(d, FirstEntry(env, asked.at, detail,
                                              contact_at_filing(d, procedure_name, preference),
                                              events=uow.outbox_part))
