@@ -129,6 +129,21 @@ class Timeouts:
     idle_in_transaction_ms: int = 60_000
 
 
+def schema_lock_key(schema: str) -> str:
+    """The advisory lock taken by whoever creates or migrates ``schema``."""
+    return f"migrations:{schema}"
+
+
+async def create_schema(conn: asyncpg.Connection, schema: str) -> None:
+    """``CREATE SCHEMA IF NOT EXISTS`` under the schema's advisory lock: on its own it is not
+    safe against itself, and two processes of one service starting on a fresh database
+    (uvicorn's workers) would see one of them fail on the catalogue's unique index."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
+                           schema_lock_key(schema))
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+
+
 async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int = 10,
                       timeouts: Timeouts = Timeouts(), **kwargs: Any) -> asyncpg.Pool:
     """A pool whose connections see the service's schema first on the search path, with the
@@ -136,7 +151,7 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int
     check_schema_name(schema)
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        await create_schema(conn, schema)
     finally:
         await conn.close()
     pool = BoundedPool(

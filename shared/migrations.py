@@ -15,7 +15,7 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.db import check_schema_name
+from shared.db import check_schema_name, schema_lock_key
 
 SHARED_SQL = Path(__file__).parent / "sql"
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ async def migrate(conn: asyncpg.Connection, schema: str, migrations: list[Migrat
         # A migration may rewrite a large table and wait for another replica's: no limits.
         await conn.execute("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; "
                            "SET LOCAL idle_in_transaction_session_timeout = 0")
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrations:{schema}")
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", schema_lock_key(schema))
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         await conn.execute(
             f"""CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (

@@ -5,6 +5,7 @@ connection finds none of them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import asyncpg
@@ -84,3 +85,25 @@ async def test_a_plain_release_sends_nothing_and_a_listener_s_sends_the_reset(
         assert queries_sent(conn) == sent + 1  # the reset, once
     async with pool.acquire() as conn:
         assert queries_sent(conn) == sent + 1
+
+
+async def test_pools_of_one_schema_made_at_once_on_a_fresh_database_all_start(
+        infra: Infra, schema_factory: Callable[[str], str]) -> None:
+    # Two workers of one service start together: each makes its pool, which creates the
+    # schema. Unguarded, CREATE SCHEMA IF NOT EXISTS fails in one of them on the catalogue.
+    for _attempt in range(5):
+        schema = schema_factory("race")
+        pools = await asyncio.gather(*(create_pool(infra.database_url, schema, min_size=1,
+                                                   max_size=1) for _ in range(6)),
+                                     return_exceptions=True)
+        failed = [p for p in pools if isinstance(p, BaseException)]
+        for pool in pools:
+            if isinstance(pool, asyncpg.Pool):
+                await pool.close()
+        assert not failed, failed
+        conn = await asyncpg.connect(infra.database_url)
+        try:
+            assert await conn.fetchval(
+                "SELECT count(*) FROM pg_namespace WHERE nspname = $1", schema) == 1
+        finally:
+            await conn.close()
