@@ -16,9 +16,11 @@ rebalance, a restart or a sought-back batch drops it and it is read again.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Container, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Hashable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class _Record(Protocol):
@@ -102,3 +104,27 @@ def _until(records: list[_Record], horizon: int | None, i: int
         if horizon is not None and rec.timestamp > horizon:
             return
         yield rec.timestamp, i
+
+
+def runs(items: Sequence[T], together: Callable[[T], bool],
+         key: Callable[[T], Hashable]) -> Iterator[tuple[bool, list[T]]]:
+    """``items`` in order, cut into maximal runs of consecutive items that may be applied
+    together, with distinct keys (``(True, run)``), and the others one at a time
+    (``(False, [item])``). Applying a run at once leaves what applying its items one by one
+    would, when each item touches only its key's state."""
+    run: list[T] = []
+    keys: set[Hashable] = set()
+    for item in items:
+        if together(item) and key(item) not in keys:
+            run.append(item)
+            keys.add(key(item))
+            continue
+        if run:
+            yield True, run
+            run, keys = [], set()
+        if together(item):
+            run, keys = [item], {key(item)}
+        else:
+            yield False, [item]
+    if run:
+        yield True, run

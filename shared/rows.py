@@ -51,15 +51,19 @@ class Table(Generic[T]):
         row = await db.fetchrow(self.by_key(lock=lock), key)
         return self.from_row(row) if row else None
 
-    def insert(self, *, on_conflict: str = "DO NOTHING", first: int = 1) -> str:
-        """INSERT of every column, from parameter ``$first`` on; ``on_conflict`` '' for
-        none."""
-        params = ", ".join(f"${i}" for i in range(first, first + len(self.columns)))
-        sql = f"INSERT INTO {self.name} ({self._listed}) VALUES ({params})"
+    def insert(self, *, on_conflict: str = "DO NOTHING", first: int = 1, rows: int = 1) -> str:
+        """INSERT of every column of ``rows`` rows, from parameter ``$first`` on;
+        ``on_conflict`` '' for none."""
+        sql = (f"INSERT INTO {self.name} ({self._listed}) VALUES "
+               f"{value_rows(rows, len(self.columns), first)}")
         return sql + (f" ON CONFLICT ({self.key}) {on_conflict}" if on_conflict else "")
 
-    def insert_values(self, item: T) -> list[Any]:
-        return [getattr(item, c) for c in self.columns]
+    def insert_values(self, *items: T) -> list[Any]:
+        return [getattr(item, c) for item in items for c in self.columns]
+
+    def most_rows(self) -> int:
+        """How many rows one INSERT can carry (PostgreSQL takes 32,767 parameters)."""
+        return MAX_PARAMETERS // len(self.columns)
 
     def update(self) -> str:
         """UPDATE of every column but the key, by key (``$1``)."""
@@ -68,6 +72,16 @@ class Table(Generic[T]):
 
     def update_values(self, item: T) -> list[Any]:
         return [getattr(item, self.key), *(getattr(item, c) for c in self._changing)]
+
+
+MAX_PARAMETERS = 32_767
+
+
+def value_rows(rows: int, columns: int, first: int = 1) -> str:
+    """``($1, $2), ($3, $4)`` for two rows of two columns: a multi-row VALUES list."""
+    return ", ".join(
+        "(" + ", ".join(f"${first + r * columns + c}" for c in range(columns)) + ")"
+        for r in range(rows))
 
 
 def inserted(status: str) -> bool:

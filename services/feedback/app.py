@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
         consumer = FeedbackConsumer(runtime.component(FeedbackHandlers), outbox)
         return [ConsumerSpec(name="feedback-dossiers",
                              topics=[INTAKE_TOPIC, PROCESSING_TOPIC, POSTAL_TOPIC],
-                             handler=consumer, event_types=CONSUMED)]
+                             batch_handler=consumer, event_types=CONSUMED)]
 
     plan = ServicePlan(sql_dir=Path(__file__).parent / "sql",
                        produces=[FEEDBACK_TOPIC, COMPLAINTS_TOPIC], wire=[wire],

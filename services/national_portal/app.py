@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
         consumer = SyncConsumer(runtime.component(SyncHandlers), outbox, clock)
         return [ConsumerSpec(name="national-portal-sync",
                              topics=[INTAKE_TOPIC, PROCESSING_TOPIC, POSTAL_TOPIC],
-                             handler=consumer, event_types=CONSUMED)]
+                             batch_handler=consumer, event_types=CONSUMED)]
 
     async def stop(runtime: Runtime) -> None:
         runtime.component(Sender).stop()

@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
     def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
         consumer = ProcessingConsumer(runtime.component(ProcessingHandlers), outbox)
         return [ConsumerSpec(name="processing-workflow", topics=[INTAKE_TOPIC, POSTAL_TOPIC],
-                             handler=consumer, event_types=CONSUMED_TYPES)]
+                             batch_handler=consumer, event_types=CONSUMED_TYPES)]
 
     async def stop_watchdog(runtime: Runtime) -> None:
         runtime.component(DeadlineWatchdog).stop()

@@ -60,6 +60,14 @@ class ProcessingDossiersContract:
         assert await repos.dossiers.get("C-1", lock=True) == d
         assert await repos.dossiers.get("C-404") is None
 
+    async def test_added_many_at_once_tells_which_were_new(self, repos: Any) -> None:
+        await repos.dossiers.add(processing_dossier("M-1"))
+        many = [processing_dossier(f"M-{n}", unit=OTHER_UNIT) for n in (3, 1, 2)]
+        assert await repos.dossiers.add_many(many) == {"M-2", "M-3"}
+        assert await repos.dossiers.get("M-3") == many[0]
+        assert (await repos.dossiers.get("M-1")).unit_code == UNIT  # kept as it was
+        assert await repos.dossiers.add_many([]) == set()
+
     async def test_save_keeps_every_field(self, repos: Any) -> None:
         d = processing_dossier("C-2")
         await repos.dossiers.add(d)
@@ -125,6 +133,18 @@ class HopsContract:
         assert await repos.hops.first_request("H-1", "key-1") == "fp-1"
         assert await repos.hops.first_request("H-1", "key-2") is None
         assert await repos.hops.of("H-404") == []
+
+    async def test_hops_added_together_keep_their_order(self, repos: Any) -> None:
+        await repos.dossiers.add(processing_dossier("H-2"))
+        await repos.dossiers.add(processing_dossier("H-3"))
+        steps = [NewHop(code, step, UNIT, "intake", T0, T0, {"n": n})
+                 for n, (code, step) in enumerate([("H-2", "a"), ("H-3", "b"), ("H-2", "c"),
+                                                   ("H-2", "d")])]
+        await repos.hops.add_many(steps)
+        assert [(h.step, h.detail) for h in await repos.hops.of("H-2")] == [
+            ("a", {"n": 0}), ("c", {"n": 2}), ("d", {"n": 3})]  # same time: in the given order
+        await repos.hops.add_many([])
+        assert len(await repos.hops.of("H-3")) == 1
 
 
 class IntakeDossiersContract:
@@ -235,6 +255,17 @@ class RatedDossiersContract:
         row = await repos.ratings.of("R-1")
         assert row is not None and row["rating"] == "satisfied" and row["criteria"] == {"stars": 4}
         assert await repos.dossiers.get("R-404") is None and await repos.ratings.of("R-404") is None
+
+
+    async def test_many_read_and_written_at_once(self, repos: Any) -> None:
+        a, b = RatedDossier("R-1", UNIT), RatedDossier("R-2", OTHER_UNIT, "rejected", T0)
+        await repos.dossiers.save(a, b)
+        await repos.ratings.add("R-2", OTHER_UNIT, "satisfied", None, None, T0)
+        assert await repos.dossiers.get_many(["R-2", "R-404", "R-1"], lock=True) == {
+            "R-1": a, "R-2": replace(b, rated=True)}
+        await repos.dossiers.save(replace(a, finished="resolved", finished_at=T0))
+        assert (await repos.dossiers.get_many(["R-1"]))["R-1"].finished == "resolved"
+        assert await repos.dossiers.get_many([]) == {}
 
 
 class GuessesContract:

@@ -5,7 +5,7 @@ commit rolls its repositories back, as a transaction would."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from types import TracebackType
@@ -85,6 +85,9 @@ class FakeProcessingDossiers:
         self.rows[d.code] = copy.deepcopy(d)
         return True
 
+    async def add_many(self, dossiers: Sequence[ProcessingDossier]) -> set[str]:
+        return {d.code for d in dossiers if await self.add(d)}
+
     async def save(self, d: ProcessingDossier) -> None:
         if d.code in self.rows:
             self.rows[d.code] = copy.deepcopy(d)
@@ -147,6 +150,10 @@ class FakeHops:
                 for h in self.rows):
             raise ValueError("an Idempotency-Key is used once per dossier")
         self.rows.append(replace(hop, detail=dict(hop.detail)))
+
+    async def add_many(self, hops: Sequence[NewHop]) -> None:
+        for hop in hops:
+            await self.add(hop)
 
     async def first_request(self, code: str, idempotency_key: str) -> str | None:
         return next((h.request_hash for h in self.rows if h.dossier_code == code
@@ -388,8 +395,14 @@ class FakeRatedDossiers:
             return None
         return replace(found, rated=self._is_rated(code))
 
-    async def save(self, d: RatedDossier) -> None:
-        self.rows[d.code] = replace(d, rated=False)
+    async def get_many(self, codes: Collection[str], *,
+                       lock: bool = False) -> dict[str, RatedDossier]:
+        return {code: replace(self.rows[code], rated=self._is_rated(code))
+                for code in codes if code in self.rows}
+
+    async def save(self, *dossiers: RatedDossier) -> None:
+        for d in dossiers:
+            self.rows[d.code] = replace(d, rated=False)
 
 
 class FakeRatings:

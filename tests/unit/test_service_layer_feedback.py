@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.feedback.domain.rating import (
     GuessingPolicy,
@@ -330,3 +332,27 @@ async def test_a_rating_is_read_by_its_unit(h: FeedbackHandlers,
         await h.rating_of(CODE, STRANGER)
     with pytest.raises(RatingNotFound):
         await h.rating_of(f"{UNIT}-261102-0999", OFFICER)
+
+
+# ------------------------------------------------------------------ a batch of events
+def _events_about(code: str) -> list[Envelope[EventData]]:
+    return [env(received(code), "intake"), env(Transferred(
+        dossier_code=code, from_unit=UNIT, to_unit=OTHER_UNIT, at=t(3))),
+        env(resolved(code)), env(Rejected(dossier_code=code, at=t(4), reason="thiếu")),
+        env(Withdrawn(dossier_code=code, at=t(3)))]
+
+
+@given(st.permutations([e for n in (1, 2, 3) for e in _events_about(f"{UNIT}-261102-000{n}")]),
+       st.integers(1, 15))
+@settings(max_examples=60, deadline=None)
+async def test_a_batch_leaves_what_its_events_one_by_one_would(
+        events: list[Envelope[EventData]], split: int) -> None:
+    one_by_one, batched = FakeFeedbackUnitOfWork(), FakeFeedbackUnitOfWork()
+    h = FeedbackHandlers(lambda: one_by_one, POLICY, PEPPER, Clock(t(6)))
+    for e in events:
+        await h.apply_event(one_by_one, e)
+    h = FeedbackHandlers(lambda: batched, POLICY, PEPPER, Clock(t(6)))
+    await h.apply_events(batched, events[:split])
+    await h.apply_events(batched, events[split:])
+    assert batched.dossiers.rows == one_by_one.dossiers.rows
+    assert len(batched.dossiers.rows) == 3

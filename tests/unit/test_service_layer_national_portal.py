@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
@@ -124,6 +125,15 @@ class FakeSyncDossiers:
             self.locked.append(code)
         row = self.rows.get(code)
         return SyncDossier.from_json(copy.deepcopy(row.view)) if row else None
+
+    async def get_many(self, codes: Collection[str], *,
+                       lock: bool = False) -> dict[str, SyncDossier]:
+        got = {code: await self.get(code, lock=lock) for code in sorted(codes)}
+        return {code: d for code, d in got.items() if d is not None}
+
+    async def save_many(self, dossiers: Sequence[SyncDossier], now: datetime) -> None:
+        for d in dossiers:
+            await self.save(d, now)
 
     async def save(self, d: SyncDossier, now: datetime) -> None:
         view = json.loads(json.dumps(d.to_json()))  # what jsonb keeps

@@ -1,7 +1,9 @@
 """Feedback's consumer: which dossiers exist, at which unit, and whether they are finished,
-each event applied by the service layer inside the consumer's transaction."""
+a batch of events applied by the service layer inside the consumer's transaction."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -16,6 +18,7 @@ class FeedbackConsumer:
         self.handlers = handlers
         self.outbox = outbox
 
-    async def __call__(self, conn: asyncpg.Connection, env: Envelope[EventData]) -> None:
-        await self.handlers.apply_event(PostgresFeedbackUnitOfWork.joining(conn, self.outbox),
-                                        env)
+    async def __call__(self, conn: asyncpg.Connection,
+                       events: Sequence[Envelope[EventData]]) -> None:
+        await self.handlers.apply_events(
+            PostgresFeedbackUnitOfWork.joining(conn, self.outbox), events)

@@ -3,6 +3,7 @@ complaints, and wrong-PIN attempts."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any
 
@@ -48,20 +49,27 @@ class RatedDossiers:
     async def get(self, code: str, *, lock: bool = False) -> RatedDossier | None:
         """The dossier, with whether it is rated; ``lock`` holds it until the transaction
         ends (one rating at a time)."""
-        row = await self.db.fetchrow(
+        return (await self.get_many([code], lock=lock)).get(code)
+
+    async def get_many(self, codes: Collection[str], *,
+                       lock: bool = False) -> dict[str, RatedDossier]:
+        """Those of ``codes`` known here, by code (locked in code order with ``lock``)."""
+        rows = await self.db.fetch(
             """SELECT d.code, d.unit_code, d.finished, d.finished_at,
                       EXISTS (SELECT 1 FROM ratings r WHERE r.dossier_code = d.code) AS rated
-               FROM dossiers d WHERE d.code = $1""" + (" FOR UPDATE OF d" if lock else ""),
-            code)
-        return RatedDossier(**dict(row)) if row else None
+               FROM dossiers d WHERE d.code = ANY($1::text[]) ORDER BY d.code"""
+            + (" FOR UPDATE OF d" if lock else ""), list(codes))
+        return {r["code"]: RatedDossier(**dict(r)) for r in rows}
 
-    async def save(self, d: RatedDossier) -> None:
+    async def save(self, *dossiers: RatedDossier) -> None:
+        """Each of ``dossiers`` (distinct codes) as it is now, in one statement."""
         await self.db.execute(
             """INSERT INTO dossiers (code, unit_code, finished, finished_at)
-               VALUES ($1, $2, $3, $4)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
                ON CONFLICT (code) DO UPDATE SET unit_code = EXCLUDED.unit_code,
                  finished = EXCLUDED.finished, finished_at = EXCLUDED.finished_at""",
-            d.code, d.unit_code, d.finished, d.finished_at)
+            [d.code for d in dossiers], [d.unit_code for d in dossiers],
+            [d.finished for d in dossiers], [d.finished_at for d in dossiers])
 
 
 class Ratings:

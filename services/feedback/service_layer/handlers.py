@@ -7,7 +7,7 @@ dossier."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -89,17 +89,27 @@ class FeedbackHandlers:
         return row
 
     async def apply_event(self, uow: FeedbackUnitOfWork, env: Envelope[EventData]) -> None:
-        """Which dossiers exist, at which unit, and whether (and how) they finished."""
-        data = env.data
+        await self.apply_events(uow, [env])
+
+    async def apply_events(self, uow: FeedbackUnitOfWork,
+                           events: Sequence[Envelope[EventData]]) -> None:
+        """Which dossiers exist, at which unit, and whether (and how) they finished: the
+        events in their order, each dossier they name read once and written once."""
         async with uow:
-            d = await uow.dossiers.get(data.dossier_code, lock=True) \
-                or RatedDossier(data.dossier_code)
-            if isinstance(data, DossierReceived):
-                changed = d.receive(data.unit_code)
-            elif isinstance(data, Transferred):
-                changed = d.transfer(data.to_unit)
-            else:
-                changed = d.finish(env.type, data.occurred_at)
+            known = await uow.dossiers.get_many({e.data.dossier_code for e in events},
+                                                lock=True)
+            changed: dict[str, RatedDossier] = {}
+            for env in events:
+                data = env.data
+                d = known.setdefault(data.dossier_code, RatedDossier(data.dossier_code))
+                if isinstance(data, DossierReceived):
+                    moved = d.receive(data.unit_code)
+                elif isinstance(data, Transferred):
+                    moved = d.transfer(data.to_unit)
+                else:
+                    moved = d.finish(env.type, data.occurred_at)
+                if moved:
+                    changed[d.code] = d
             if changed:
-                await uow.dossiers.save(d)
+                await uow.dossiers.save(*changed.values())
             await uow.commit()

@@ -3,6 +3,7 @@ implementation beside them) and the events its use cases raise."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -30,7 +31,9 @@ class Guesses(Protocol):
 
 class Dossiers(Protocol):
     async def get(self, code: str, *, lock: bool = False) -> RatedDossier | None: ...
-    async def save(self, d: RatedDossier) -> None: ...
+    async def get_many(self, codes: Collection[str], *,
+                       lock: bool = False) -> dict[str, RatedDossier]: ...
+    async def save(self, *dossiers: RatedDossier) -> None: ...
 
 
 class RatingStore(Protocol):

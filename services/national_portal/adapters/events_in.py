@@ -1,7 +1,9 @@
 """The connector's consumer: every event of intake, processing and postal about a dossier
-raises its version, inside the consumer's transaction."""
+raises its version, a batch at a time inside the consumer's transaction."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -16,6 +18,7 @@ class SyncConsumer:
     def __init__(self, handlers: SyncHandlers, outbox: OutboxWriter, clock: Clock) -> None:
         self.handlers, self.outbox, self.clock = handlers, outbox, clock
 
-    async def __call__(self, conn: asyncpg.Connection, env: Envelope[EventData]) -> None:
-        await self.handlers.apply_event(PostgresSyncUnitOfWork.joining(conn, self.outbox), env,
-                                        self.clock.now())
+    async def __call__(self, conn: asyncpg.Connection,
+                       events: Sequence[Envelope[EventData]]) -> None:
+        await self.handlers.apply_events(PostgresSyncUnitOfWork.joining(conn, self.outbox),
+                                         events, self.clock.now())

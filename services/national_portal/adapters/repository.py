@@ -3,6 +3,7 @@ how far their sync has got."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -61,23 +62,38 @@ class SyncRepository:
         self.db = db
 
     async def get(self, code: str, *, lock: bool = False) -> SyncDossier | None:
-        row = await self.db.fetchrow("SELECT view FROM dossiers WHERE code = $1"
-                                     + (" FOR UPDATE" if lock else ""), code)
-        return SyncDossier.from_json(dict(row["view"])) if row else None
+        return (await self.get_many([code], lock=lock)).get(code)
+
+    async def get_many(self, codes: Collection[str], *,
+                       lock: bool = False) -> dict[str, SyncDossier]:
+        """Those of ``codes`` known here, by code (locked in code order with ``lock``)."""
+        rows = await self.db.fetch("SELECT code, view FROM dossiers WHERE code = ANY($1::text[])"
+                                   " ORDER BY code" + (" FOR UPDATE" if lock else ""),
+                                   list(codes))
+        return {r["code"]: SyncDossier.from_json(dict(r["view"])) for r in rows}
 
     async def save(self, d: SyncDossier, now: datetime) -> None:
-        """The dossier's new version; it is pending from now unless it was already."""
+        await self.save_many([d], now)
+
+    async def save_many(self, dossiers: Sequence[SyncDossier], now: datetime) -> None:
+        """The dossiers' new versions (distinct codes), in one statement; each is pending
+        from now unless it was already."""
         await self.db.execute(
             """INSERT INTO dossiers (code, unit_code, received_at, view, version, steps,
                                      pending_since, next_attempt_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+               SELECT n.*, $7::timestamptz, $7::timestamptz
+               FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[],
+                           $5::integer[], $6::integer[]) AS n
                ON CONFLICT (code) DO UPDATE SET unit_code = EXCLUDED.unit_code,
                  received_at = EXCLUDED.received_at, view = EXCLUDED.view,
                  version = EXCLUDED.version, steps = EXCLUDED.steps,
                  pending_since = coalesce(dossiers.pending_since, EXCLUDED.pending_since),
                  attempts = 0, next_attempt_at = LEAST(dossiers.next_attempt_at, $7)""",
-            d.code, d.unit_code, datetime.fromisoformat(d.received_at) if d.received_at else None,
-            d.to_json(), d.version, len(d.steps), now)
+            [d.code for d in dossiers], [d.unit_code for d in dossiers],
+            [datetime.fromisoformat(d.received_at) if d.received_at else None
+             for d in dossiers],
+            [d.to_json() for d in dossiers], [d.version for d in dossiers],
+            [len(d.steps) for d in dossiers], now)
 
     async def pending(self, now: datetime, limit: int) -> list[Pending]:
         rows = await self.db.fetch(

@@ -5,7 +5,7 @@ and reconcile per unit."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -60,12 +60,22 @@ class SyncHandlers:
 
     async def apply_event(self, uow: PostgresSyncUnitOfWork, env: Envelope[EventData],
                           now: datetime) -> None:
-        data = env.data
+        await self.apply_events(uow, [env], now)
+
+    async def apply_events(self, uow: PostgresSyncUnitOfWork,
+                           events: Sequence[Envelope[EventData]], now: datetime) -> None:
+        """The events in their order, each dossier they name read once and written once."""
         async with uow:
-            d = await uow.dossiers.get(data.dossier_code, lock=True) or SyncDossier(
-                data.dossier_code)
-            if d.apply(str(env.id), env.source, data):
-                await uow.dossiers.save(d, now)
+            known = await uow.dossiers.get_many({e.data.dossier_code for e in events},
+                                                lock=True)
+            changed: dict[str, SyncDossier] = {}
+            for env in events:
+                code = env.data.dossier_code
+                d = known.setdefault(code, SyncDossier(code))
+                if d.apply(str(env.id), env.source, env.data):
+                    changed[code] = d
+            if changed:
+                await uow.dossiers.save_many(list(changed.values()), now)
             await uow.commit()
 
     async def send(self, portal: PortalClient, intake: IntakeClient, limit: int,

@@ -4,6 +4,8 @@ transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import asyncpg
 
 from services.processing.service_layer.handlers import ProcessingHandlers
@@ -17,6 +19,7 @@ class ProcessingConsumer:
         self.handlers = handlers
         self.outbox = outbox
 
-    async def __call__(self, conn: asyncpg.Connection, env: Envelope[EventData]) -> None:
+    async def __call__(self, conn: asyncpg.Connection,
+                       events: Sequence[Envelope[EventData]]) -> None:
         uow = PostgresProcessingUnitOfWork.joining(conn, self.outbox)
-        await self.handlers.apply_event(uow, env)
+        await self.handlers.apply_events(uow, events)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from services.processing.domain.control_slip import Hop
 from services.processing.domain.workflow import Dossier, State
 from services.processing.service_layer.commands import Worklist
-from shared.rows import Db, Table, inserted
+from shared.rows import Db, Table
 
 DOSSIERS = Table("dossiers", Dossier, "code")
 
@@ -38,7 +39,18 @@ class DossierRepository:
 
     async def add(self, d: Dossier) -> bool:
         """False when the dossier is already here (a redelivered event)."""
-        return inserted(await self.db.execute(DOSSIERS.insert(), *DOSSIERS.insert_values(d)))
+        return d.code in await self.add_many([d])
+
+    async def add_many(self, dossiers: Sequence[Dossier]) -> set[str]:
+        """The codes of those of ``dossiers`` (distinct codes) that were not here yet."""
+        added: set[str] = set()
+        step = DOSSIERS.most_rows()
+        for i in range(0, len(dossiers), step):
+            chunk = dossiers[i:i + step]
+            rows = await self.db.fetch(DOSSIERS.insert(rows=len(chunk)) + " RETURNING code",
+                                       *DOSSIERS.insert_values(*chunk))
+            added.update(r["code"] for r in rows)
+        return added
 
     async def save(self, d: Dossier) -> None:
         await self.db.execute(DOSSIERS.update(), *DOSSIERS.update_values(d))
@@ -107,17 +119,27 @@ class DossierRepository:
         return [DOSSIERS.from_row(r) for r in rows]
 
 
+_HOP_COLUMNS = ("dossier_code, step, unit_code, actor, at, due_at, detail, idempotency_key, "
+                "request_hash")
+
+
 class HopRepository:
     def __init__(self, db: Db) -> None:
         self.db = db
 
     async def add(self, hop: NewHop) -> None:
+        await self.add_many([hop])
+
+    async def add_many(self, hops: Sequence[NewHop]) -> None:
+        """The steps in their order, in one statement."""
         await self.db.execute(
-            """INSERT INTO hops (dossier_code, step, unit_code, actor, at, due_at, detail,
-                                 idempotency_key, request_hash)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-            hop.dossier_code, hop.step, hop.unit_code, hop.actor, hop.at, hop.due_at,
-            hop.detail, hop.idempotency_key, hop.request_hash)
+            f"""INSERT INTO hops ({_HOP_COLUMNS})
+                SELECT {_HOP_COLUMNS} FROM unnest(
+                  $1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+                  $6::timestamptz[], $7::jsonb[], $8::text[], $9::text[])
+                  WITH ORDINALITY AS h({_HOP_COLUMNS}, n)
+                ORDER BY n""",
+            *([getattr(h, c) for h in hops] for c in _HOP_COLUMNS.split(", ")))
 
     async def first_request(self, code: str, idempotency_key: str) -> str | None:
         """The fingerprint of the action first sent with this key, or None if there was none."""

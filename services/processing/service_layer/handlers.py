@@ -3,9 +3,10 @@ it decide, saves it with its control-slip hop and commits the events it raised."
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from services.processing.adapters.repository import NewHop
 from services.processing.domain.control_slip import SlipEntry, control_slip
@@ -34,6 +35,7 @@ from services.processing.service_layer.commands import (
 )
 from services.processing.service_layer.unit_of_work import ProcessingUnitOfWork
 from shared.auth import Principal
+from shared.batching import runs
 from shared.events import (
     DossierReceived,
     Envelope,
@@ -167,37 +169,54 @@ class ProcessingHandlers:
 
     # ------------------------------------------------------------- other services' events
     async def apply_event(self, uow: ProcessingUnitOfWork, env: Envelope[EventData]) -> None:
-        """A new dossier from intake, a supplement, a withdrawal, a result handed to the
-        courier; anything else, or a repeat, changes nothing."""
-        data, rb = env.data, self.rulebook
+        await self.apply_events(uow, [env])
+
+    async def apply_events(self, uow: ProcessingUnitOfWork,
+                           events: Sequence[Envelope[EventData]]) -> None:
+        """New dossiers from intake, supplements, withdrawals, results handed to the courier,
+        in their order; anything else, or a repeat, changes nothing. New dossiers in a row
+        are added together (each touches only its own rows)."""
         async with uow:
-            if isinstance(data, DossierReceived):
-                cal, policy = rb.calendar_for(data.unit_code), rb.policy_for(data.unit_code)
-                d = Dossier.from_received(data, cal, policy)
-                if await uow.dossiers.add(d):
-                    await uow.hops.add(NewHop(d.code, "received", d.unit_code, env.source,
-                                              data.received_at, d.due_at,
-                                              {"channel": data.channel}))
-                await uow.commit()
-                return
-            found = await uow.dossiers.get(data.dossier_code, lock=True)
-            if found is None:
-                return
-            d, step, changed = found, env.type, False
-            if isinstance(data, SupplementReceived):
-                step = "supplement-received"
-                changed = d.resume_after_supplement(data.received_at, rb.calendar_for(d.unit_code),
-                                                    rb.policy_for(d.unit_code))
-            elif isinstance(data, Withdrawn):
-                step, changed = "withdrawn", d.withdraw(data.at)
-            elif isinstance(data, ResultReturned) and data.method == "postal":
-                step, changed = "returned-by-post", d.record_postal_return(data.returned_at)
-            if changed:
-                uow.publish(d.clear_stuck(data.occurred_at))
-                await uow.dossiers.save(d)
-                await uow.hops.add(NewHop(d.code, step, d.unit_code, env.source,
-                                          data.occurred_at, d.due_at, {}))
+            for together, run in runs(events, _is_received, _dossier_code):
+                if together:
+                    await self._receive(uow, run)
+                else:
+                    await self._apply(uow, run[0])
             await uow.commit()
+
+    async def _receive(self, uow: ProcessingUnitOfWork,
+                       events: Sequence[Envelope[EventData]]) -> None:
+        rb, made = self.rulebook, []
+        for env in events:
+            data = cast(DossierReceived, env.data)
+            made.append((env.source, data, Dossier.from_received(
+                data, rb.calendar_for(data.unit_code), rb.policy_for(data.unit_code))))
+        added = await uow.dossiers.add_many([d for _, _, d in made])
+        hops = [NewHop(d.code, "received", d.unit_code, source, data.received_at, d.due_at,
+                       {"channel": data.channel})
+                for source, data, d in made if d.code in added]
+        if hops:
+            await uow.hops.add_many(hops)
+
+    async def _apply(self, uow: ProcessingUnitOfWork, env: Envelope[EventData]) -> None:
+        data, rb = env.data, self.rulebook
+        found = await uow.dossiers.get(data.dossier_code, lock=True)
+        if found is None:
+            return
+        d, step, changed = found, env.type, False
+        if isinstance(data, SupplementReceived):
+            step = "supplement-received"
+            changed = d.resume_after_supplement(data.received_at, rb.calendar_for(d.unit_code),
+                                                rb.policy_for(d.unit_code))
+        elif isinstance(data, Withdrawn):
+            step, changed = "withdrawn", d.withdraw(data.at)
+        elif isinstance(data, ResultReturned) and data.method == "postal":
+            step, changed = "returned-by-post", d.record_postal_return(data.returned_at)
+        if changed:
+            uow.publish(d.clear_stuck(data.occurred_at))
+            await uow.dossiers.save(d)
+            await uow.hops.add(NewHop(d.code, step, d.unit_code, env.source,
+                                      data.occurred_at, d.due_at, {}))
 
     # ------------------------------------------------------------- the watchdog
     async def watch_deadlines(self, uow: ProcessingUnitOfWork, now: datetime,
@@ -255,3 +274,11 @@ async def _visible(uow: ProcessingUnitOfWork, code: str, who: Principal, *,
     if d is None or not who.may_act_on(d.unit_code):
         raise DossierNotFound(code)
     return d
+
+
+def _is_received(env: Envelope[EventData]) -> bool:
+    return isinstance(env.data, DossierReceived)
+
+
+def _dossier_code(env: Envelope[EventData]) -> str:
+    return env.data.dossier_code
