@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK) ->
     def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
         consumer = PostalConsumer(runtime.component(PostalHandlers), outbox)
         return [ConsumerSpec(name="postal-shipments", topics=[INTAKE_TOPIC, PROCESSING_TOPIC],
-                             handler=consumer, event_types=CONSUMED)]
+                             batch_handler=consumer, event_types=CONSUMED)]
 
     plan = ServicePlan(sql_dir=Path(__file__).parent / "sql", produces=[POSTAL_TOPIC],
                        wire=[wire], consumers=consumers, clock=clock)

@@ -217,6 +217,16 @@ class ShipmentsContract:
         assert [x.id for x in await repos.shipments.of_dossier("P-1")] == [inbound.id, s.id]
         assert await repos.shipments.get("OUT-404") is None
 
+    async def test_unplaced_are_those_opened_at_no_unit(self, repos: Any) -> None:
+        nowhere, _ = Shipment.open("P-3", "outbound", "", T0)
+        placed, _ = Shipment.open("P-3", "inbound", UNIT, T0)
+        other, _ = Shipment.open("P-4", "outbound", "", T0)
+        for s in (nowhere, placed, other):
+            await repos.shipments.add(s)
+        assert sorted(x.id for x in await repos.shipments.unplaced(["P-3", "P-4", "P-5"])) \
+            == sorted([nowhere.id, other.id])
+        assert await repos.shipments.unplaced([]) == []
+
 
 class CouriersContract:
     async def test_signatures_and_event_ids_once(self, repos: Any) -> None:
@@ -241,6 +251,13 @@ class UnitsContract:
         await repos.units.place("U-2", UNIT, moved=False)
         assert await repos.units.unit_of("U-2") == UNIT
         assert await repos.units.unit_of("U-404") is None
+
+    async def test_many_placed_at_once_keep_a_known_unit(self, repos: Any) -> None:
+        await repos.units.place("V-1", OTHER_UNIT, moved=True)  # a transfer heard first
+        assert await repos.units.place_many({"V-2": UNIT, "V-1": UNIT}) == {
+            "V-1": OTHER_UNIT, "V-2": UNIT}
+        assert await repos.units.unit_of("V-2") == UNIT
+        assert await repos.units.place_many({}) == {}
 
 
 class RatedDossiersContract:

@@ -5,7 +5,7 @@ commit rolls its repositories back, as a transaction would."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from types import TracebackType
@@ -311,6 +311,11 @@ class FakeShipments:
                       key=lambda s: s.created_at)
         return copy.deepcopy(mine[:limit])
 
+    async def unplaced(self, dossier_codes: Sequence[str]) -> list[Shipment]:
+        return copy.deepcopy(sorted((s for s in self.rows.values()
+                                     if s.dossier_code in dossier_codes and not s.unit_code),
+                                    key=lambda s: s.id))
+
     async def add(self, s: Shipment) -> bool:
         if s.id in self.rows:
             return False
@@ -352,6 +357,11 @@ class FakeUnits:
     async def place(self, code: str, unit_code: str, *, moved: bool) -> None:
         if moved or code not in self.rows:
             self.rows[code] = unit_code
+
+    async def place_many(self, filed_at: Mapping[str, str]) -> dict[str, str]:
+        for code, unit_code in filed_at.items():
+            await self.place(code, unit_code, moved=False)
+        return {code: self.rows[code] for code in filed_at}
 
     async def unit_of(self, code: str) -> str | None:
         return self.rows.get(code)

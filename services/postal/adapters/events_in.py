@@ -1,8 +1,10 @@
 """Postal's consumer: a postal filing opens an inbound shipment; a result to be returned by
-post opens an outbound one. Each event is applied by the service layer inside the
-consumer's transaction."""
+post opens an outbound one. A batch of events is applied by the service layer inside
+the consumer's transaction."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -17,5 +19,7 @@ class PostalConsumer:
         self.handlers = handlers
         self.outbox = outbox
 
-    async def __call__(self, conn: asyncpg.Connection, env: Envelope[EventData]) -> None:
-        await self.handlers.apply_event(PostgresPostalUnitOfWork.joining(conn, self.outbox), env)
+    async def __call__(self, conn: asyncpg.Connection,
+                       events: Sequence[Envelope[EventData]]) -> None:
+        await self.handlers.apply_events(PostgresPostalUnitOfWork.joining(conn, self.outbox),
+                                         events)

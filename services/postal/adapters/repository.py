@@ -3,6 +3,7 @@ event ids already received) and the unit each dossier is at."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from services.postal.domain.shipment import Shipment
@@ -17,6 +18,13 @@ class ShipmentRepository:
 
     async def get(self, shipment_id: str, *, lock: bool = False) -> Shipment | None:
         return await SHIPMENTS.get(self.db, shipment_id, lock=lock)
+
+    async def unplaced(self, dossier_codes: Sequence[str]) -> list[Shipment]:
+        """The dossiers' shipments opened at no unit yet, locked."""
+        rows = await self.db.fetch(SHIPMENTS.select(
+            "dossier_code = ANY($1::text[]) AND unit_code = ''", tail="ORDER BY id",
+            lock=True), list(dossier_codes))
+        return [SHIPMENTS.from_row(r) for r in rows]
 
     async def of_dossier(self, dossier_code: str, limit: int = 20) -> list[Shipment]:
         rows = await self.db.fetch(SHIPMENTS.select(
@@ -70,6 +78,21 @@ class DossierUnits:
             "INSERT INTO dossier_units (code, unit_code) VALUES ($1, $2) ON CONFLICT (code) "
             + ("DO UPDATE SET unit_code = EXCLUDED.unit_code" if moved else "DO NOTHING"),
             code, unit_code)
+
+    async def place_many(self, filed_at: Mapping[str, str]) -> dict[str, str]:
+        """Each dossier filed at its unit, kept where it is if known already; where each
+        is now (the statement's snapshot holds the rows known before it, the rows it
+        added come from its RETURNING)."""
+        rows = await self.db.fetch(
+            """WITH given AS (SELECT * FROM unnest($1::text[], $2::text[]) AS g(code, unit_code)),
+                    added AS (INSERT INTO dossier_units (code, unit_code)
+                              SELECT code, unit_code FROM given ORDER BY code
+                              ON CONFLICT (code) DO NOTHING RETURNING code, unit_code)
+               SELECT code, unit_code FROM added
+               UNION ALL
+               SELECT code, u.unit_code FROM dossier_units u JOIN given USING (code)""",
+            list(filed_at), list(filed_at.values()))
+        return {r["code"]: r["unit_code"] for r in rows}
 
     async def unit_of(self, code: str) -> str | None:
         value = await self.db.fetchval("SELECT unit_code FROM dossier_units WHERE code = $1",

@@ -3,13 +3,15 @@ and shipments opened by intake's and processing's events."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from services.postal.domain.shipment import Kind, Shipment
 from services.postal.service_layer.unit_of_work import PostalUnitOfWork
 from shared.auth import Principal
+from shared.batching import runs
 from shared.events import DossierReceived, Envelope, EventData, FiledByPost, Resolved, Transferred
 
 
@@ -79,32 +81,50 @@ class PostalHandlers:
         return [s for s in found if who.may_act_on(s.unit_code)]
 
     async def apply_event(self, uow: PostalUnitOfWork, env: Envelope[EventData]) -> None:
-        """A postal filing opens an inbound shipment; a result to be returned by post opens
-        an outbound one at the unit the dossier is at."""
-        data = env.data
+        await self.apply_events(uow, [env])
+
+    async def apply_events(self, uow: PostalUnitOfWork,
+                           events: Sequence[Envelope[EventData]]) -> None:
+        """In their order: a postal filing opens an inbound shipment; a result to be returned
+        by post opens an outbound one at the unit the dossier is at. Receipts in a row are
+        placed together (each touches only its own dossier)."""
         async with uow:
-            if isinstance(data, FiledByPost):
-                await _open(uow, data.dossier_code, "inbound", data.unit_code, data.at)
-            elif isinstance(data, DossierReceived):
-                await uow.units.place(data.dossier_code, data.unit_code, moved=False)
-                await _place_unplaced(uow, data.dossier_code,
-                                      await uow.units.unit_of(data.dossier_code)
-                                      or data.unit_code)
-            elif isinstance(data, Transferred):
-                await uow.units.place(data.dossier_code, data.to_unit, moved=True)
-            elif isinstance(data, Resolved) and data.return_method == "postal":
-                unit = await uow.units.unit_of(data.dossier_code)
-                await _open(uow, data.dossier_code, "outbound", unit or "", data.resolved_at)
+            for together, run in runs(events, _is_received, _dossier_code):
+                if together:
+                    await _receive(uow, [cast(DossierReceived, e.data) for e in run])
+                else:
+                    await _apply(uow, run[0].data)
             await uow.commit()
 
 
-async def _place_unplaced(uow: PostalUnitOfWork, code: str, unit: str) -> None:
-    """A result heard of before the dossier's receipt (intake's topic behind processing's)
-    was shipped from no unit yet: from the unit the dossier is at, now that it is known."""
-    for shipment in await uow.shipments.of_dossier(code):
-        if not shipment.unit_code:
-            shipment.unit_code = unit
-            await uow.shipments.save(shipment)
+async def _apply(uow: PostalUnitOfWork, data: EventData) -> None:
+    if isinstance(data, FiledByPost):
+        await _open(uow, data.dossier_code, "inbound", data.unit_code, data.at)
+    elif isinstance(data, DossierReceived):
+        await _receive(uow, [data])
+    elif isinstance(data, Transferred):
+        await uow.units.place(data.dossier_code, data.to_unit, moved=True)
+    elif isinstance(data, Resolved) and data.return_method == "postal":
+        unit = await uow.units.unit_of(data.dossier_code)
+        await _open(uow, data.dossier_code, "outbound", unit or "", data.resolved_at)
+
+
+async def _receive(uow: PostalUnitOfWork, received: Sequence[DossierReceived]) -> None:
+    """Where each dossier is (a unit known from a transfer is kept). A result heard of
+    before the dossier's receipt (intake's topic behind processing's) was shipped from no
+    unit yet: from the unit the dossier is at, now that it is known."""
+    at = await uow.units.place_many({r.dossier_code: r.unit_code for r in received})
+    for shipment in await uow.shipments.unplaced(list(at)):
+        shipment.unit_code = at[shipment.dossier_code]
+        await uow.shipments.save(shipment)
+
+
+def _is_received(env: Envelope[EventData]) -> bool:
+    return isinstance(env.data, DossierReceived)
+
+
+def _dossier_code(env: Envelope[EventData]) -> str:
+    return env.data.dossier_code
 
 
 async def _open(uow: PostalUnitOfWork, code: str, direction: str, unit: str,
