@@ -134,6 +134,8 @@ class EventConsumer:
         commit_timeout_s: float = 30.0,
         stall_after_s: float = 300.0,
         aligned: bool = False,
+        fetch_min_bytes: int = 1,
+        fetch_max_wait_ms: int = 500,
     ) -> None:
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler and batch_handler")
@@ -158,6 +160,8 @@ class EventConsumer:
         # ``aligned``: batches cover one stretch of time on every partition (shared.batching),
         # for a handler whose cost is per dossier rather than per event (metrics' fold).
         self._aligned = AlignedBatches() if aligned else None
+        self.fetch_min_bytes = fetch_min_bytes
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self._deferred = 0  # polls in a row that waited for a partition's first records
         self._lock = asyncio.Lock()
         self._stopping = False
@@ -175,6 +179,8 @@ class EventConsumer:
             isolation_level="read_committed",
             max_poll_records=self.batch_size,
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            fetch_min_bytes=self.fetch_min_bytes,
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
             # Partitions added by an operator (scaling out) are noticed within seconds.
             metadata_max_age_ms=10_000,
             partition_assignment_strategy=ASSIGNORS,

@@ -101,6 +101,8 @@ async def _start(runtime: Runtime, plan: ServicePlan) -> list[ConsumerSpec]:
             bootstrap=settings.kafka_bootstrap, handler=spec.handler,
             batch_handler=spec.batch_handler, batch_size=settings.consumer_batch_size,
             event_types=spec.event_types, aligned=spec.aligned,
+            fetch_min_bytes=settings.consumer_fetch_min_bytes,
+            fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         )
         await consumer.start()
         runtime.consumers.append(consumer)

@@ -81,6 +81,13 @@ class ServiceSettings(BaseSettings):
                                     description="wait after a wake-up to publish in batches")
     outbox_retention_hours: float = Field(default=24.0, ge=0)
     consumer_batch_size: int = Field(default=500, ge=1)
+    # A fetch answered as soon as one record is there brings one or two events: a consumer
+    # then pays a poll, a transaction and an offset commit for each (decision 0031).
+    consumer_fetch_min_bytes: int = Field(default=256 * 1024, ge=1, description=(
+        "how much the broker gathers for a consumer before it answers a fetch"))
+    consumer_fetch_max_wait_ms: int = Field(default=100, ge=0, le=10_000, description=(
+        "how long the broker waits at most to gather consumer_fetch_min_bytes: what an event "
+        "may wait for company when the load is light"))
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     forwarded_allow_ips: str = Field(default="127.0.0.1", description="the reverse proxies "

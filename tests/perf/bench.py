@@ -80,7 +80,7 @@ SCALE = float(os.environ.get("BENCH_SCALE", "1"))  # 0.1 for a quick run
 API_SIZES = tuple(int(n * SCALE) for n in (100_000, 1_000_000, 3_000_000))
 CONSUME_HISTORY = tuple(int(n * SCALE) for n in (100_000, 1_000_000, 3_000_000))
 DESK_KEY = "desk-demo.local-demo-desk-key"  # counter filings come from a desk
-# BENCH_ONLY=forms,intake,metrics_api,metrics_consume measures those parts alone and merges them
+# BENCH_ONLY=forms,intake,freshness,metrics_api,metrics_consume measures those parts alone and merges them
 # into the last results.json.
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 
@@ -833,6 +833,11 @@ async def run() -> dict[str, Any]:
                     results["forms"] = await bench_forms(stack)
                 if "intake" in ONLY:
                     results["intake"] = await bench_intake(stack, db)
+                if "freshness" in ONLY:
+                    results["freshness"] = await bench_freshness(
+                        stack, CONNECTIONS, seconds=20 * max(SCALE, 0.5))
+                    results["freshness_sustainable"] = await bench_freshness(
+                        stack, 2, seconds=20 * max(SCALE, 0.5))
                 if "metrics_api" in ONLY:
                     results["metrics_api"] = await bench_api(stack, db, API_SIZES)
                 if "metrics_consume" in ONLY:
@@ -922,6 +927,10 @@ def merged_with_earlier(results: dict[str, Any]) -> dict[str, Any]:
                 results["intake"]["throughput_per_s"]
                 / earlier["bare_fastapi"]["throughput_per_s"], 3)
         measured["intake"] = results["when"]
+    for part in ("freshness", "freshness_sustainable"):
+        if part in results:
+            earlier[part] = results[part]
+            measured[part] = results["when"]
     if "metrics_api" in results:
         earlier["metrics_api"] = results["metrics_api"]
         ratios.update(api_ratios(results["metrics_api"]))
