@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
+from decimal import Decimal
 from typing import Any, Generic, TypeAlias, TypeVar
 
 import asyncpg
+import orjson
 
 from shared.db import check_schema_name
 
@@ -70,11 +72,30 @@ class Table(Generic[T]):
         sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(self._changing, start=2))
         return f"UPDATE {self.name} SET {sets} WHERE {self.key} = $1"
 
+    def update_many(self) -> str:
+        """UPDATE of every column but the key of many rows, by key, from one JSON array
+        (``$1``, text) read as the table's row type: PostgreSQL converts each value to its
+        column's type, so one statement serves any number of rows."""
+        sets = ", ".join(f"{c} = v.{c}" for c in self._changing)
+        return (f"UPDATE {self.name} AS t SET {sets} FROM json_populate_recordset("
+                f"NULL::{self.name}, $1::text::json) AS v WHERE t.{self.key} = v.{self.key}")
+
+    def update_many_values(self, items: Sequence[T]) -> str:
+        return orjson.dumps([{c: getattr(i, c) for c in self.columns} for i in items],
+                            default=_exact_text).decode()
+
     def update_values(self, item: T) -> list[Any]:
         return [getattr(item, self.key), *(getattr(item, c) for c in self._changing)]
 
 
 MAX_PARAMETERS = 32_767
+
+
+def _exact_text(value: Any) -> str:
+    """What orjson leaves to us: a Decimal, as its exact digits (numeric reads them back)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not written as JSON")
 
 
 def value_rows(rows: int, columns: int, first: int = 1) -> str:

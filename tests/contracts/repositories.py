@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -59,6 +60,18 @@ class ProcessingDossiersContract:
         assert await repos.dossiers.get("C-1") == d
         assert await repos.dossiers.get("C-1", lock=True) == d
         assert await repos.dossiers.get("C-404") is None
+
+    async def test_saved_many_at_once_keep_every_field(self, repos: Any) -> None:
+        a, b = processing_dossier("N-1"), processing_dossier("N-2", unit=OTHER_UNIT)
+        await repos.dossiers.add_many([a, b])
+        a2 = replace(a, state="awaiting_payment", payment_amount=Decimal("125000.50"),
+                     paused_seconds=0.1, apology_timely=True, assignee="can.bo.b",
+                     stuck_check_at=T0 + timedelta(days=3, microseconds=7), version=4)
+        b2 = replace(b, applicant_name="Trần Thị \"B\" \\ C", stuck_flagged_at=T0)
+        await repos.dossiers.save_many([a2, b2])
+        assert await repos.dossiers.get("N-1") == a2
+        assert await repos.dossiers.get("N-2") == b2
+        await repos.dossiers.save_many([])
 
     async def test_added_many_at_once_tells_which_were_new(self, repos: Any) -> None:
         await repos.dossiers.add(processing_dossier("M-1"))

@@ -92,6 +92,10 @@ class FakeProcessingDossiers:
         if d.code in self.rows:
             self.rows[d.code] = copy.deepcopy(d)
 
+    async def save_many(self, dossiers: Sequence[ProcessingDossier]) -> None:
+        for d in dossiers:
+            await self.save(d)
+
     async def worklist(self, q: Worklist) -> list[ProcessingDossier]:
         found = [d for d in self.rows.values()
                  if (q.units is None or d.unit_code in q.units)

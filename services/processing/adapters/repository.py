@@ -55,6 +55,11 @@ class DossierRepository:
     async def save(self, d: Dossier) -> None:
         await self.db.execute(DOSSIERS.update(), *DOSSIERS.update_values(d))
 
+    async def save_many(self, dossiers: Sequence[Dossier]) -> None:
+        """Each of ``dossiers`` (distinct codes) as it is now, in one statement."""
+        if dossiers:
+            await self.db.execute(DOSSIERS.update_many(), DOSSIERS.update_many_values(dossiers))
+
     async def worklist(self, q: Worklist) -> list[Dossier]:
         where: list[str] = []
         args: list[Any] = []

@@ -226,12 +226,14 @@ class ProcessingHandlers:
         async with uow:
             claimed = await uow.dossiers.claim_for_watch(CLOCK_RUNNING, now, batch_size)
             sent: list[EventData] = []
+            changed = []
             for d in claimed:
                 events = d.warn_if_due_soon(now) + d.flag_if_overdue(now)
                 if events:
-                    await uow.dossiers.save(d)
+                    changed.append(d)
                     uow.publish(events)
                     sent += events
+            await uow.dossiers.save_many(changed)
             await uow.commit()
         return len(claimed), sent
 
@@ -247,9 +249,9 @@ class ProcessingHandlers:
             for d in claimed:
                 events = d.flag_if_stuck(now, working_days, rb.calendar_for(d.unit_code),
                                          rb.policy_for(d.unit_code).tz)
-                await uow.dossiers.save(d)
                 uow.publish(events)
                 sent += events
+            await uow.dossiers.save_many(claimed)
             await uow.commit()
         return len(claimed), sent
 
