@@ -137,7 +137,9 @@ def schema_lock_key(schema: str) -> str:
 async def create_schema(conn: asyncpg.Connection, schema: str) -> None:
     """``CREATE SCHEMA IF NOT EXISTS`` under the schema's advisory lock: on its own it is not
     safe against itself, and two processes of one service starting on a fresh database
-    (uvicorn's workers) would see one of them fail on the catalogue's unique index."""
+    (uvicorn's workers) would see one of them fail on the catalogue's unique index. A
+    process starting while another migrates the schema waits for the migration, as its own
+    migrations would."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
                            schema_lock_key(schema))

@@ -53,19 +53,23 @@ class Table(Generic[T]):
         row = await db.fetchrow(self.by_key(lock=lock), key)
         return self.from_row(row) if row else None
 
-    def insert(self, *, on_conflict: str = "DO NOTHING", first: int = 1, rows: int = 1) -> str:
-        """INSERT of every column of ``rows`` rows, from parameter ``$first`` on;
-        ``on_conflict`` '' for none."""
-        sql = (f"INSERT INTO {self.name} ({self._listed}) VALUES "
-               f"{value_rows(rows, len(self.columns), first)}")
+    def insert(self, *, on_conflict: str = "DO NOTHING", first: int = 1) -> str:
+        """INSERT of every column, from parameter ``$first`` on; ``on_conflict`` '' for
+        none."""
+        params = ", ".join(f"${i}" for i in range(first, first + len(self.columns)))
+        sql = f"INSERT INTO {self.name} ({self._listed}) VALUES ({params})"
         return sql + (f" ON CONFLICT ({self.key}) {on_conflict}" if on_conflict else "")
 
-    def insert_values(self, *items: T) -> list[Any]:
-        return [getattr(item, c) for item in items for c in self.columns]
+    def insert_values(self, item: T) -> list[Any]:
+        return [getattr(item, c) for c in self.columns]
 
-    def most_rows(self) -> int:
-        """How many rows one INSERT can carry (PostgreSQL takes 32,767 parameters)."""
-        return MAX_PARAMETERS // len(self.columns)
+    def insert_many(self, *, on_conflict: str = "DO NOTHING") -> str:
+        """INSERT of many rows from one JSON array (``$1``, text, :meth:`json_rows`) read as
+        the table's row type, in key order: one statement text whatever the number of rows,
+        and writers of the same new keys take them in one order."""
+        return (f"INSERT INTO {self.name} ({self._listed}) SELECT {self._listed} "
+                f"FROM json_populate_recordset(NULL::{self.name}, $1::text::json) "
+                f"ORDER BY {self.key} ON CONFLICT ({self.key}) {on_conflict}")
 
     def update(self) -> str:
         """UPDATE of every column but the key, by key (``$1``)."""
@@ -75,12 +79,13 @@ class Table(Generic[T]):
     def update_many(self) -> str:
         """UPDATE of every column but the key of many rows, by key, from one JSON array
         (``$1``, text) read as the table's row type: PostgreSQL converts each value to its
-        column's type, so one statement serves any number of rows."""
+        column's type, so one statement text serves any number of rows."""
         sets = ", ".join(f"{c} = v.{c}" for c in self._changing)
         return (f"UPDATE {self.name} AS t SET {sets} FROM json_populate_recordset("
                 f"NULL::{self.name}, $1::text::json) AS v WHERE t.{self.key} = v.{self.key}")
 
-    def update_many_values(self, items: Sequence[T]) -> str:
+    def json_rows(self, items: Sequence[T]) -> str:
+        """The rows of ``items`` as the JSON array ``insert_many`` and ``update_many`` read."""
         return orjson.dumps([{c: getattr(i, c) for c in self.columns} for i in items],
                             default=_exact_text).decode()
 
@@ -88,21 +93,11 @@ class Table(Generic[T]):
         return [getattr(item, self.key), *(getattr(item, c) for c in self._changing)]
 
 
-MAX_PARAMETERS = 32_767
-
-
 def _exact_text(value: Any) -> str:
     """What orjson leaves to us: a Decimal, as its exact digits (numeric reads them back)."""
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not written as JSON")
-
-
-def value_rows(rows: int, columns: int, first: int = 1) -> str:
-    """``($1, $2), ($3, $4)`` for two rows of two columns: a multi-row VALUES list."""
-    return ", ".join(
-        "(" + ", ".join(f"${first + r * columns + c}" for c in range(columns)) + ")"
-        for r in range(rows))
 
 
 def inserted(status: str) -> bool:

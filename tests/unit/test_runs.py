@@ -1,16 +1,18 @@
 """``shared.batching.runs`` (the runs of a batch a consumer applies together) and
-``shared.rows`` multi-row INSERTs."""
+``shared.rows``' statements of many rows."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from itertools import pairwise
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.batching import runs
-from shared.rows import MAX_PARAMETERS, Table, value_rows
+from shared.rows import Table
 
 
 def test_runs_cut_at_others_and_at_a_key_seen_twice() -> None:
@@ -41,10 +43,16 @@ class Row:
     n: int
 
 
-def test_a_multi_row_insert_numbers_its_parameters_row_after_row() -> None:
+def test_many_rows_are_one_json_array_read_as_the_table_row_type() -> None:
     table = Table("things", Row, "code")
-    assert value_rows(2, 3, first=4) == "($4, $5, $6), ($7, $8, $9)"
-    assert table.insert(rows=2) == ("INSERT INTO things (code, n) VALUES ($1, $2), ($3, $4) "
-                                    "ON CONFLICT (code) DO NOTHING")
-    assert table.insert_values(Row("a", 1), Row("b", 2)) == ["a", 1, "b", 2]
-    assert table.most_rows() * 2 <= MAX_PARAMETERS < (table.most_rows() + 1) * 2
+    assert table.insert_many() == (
+        "INSERT INTO things (code, n) SELECT code, n FROM json_populate_recordset("
+        "NULL::things, $1::text::json) ORDER BY code ON CONFLICT (code) DO NOTHING")
+    assert table.update_many() == (
+        "UPDATE things AS t SET n = v.n FROM json_populate_recordset(NULL::things, "
+        "$1::text::json) AS v WHERE t.code = v.code")
+    assert table.json_rows([Row("a", 1), Row("b", 2)]) == \
+        '[{"code":"a","n":1},{"code":"b","n":2}]'
+    assert table.json_rows([Row("c", Decimal("1.10"))]) == '[{"code":"c","n":"1.10"}]'  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        table.json_rows([Row("d", object())])  # type: ignore[arg-type]

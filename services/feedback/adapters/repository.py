@@ -62,7 +62,9 @@ class RatedDossiers:
         return {r["code"]: RatedDossier(**dict(r)) for r in rows}
 
     async def save(self, *dossiers: RatedDossier) -> None:
-        """Each of ``dossiers`` (distinct codes) as it is now, in one statement."""
+        """Each of ``dossiers`` (distinct codes) as it is now, in one statement, in code
+        order (writers of the same new codes take them in one order)."""
+        dossiers = tuple(sorted(dossiers, key=lambda d: d.code))
         await self.db.execute(
             """INSERT INTO dossiers (code, unit_code, finished, finished_at)
                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])

@@ -76,8 +76,10 @@ class SyncRepository:
         await self.save_many([d], now)
 
     async def save_many(self, dossiers: Sequence[SyncDossier], now: datetime) -> None:
-        """The dossiers' new versions (distinct codes), in one statement; each is pending
-        from now unless it was already."""
+        """The dossiers' new versions (distinct codes), in one statement, in code order
+        (writers of the same new codes take them in one order); each is pending from now
+        unless it was already."""
+        dossiers = sorted(dossiers, key=lambda d: d.code)
         await self.db.execute(
             """INSERT INTO dossiers (code, unit_code, received_at, view, version, steps,
                                      pending_since, next_attempt_at)

@@ -81,8 +81,8 @@ class DossierUnits:
 
     async def place_many(self, filed_at: Mapping[str, str]) -> dict[str, str]:
         """Each dossier filed at its unit, kept where it is if known already; where each
-        is now (the statement's snapshot holds the rows known before it, the rows it
-        added come from its RETURNING)."""
+        is now. The statement's snapshot holds the rows known before it, its RETURNING the
+        rows it added; a row another transaction committed in between is read after it."""
         rows = await self.db.fetch(
             """WITH given AS (SELECT * FROM unnest($1::text[], $2::text[]) AS g(code, unit_code)),
                     added AS (INSERT INTO dossier_units (code, unit_code)
@@ -92,7 +92,13 @@ class DossierUnits:
                UNION ALL
                SELECT code, u.unit_code FROM dossier_units u JOIN given USING (code)""",
             list(filed_at), list(filed_at.values()))
-        return {r["code"]: r["unit_code"] for r in rows}
+        at = {r["code"]: r["unit_code"] for r in rows}
+        if len(at) < len(filed_at):  # placed by a transaction committed after the snapshot
+            for r in await self.db.fetch(
+                    "SELECT code, unit_code FROM dossier_units WHERE code = ANY($1::text[])",
+                    [code for code in filed_at if code not in at]):
+                at[r["code"]] = r["unit_code"]
+        return at
 
     async def unit_of(self, code: str) -> str | None:
         value = await self.db.fetchval("SELECT unit_code FROM dossier_units WHERE code = $1",

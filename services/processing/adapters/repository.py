@@ -43,14 +43,11 @@ class DossierRepository:
 
     async def add_many(self, dossiers: Sequence[Dossier]) -> set[str]:
         """The codes of those of ``dossiers`` (distinct codes) that were not here yet."""
-        added: set[str] = set()
-        step = DOSSIERS.most_rows()
-        for i in range(0, len(dossiers), step):
-            chunk = dossiers[i:i + step]
-            rows = await self.db.fetch(DOSSIERS.insert(rows=len(chunk)) + " RETURNING code",
-                                       *DOSSIERS.insert_values(*chunk))
-            added.update(r["code"] for r in rows)
-        return added
+        if not dossiers:
+            return set()
+        rows = await self.db.fetch(DOSSIERS.insert_many() + " RETURNING code",
+                                   DOSSIERS.json_rows(dossiers))
+        return {r["code"] for r in rows}
 
     async def save(self, d: Dossier) -> None:
         await self.db.execute(DOSSIERS.update(), *DOSSIERS.update_values(d))
@@ -58,7 +55,7 @@ class DossierRepository:
     async def save_many(self, dossiers: Sequence[Dossier]) -> None:
         """Each of ``dossiers`` (distinct codes) as it is now, in one statement."""
         if dossiers:
-            await self.db.execute(DOSSIERS.update_many(), DOSSIERS.update_many_values(dossiers))
+            await self.db.execute(DOSSIERS.update_many(), DOSSIERS.json_rows(dossiers))
 
     async def worklist(self, q: Worklist) -> list[Dossier]:
         where: list[str] = []
