@@ -85,7 +85,7 @@ class ServiceSettings(BaseSettings):
     # then pays a poll, a transaction and an offset commit for each (decision 0031).
     consumer_fetch_min_bytes: int = Field(default=256 * 1024, ge=1, description=(
         "how much the broker gathers for a consumer before it answers a fetch"))
-    consumer_fetch_max_wait_ms: int = Field(default=100, ge=0, le=10_000, description=(
+    consumer_fetch_max_wait_ms: int = Field(default=250, ge=0, le=10_000, description=(
         "how long the broker waits at most to gather consumer_fetch_min_bytes: what an event "
         "may wait for company when the load is light"))
     log_level: str = "INFO"

@@ -17,7 +17,7 @@ class Settings(ServiceSettings):
     port: int = 8005
     consumer_batch_size: int = Field(default=5000, ge=1, description="events a member folds "
                                      "in one transaction at most (a backlog's batches)")
-    consumer_fetch_max_wait_ms: int = Field(default=25, ge=0, le=10_000, description=(
+    consumer_fetch_max_wait_ms: int = Field(default=50, ge=0, le=10_000, description=(
         "the live figures' freshness: a shorter wait for company than other consumers'"))
     rebuild_workers: int = Field(default=2, ge=1, description="`metrics rebuild`: processes "
                                  "that replay the partitions and fold the dossiers at once")

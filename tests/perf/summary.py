@@ -22,7 +22,7 @@ LIMITS = {
         "passes through. Then the five consumers (processing, postal, feedback, metrics, the "
         "national portal connector) and Kafka. The consumers apply each poll's events in one "
         "pass, a few statements per batch rather than per event, and the broker lets a fetch "
-        "gather for up to 100 ms (decision 0031). So each dossier now costs them a fraction "
+        "gather for up to 250 ms (decision 0031). So each dossier now costs them a fraction "
         "of a statement, and intake and PostgreSQL are most of what is left. A profile of "
         "intake under load shows no single hot spot: about a third in asyncpg sending its "
         "statements, a sixth in the event loop, the rest in the ASGI stack, its middlewares "
@@ -41,7 +41,7 @@ LIMITS = {
         "500 dossiers/s is beyond what intake takes on this machine (see 1), so the first "
         "figure is measured with intake saturated by wrk, and the probes wait in its queue; the "
         "second under a light load. The pipeline's own steps are the relay's 5 ms linger, each "
-        "consumer's poll (the broker lets a fetch gather events for up to 25 ms for metrics), "
+        "consumer's poll (the broker lets a fetch gather events for up to 50 ms for metrics), "
         "the fold, and the live stream's 0.5 s recomputation cycle, all sharing the two "
         "cores with the load."
     ),
