@@ -10,7 +10,10 @@ is done, so ``seq`` follows commit order, and it is held only inside PostgreSQL'
 never across a turn of the writer's event loop. The relay publishes rows in ``seq`` order,
 so in commit order. :func:`write_events` may come anywhere in the transaction, and
 :func:`outbox_insert` makes the same write a part of a larger statement (decision 0030): the
-relay's NOTIFY is sent by the commit-time trigger too (shared/sql/0006).
+relay's NOTIFY is sent by the commit-time trigger too (shared/sql/0006), and only when no
+other committed row waits unsent, that is when the relay may be asleep (shared/sql/0007,
+decision 0032): the relay fetches again after each batch and sleeps only after a fetch that
+found nothing.
 
 The relay runs in every replica but publishes in one at a time (a session advisory lock
 elects it); it wakes on NOTIFY and polls as a fallback, publishes a batch with the
@@ -142,9 +145,14 @@ class OutboxRelay(LeaderLoop):
         await asyncio.gather(*futures)
 
     async def mark_sent(self, rows: Sequence[OutboxRow]) -> None:
+        # Under the lock the commit-time trigger holds: a commit that saw these rows unsent,
+        # and so sent no NOTIFY, is visible to the fetch that follows (shared/sql/0007).
         await self.pool.execute(
-            f"UPDATE {self.schema}.outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
-            [r.id for r in rows],
+            f"""WITH numbering AS MATERIALIZED (
+                    SELECT pg_advisory_xact_lock(hashtext('outbox:' || $2::text)))
+                UPDATE {self.schema}.outbox SET sent_at = now() FROM numbering
+                WHERE id = ANY($1::bigint[])""",
+            [r.id for r in rows], self.schema,
         )
         OUTBOX_PUBLISHED.labels(self.schema).inc(len(rows))
 
@@ -189,7 +197,9 @@ class OutboxRelay(LeaderLoop):
             await self.observe()
         if self._ticks % 2000 == 0:
             await self.purge_sent()
-        return moved >= self.batch_size
+        # Fetch again until nothing is found: rows committed while this batch was in flight
+        # did not wake the relay (shared/sql/0007).
+        return moved > 0
 
     async def on_elected(self, conn: asyncpg.Connection) -> None:
         await conn.add_listener(notify_channel(self.schema), self._on_notify)

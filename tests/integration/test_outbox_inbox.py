@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 
 import asyncpg
@@ -30,7 +30,7 @@ from shared.events import (
 from shared.events import DossierReceived as Received
 from shared.kafka import ensure_topics, make_producer
 from shared.migrations import migrate_service
-from shared.outbox import OutboxRelay, notify_channel, write_events
+from shared.outbox import OutboxRelay, OutboxRow, notify_channel, write_events
 from tests.conftest import Infra
 from tests.support.kafka import committed_lag, read_all
 
@@ -269,22 +269,111 @@ async def test_the_relay_is_woken_once_per_transaction_when_it_commits(
 
     async with services.pool_a.acquire() as listener, services.pool_a.acquire() as writer:
         await listener.add_listener(notify_channel(services.a), hear)
-        async with writer.transaction():
-            await write_events(writer, services.a, events[:1], topic_prefix=services.prefix)
-            await writer.execute("SELECT pg_sleep(0)")
-            await write_events(writer, services.a, events[1:3], topic_prefix=services.prefix)
-            await listener.execute("SELECT 1")  # a round trip: anything sent would be in
+        try:
+            async with writer.transaction():
+                await write_events(writer, services.a, events[:1], topic_prefix=services.prefix)
+                await writer.execute("SELECT pg_sleep(0)")
+                await write_events(writer, services.a, events[1:3],
+                                   topic_prefix=services.prefix)
+                await listener.execute("SELECT 1")  # a round trip: anything sent would be in
+                assert heard.empty()
+            async with asyncio.timeout(10):
+                assert await heard.get() == notify_channel(services.a)
+            await services.pool_a.execute("UPDATE outbox SET sent_at = now()")  # as if relayed
+            tx = writer.transaction()
+            await tx.start()
+            await write_events(writer, services.a, events[3:], topic_prefix=services.prefix)
+            await tx.rollback()
+            await listener.execute("SELECT 1")
+            await asyncio.sleep(0.2)
+            assert heard.empty()  # one for the three rows: nothing more came after the first
+        finally:
+            await listener.remove_listener(notify_channel(services.a), hear)
+
+
+async def test_the_relay_is_woken_only_when_no_committed_row_waits_unsent(
+        services: Services) -> None:
+    """Every NOTIFY wakes every listening backend of the database, so a commit sends one only
+    when the relay may be asleep (shared/sql/0007): not while a committed row still waits,
+    and again once the relay has sent everything."""
+    heard: asyncio.Queue[str] = asyncio.Queue()
+
+    def hear(_conn: object, _pid: int, channel: str, _payload: object) -> None:
+        heard.put_nowait(channel)
+
+    async with services.pool_a.acquire() as listener:
+        await listener.add_listener(notify_channel(services.a), hear)
+        try:
+            await services.file("H56.01-261123-0090")
+            async with asyncio.timeout(10):
+                assert await heard.get() == notify_channel(services.a)
+            await services.file("H56.01-261123-0091")  # the first still waits unsent
+            await listener.execute("SELECT 1")
+            await asyncio.sleep(0.2)
             assert heard.empty()
-        async with asyncio.timeout(10):
-            assert await heard.get() == notify_channel(services.a)
-        tx = writer.transaction()
-        await tx.start()
-        await write_events(writer, services.a, events[3:], topic_prefix=services.prefix)
-        await tx.rollback()
-        await listener.execute("SELECT 1")
-        await asyncio.sleep(0.2)
-        assert heard.empty()  # one for the three rows: nothing more came after the first
-        await listener.remove_listener(notify_channel(services.a), hear)
+            relay = await services.relay()
+            assert await relay.drain() == 2
+            await services.file("H56.01-261123-0092")
+            async with asyncio.timeout(10):
+                assert await heard.get() == notify_channel(services.a)
+        finally:  # released with a listener, asyncpg warns, and the warning is an error here
+            await listener.remove_listener(notify_channel(services.a), hear)
+
+
+async def test_marking_rows_sent_waits_for_a_commit_being_numbered(services: Services) -> None:
+    """The relay marks a batch sent under the lock a commit holds while its rows are numbered:
+    a commit that saw the batch still unsent, and so woke nobody, is then visible to the
+    relay's next fetch."""
+    await services.file("H56.01-261123-0089")
+    relay = await services.relay()
+    rows = await relay.fetch_pending()
+    await relay.publish(rows)
+    async with services.pool_a.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"outbox:{services.a}")
+        marking = asyncio.create_task(relay.mark_sent(rows))
+        await asyncio.sleep(0.3)
+        assert not marking.done()
+    async with asyncio.timeout(10):
+        await marking
+    assert await relay.fetch_pending() == []
+
+
+async def test_a_commit_made_while_a_batch_is_in_flight_is_published_next(
+        services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row committed while the relay publishes the batch before it sends no NOTIFY; the
+    relay fetches again after each batch and finds it, long before its next poll."""
+    producer = make_producer(services.infra.kafka_bootstrap, client_id="test-relay")
+    await producer.start()
+    services.producers.append(producer)
+    relay = OutboxRelay(services.pool_a, services.a, producer, poll_interval_s=120)
+    publish = relay.publish
+    during: list[Envelope[Received]] = []
+    heard: list[str] = []
+
+    async def publish_while_filing(rows: Sequence[OutboxRow]) -> None:
+        if not during:
+            during.append(await services.file("H56.01-261123-0088"))
+        await publish(rows)
+
+    def hear(_conn: object, _pid: int, channel: str, _payload: object) -> None:
+        heard.append(channel)
+
+    monkeypatch.setattr(relay, "publish", publish_while_filing)
+    async with services.pool_a.acquire() as listener:
+        await listener.add_listener(notify_channel(services.a), hear)
+        first = await services.file("H56.01-261123-0087")
+        running = asyncio.create_task(relay.run())
+        try:
+            records = await read_all(services.infra.kafka_bootstrap, services.topic, expect=2,
+                                     timeout_s=15)
+            await listener.execute("SELECT 1")
+        finally:
+            relay.stop()
+            await running
+            await listener.remove_listener(notify_channel(services.a), hear)
+    assert [dict(r.headers)["ce_id"].decode() for r in records] == [str(first.id),
+                                                                     str(during[0].id)]
+    assert heard == [notify_channel(services.a)]  # the first filing's, and no other
 
 
 async def test_poison_messages_go_to_the_dead_letter_topic_and_the_consumer_moves_on(
