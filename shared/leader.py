@@ -72,15 +72,21 @@ class LeaderLoop:
                 return
             self.is_leader = True
             await self.on_elected(conn)
+            loop = asyncio.get_running_loop()
+            proven = loop.time()
             while not self._stopping:
                 self._wake.clear()
                 more = await self.step()
-                if more:
-                    continue
                 if conn.is_closed():
                     raise ConnectionError("leadership connection lost")
-                # A cheap query proves the lock's session is still alive.
+                # A cheap query proves the lock's session is still alive: before every sleep,
+                # and at least every interval while there is always more to do.
+                if more and loop.time() - proven < self.interval_s:
+                    continue
                 await conn.fetchval("SELECT 1")
+                proven = loop.time()
+                if more:
+                    continue
                 await self._sleep(self.interval_s)
             await self.on_stop()
         finally:

@@ -376,6 +376,59 @@ async def test_a_commit_made_while_a_batch_is_in_flight_is_published_next(
     assert heard == [notify_channel(services.a)]  # the first filing's, and no other
 
 
+async def test_a_busy_relay_that_loses_its_lock_session_is_elected_again(
+        services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a steady load the relay never sleeps (it fetches again after every batch). It
+    still notices that the session holding its leader lock is gone, and takes the lock
+    again on a new one, instead of publishing on without it beside a new leader."""
+    producer = make_producer(services.infra.kafka_bootstrap, client_id="test-relay")
+    await producer.start()
+    services.producers.append(producer)
+    relay = OutboxRelay(services.pool_a, services.a, producer, poll_interval_s=120)
+    publish = relay.publish
+
+    async def slow_publish(rows: Sequence[OutboxRow]) -> None:
+        await asyncio.sleep(0.01)  # slower than the filings: every fetch finds rows
+        await publish(rows)
+
+    monkeypatch.setattr(relay, "publish", slow_publish)
+    filed: list[str] = []
+    filing = asyncio.Event()
+
+    async def keep_filing() -> None:
+        while filing.is_set() and len(filed) < 5000:
+            filed.append(str((await services.file(f"H56.01-261123-{len(filed):04d}")).id))
+            await asyncio.sleep(0.002)
+
+    async def leader_pid() -> int | None:
+        pid: int | None = await services.pool_a.fetchval(
+            """SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+               AND objid = (hashtext($1)::bigint & 4294967295)::oid""", relay.lock_key)
+        return pid
+
+    filing.set()
+    writer = asyncio.create_task(keep_filing())
+    running = asyncio.create_task(relay.run())
+    try:
+        async with asyncio.timeout(10):
+            while (first := await leader_pid()) is None:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        assert await services.pool_a.fetchval("SELECT pg_terminate_backend($1)", first)
+        async with asyncio.timeout(10):
+            while (again := await leader_pid()) in (None, first):
+                await asyncio.sleep(0.05)
+        assert relay.is_leader
+    finally:
+        filing.clear()
+        await writer
+        relay.stop()
+        await running
+    records = await read_all(services.infra.kafka_bootstrap, services.topic, expect=len(filed))
+    assert {dict(r.headers)["ce_id"].decode() for r in records} == set(filed)
+    assert again != first
+
+
 async def test_poison_messages_go_to_the_dead_letter_topic_and_the_consumer_moves_on(
         services: Services, unique: str) -> None:
     bootstrap = services.infra.kafka_bootstrap
