@@ -47,6 +47,12 @@ def notify_channel(schema: str) -> str:
     return f"outbox_{check_schema_name(schema)}"
 
 
+def numbering_lock_key(schema: str) -> str:
+    """The advisory lock (``hashtext`` of it) under which the commit-time trigger numbers a
+    schema's outbox rows (shared/sql/0005, 0007) and the relay marks them sent."""
+    return f"outbox:{check_schema_name(schema)}"
+
+
 def outbox_insert(schema: str, events: Sequence[Envelope[Any]], *, topic_prefix: str = "",
                   first: int = 1) -> tuple[str, list[Any]]:
     """The INSERT of events into the schema's outbox, its parameters from ``$first`` on, and
@@ -149,10 +155,10 @@ class OutboxRelay(LeaderLoop):
         # and so sent no NOTIFY, is visible to the fetch that follows (shared/sql/0007).
         await self.pool.execute(
             f"""WITH numbering AS MATERIALIZED (
-                    SELECT pg_advisory_xact_lock(hashtext('outbox:' || $2::text)))
+                    SELECT pg_advisory_xact_lock(hashtext($2::text)))
                 UPDATE {self.schema}.outbox SET sent_at = now() FROM numbering
                 WHERE id = ANY($1::bigint[])""",
-            [r.id for r in rows], self.schema,
+            [r.id for r in rows], numbering_lock_key(self.schema),
         )
         OUTBOX_PUBLISHED.labels(self.schema).inc(len(rows))
 

@@ -30,7 +30,13 @@ from shared.events import (
 from shared.events import DossierReceived as Received
 from shared.kafka import ensure_topics, make_producer
 from shared.migrations import migrate_service
-from shared.outbox import OutboxRelay, OutboxRow, notify_channel, write_events
+from shared.outbox import (
+    OutboxRelay,
+    OutboxRow,
+    notify_channel,
+    numbering_lock_key,
+    write_events,
+)
 from tests.conftest import Infra
 from tests.support.kafka import committed_lag, read_all
 
@@ -329,7 +335,8 @@ async def test_marking_rows_sent_waits_for_a_commit_being_numbered(services: Ser
     rows = await relay.fetch_pending()
     await relay.publish(rows)
     async with services.pool_a.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"outbox:{services.a}")
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
+                           numbering_lock_key(services.a))
         marking = asyncio.create_task(relay.mark_sent(rows))
         await asyncio.sleep(0.3)
         assert not marking.done()
